@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "ctl",
+    products: [
+        .executable(name: "ctl", targets: ["ctl"]),
+        .library(name: "CTCore", targets: ["CTCore"]),
+    ],
+    targets: [
+        // libmnl and the nfnetlink headers; C macros turned into static inline shims.
+        .systemLibrary(
+            name: "CMnl",
+            pkgConfig: "libmnl",
+            providers: [.apt(["libmnl-dev"])]
+        ),
+        // Netlink layer, conntrack model, decoder, formatters.
+        .target(
+            name: "CTCore",
+            dependencies: ["CMnl"]
+        ),
+        // glibc's getopt_long for conntrack-identical argument parsing.
+        .systemLibrary(name: "CGetopt"),
+        // Argument parsing and the commands.
+        .executableTarget(
+            name: "ctl",
+            dependencies: ["CTCore", "CGetopt"],
+            // getopt_long's globals (optind, optarg, opterr) are plain C
+            // variables, which Swift 6 mode refuses to touch.
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .testTarget(
+            name: "CTCoreTests",
+            dependencies: ["CTCore"],
+            resources: [.copy("Fixtures")]
+        ),
+    ]
+)

@@ -1,0 +1,100 @@
+import Glibc
+
+/// Conntrack operations over one netlink socket. Everything above this
+/// type works on model values; the socket and its buffers stay inside.
+public final class Conntrack {
+    private let socket: NetlinkSocket
+
+    public init() throws(Errno) {
+        socket = try NetlinkSocket()
+    }
+
+    /// Messages that could not be decoded during the last operation, with why.
+    public private(set) var malformed: [MalformedMessage] = []
+
+    /// Dumps the conntrack table (IPCTNL_MSG_CT_GET with NLM_F_DUMP) of
+    /// `family` (nil: every family) and calls `body` for each entry as its
+    /// message arrives. A message that cannot be decoded is recorded in
+    /// `malformed` and skipped.
+    @discardableResult
+    public func dump(family: Family?, _ body: (Flow) throws -> Void) throws -> RequestOutcome {
+        malformed = []
+        let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get,
+                                     flags: NetlinkFlags.dump, family: family?.rawValue ?? 0)
+        return try socket.perform(request) { message in
+            guard message.subsystem == CTMessage.subsystem else { return }
+            let flow: Flow
+            do {
+                flow = try Decoder.flow(message.payload)
+            } catch let error as MalformedMessage {
+                malformed.append(error)
+                return
+            }
+            try body(flow)
+        }
+    }
+
+    /// The number of entries (IPCTNL_MSG_CT_GET_STATS, CTA_STATS_GLOBAL_ENTRIES).
+    public func count() throws -> UInt32 {
+        var entries: UInt32? = nil
+        let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.getStats,
+                                     flags: NetlinkFlags.ack, family: 0)
+        try socket.perform(request) { message in
+            entries = try Decoder.globalEntries(message.payload)
+        }
+        guard let entries else { throw MalformedMessage("statistics reply without an entry count") }
+        return entries
+    }
+
+    /// Per-CPU statistics (IPCTNL_MSG_CT_GET_STATS_CPU), one value per CPU.
+    public func cpuStatistics(_ body: (CPUStats) throws -> Void) throws {
+        let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.getStatsCPU,
+                                     flags: NetlinkFlags.dump, family: 0)
+        try socket.perform(request) { message in
+            try body(try Decoder.cpuStats(message.payload))
+        }
+    }
+
+    /// Deletes every entry (IPCTNL_MSG_CT_DELETE without a tuple). With a
+    /// family, the kernel deletes only entries of that family (Linux 5.8
+    /// and later honour nfgen_family here; see `kernelFiltersFlushByFamily`).
+    public func flush(family: Family?) throws {
+        let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.delete,
+                                     flags: NetlinkFlags.ack, family: family?.rawValue ?? 0)
+        try socket.perform(request) { _ in }
+    }
+
+    /// Whether the running kernel restricts a flush to nfgen_family.
+    /// Older kernels ignore the family and flush everything, so a
+    /// family flush must not be sent to them.
+    public static var kernelFiltersFlushByFamily: Bool {
+        KernelVersion.running >= KernelVersion(5, 8)
+    }
+}
+
+/// The running kernel's version, from uname(2).
+public struct KernelVersion: Comparable, Sendable {
+    public var major: Int
+    public var minor: Int
+    public init(_ major: Int, _ minor: Int) { self.major = major; self.minor = minor }
+
+    /// Parses "6.18.44-fc" style release strings; unknown text gives 0.0.
+    public init(release: String) {
+        let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).map { Int($0) ?? 0 }
+        major = parts.count > 0 ? parts[0] : 0
+        minor = parts.count > 1 ? parts[1] : 0
+    }
+
+    public static var running: KernelVersion {
+        var name = utsname()
+        guard uname(&name) == 0 else { return KernelVersion(0, 0) }
+        let release = withUnsafeBytes(of: &name.release) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        return KernelVersion(release: release)
+    }
+
+    public static func < (a: KernelVersion, b: KernelVersion) -> Bool {
+        (a.major, a.minor) < (b.major, b.minor)
+    }
+}

@@ -1,0 +1,181 @@
+import Glibc
+
+/// Output options (`-o`), as conntrack names them.
+public struct OutputOptions: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let extended = OutputOptions(rawValue: 1 << 0)    // -o extended
+    public static let xml = OutputOptions(rawValue: 1 << 1)         // -o xml
+    public static let timestamp = OutputOptions(rawValue: 1 << 2)   // -o timestamp
+    public static let id = OutputOptions(rawValue: 1 << 3)          // -o id
+    public static let ktimestamp = OutputOptions(rawValue: 1 << 4)  // -o ktimestamp
+    public static let labels = OutputOptions(rawValue: 1 << 5)      // -o labels
+    public static let save = OutputOptions(rawValue: 1 << 6)        // -o save
+    public static let userspace = OutputOptions(rawValue: 1 << 7)   // -o userspace
+}
+
+/// Writes flows in conntrack's one-line text format.
+public struct TextFormatter {
+    public var options: OutputOptions
+    /// Label names; nil when labels are not to be printed.
+    public var labelMap: LabelMap?
+
+    public init(options: OutputOptions, labelMap: LabelMap? = nil) {
+        self.options = options
+        self.labelMap = labelMap
+    }
+
+    /// Appends one line for `flow` (with its newline) to `out`.
+    /// `now` is the wall-clock second used for `delta-time` of live entries.
+    public func write(_ flow: Flow, to out: OutputBuffer, now: Int) {
+        let proto = flow.proto ?? 0
+        if options.contains(.extended) {
+            out.append(Names.family(flow.family), paddedTo: 8)
+            out.append(UInt8(ascii: " "))
+            out.append(decimal: UInt64(flow.family))
+            out.append(UInt8(ascii: " "))
+        }
+        out.append(Names.proto(proto), paddedTo: 8)
+        out.append(UInt8(ascii: " "))
+        out.append(decimal: UInt64(proto))
+        out.append(UInt8(ascii: " "))
+        if let timeout = flow.timeout {
+            out.append(decimal: UInt64(timeout))
+            out.append(UInt8(ascii: " "))
+        }
+        if let info = flow.protoInfo, let state = Names.state(info) {
+            out.append(state)
+            out.append(UInt8(ascii: " "))
+        }
+        let status = flow.status
+        if let orig = flow.orig {
+            write(orig, direction: "orig", to: out)
+        }
+        if let c = flow.countersOrig { write(c, to: out) }
+        if let status, !status.contains(.seenReply) { out.append("[UNREPLIED] ") }
+        if let reply = flow.reply {
+            write(reply, direction: "reply", to: out)
+        }
+        if let c = flow.countersReply { write(c, to: out) }
+        if let status {
+            if status.contains(.hwOffload) {
+                out.append("[HW_OFFLOAD] ")
+            } else if status.contains(.offload) {
+                out.append("[OFFLOAD] ")
+            }
+            if status.contains(.assured) { out.append("[ASSURED] ") }
+        }
+        if let mark = flow.mark { out.append("mark="); out.append(decimal: UInt64(mark)); out.append(UInt8(ascii: " ")) }
+        if let secmark = flow.secmark { out.append("secmark="); out.append(decimal: UInt64(secmark)); out.append(UInt8(ascii: " ")) }
+        if let secctx = flow.secctx { out.append("secctx="); out.append(secctx); out.append(UInt8(ascii: " ")) }
+        if let zone = flow.zone { out.append("zone="); out.append(decimal: UInt64(zone)); out.append(UInt8(ascii: " ")) }
+        if let start = flow.timestampStart {
+            let startSec = Int(start / 1_000_000_000)
+            let end = flow.timestampStop.map { Int($0 / 1_000_000_000) } ?? now
+            out.append("delta-time=")
+            out.append(decimal: UInt64(bitPattern: Int64(end - startSec)))
+            out.append(UInt8(ascii: " "))
+        }
+        if options.contains(.ktimestamp) {
+            if let start = flow.timestampStart {
+                out.append("[start="); appendTime(Int(start / 1_000_000_000), to: out); out.append("] ")
+            }
+            if let stop = flow.timestampStop {
+                out.append("[stop="); appendTime(Int(stop / 1_000_000_000), to: out); out.append("] ")
+            }
+        }
+        if let helper = flow.helper { out.append("helper="); out.append(helper); out.append(UInt8(ascii: " ")) }
+        if let use = flow.use { out.append("use="); out.append(decimal: UInt64(use)); out.append(UInt8(ascii: " ")) }
+        if options.contains(.id), let id = flow.id { out.append("id="); out.append(decimal: UInt64(id)); out.append(UInt8(ascii: " ")) }
+        if let map = labelMap, let labels = flow.labels {
+            writeLabels(labels, map: map, to: out)
+        }
+        // The line's last separator becomes its newline.
+        if out.last == UInt8(ascii: " ") { out.dropLast() }
+        out.append(UInt8(ascii: "\n"))
+    }
+
+    func write(_ t: Tuple, direction: StaticString, to out: OutputBuffer) {
+        if let src = t.src { out.append("src="); out.append(address: src); out.append(UInt8(ascii: " ")) }
+        if let dst = t.dst { out.append("dst="); out.append(address: dst); out.append(UInt8(ascii: " ")) }
+        switch t.proto ?? 0 {
+        case IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp:
+            out.append("sport="); out.append(decimal: UInt64(t.srcPort ?? 0))
+            out.append(" dport="); out.append(decimal: UInt64(t.dstPort ?? 0))
+            out.append(UInt8(ascii: " "))
+        case IPProto.icmp, IPProto.icmpv6:
+            out.append("type="); out.append(decimal: UInt64(t.icmpType ?? 0))
+            out.append(" code="); out.append(decimal: UInt64(t.icmpCode ?? 0))
+            out.append(" id="); out.append(decimal: UInt64(t.icmpID ?? 0))
+            out.append(UInt8(ascii: " "))
+        case IPProto.gre:
+            out.append("srckey=0x"); out.append(hex: UInt64(t.srcPort ?? 0))
+            out.append(" dstkey=0x"); out.append(hex: UInt64(t.dstPort ?? 0))
+            out.append(UInt8(ascii: " "))
+        default:
+            break
+        }
+        if let zone = t.zone {
+            out.append("zone-"); out.append(direction); out.append(UInt8(ascii: "="))
+            out.append(decimal: UInt64(zone)); out.append(UInt8(ascii: " "))
+        }
+    }
+
+    func write(_ c: Counters, to out: OutputBuffer) {
+        out.append("packets="); out.append(decimal: c.packets)
+        out.append(" bytes="); out.append(decimal: c.bytes)
+        out.append(UInt8(ascii: " "))
+    }
+
+    func writeLabels(_ labels: Labels, map: LabelMap, to out: OutputBuffer) {
+        out.append("labels=")
+        var any = false
+        for bit in labels.bits {
+            guard let name = map.name(ofBit: bit) else { continue }
+            out.append(name)
+            out.append(UInt8(ascii: ","))
+            any = true
+        }
+        if any { out.dropLast() }
+        out.append(UInt8(ascii: " "))
+    }
+
+    /// ctime(3)-style local time without the newline: "Mon Nov 23 18:15:38 2026".
+    func appendTime(_ seconds: Int, to out: OutputBuffer) {
+        var t = time_t(seconds)
+        var tm = Glibc.tm()
+        guard localtime_r(&t, &tm) != nil else { out.append(decimal: seconds); return }
+        let days: [StaticString] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months: [StaticString] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        out.append(days[Int(tm.tm_wday) % 7]); out.append(UInt8(ascii: " "))
+        out.append(months[Int(tm.tm_mon) % 12]); out.append(UInt8(ascii: " "))
+        if tm.tm_mday < 10 { out.append(UInt8(ascii: " ")) }
+        out.append(decimal: Int(tm.tm_mday)); out.append(UInt8(ascii: " "))
+        twoDigits(Int(tm.tm_hour), out); out.append(UInt8(ascii: ":"))
+        twoDigits(Int(tm.tm_min), out); out.append(UInt8(ascii: ":"))
+        twoDigits(Int(tm.tm_sec), out); out.append(UInt8(ascii: " "))
+        out.append(decimal: Int(tm.tm_year) + 1900)
+    }
+
+    private func twoDigits(_ v: Int, _ out: OutputBuffer) {
+        if v < 10 { out.append(UInt8(ascii: "0")) }
+        out.append(decimal: v)
+    }
+}
+
+extension TextFormatter {
+    /// One `-S` line: "cpu=N   \tname=value name=value ... ".
+    public static func write(_ stats: CPUStats, to out: OutputBuffer) {
+        out.append("cpu=")
+        let before = out.pending.count
+        out.append(decimal: UInt64(stats.cpu))
+        let width = out.pending.count - before
+        if width < 4 { for _ in width..<4 { out.append(UInt8(ascii: " ")) } }
+        out.append(UInt8(ascii: "\t"))
+        for (attribute, value) in stats.values {
+            guard let name = Names.cpuStat(attribute) else { continue }
+            out.append(name); out.append(UInt8(ascii: "=")); out.append(decimal: UInt64(value)); out.append(UInt8(ascii: " "))
+        }
+        out.append(UInt8(ascii: "\n"))
+    }
+}

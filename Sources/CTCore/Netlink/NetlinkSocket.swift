@@ -1,0 +1,223 @@
+import CMnl
+import Glibc
+
+/// A netlink message handed to a receive callback: the header fields and a
+/// view of the payload after `struct nlmsghdr`.
+public struct NetlinkMessage {
+    public let type: UInt16
+    public let flags: UInt16
+    public let sequence: UInt32
+    public let portID: UInt32
+    public let payload: ByteView
+
+    /// Subsystem id (`NFNL_SUBSYS_ID(type)`), e.g. 1 for ctnetlink.
+    public var subsystem: UInt8 { UInt8(truncatingIfNeeded: type >> 8) }
+    /// Message type within the subsystem (`NFNL_MSG_TYPE(type)`).
+    public var subsystemMessage: UInt8 { UInt8(truncatingIfNeeded: type & 0xff) }
+}
+
+/// One attribute of a request, serialised by libmnl. Integer values are
+/// written in network byte order, as ctnetlink expects.
+public indirect enum RequestAttribute {
+    case u8(UInt16, UInt8)
+    case u16(UInt16, UInt16)
+    case u32(UInt16, UInt32)
+    case u64(UInt16, UInt64)
+    case bytes(UInt16, [UInt8])
+    case string(UInt16, String)
+    case nested(UInt16, [RequestAttribute])
+}
+
+/// An nfnetlink request: `nlmsghdr` + `nfgenmsg` + attributes.
+public struct NetlinkRequest {
+    /// NFNL_SUBSYS_* (1 = NFNL_SUBSYS_CTNETLINK, 2 = NFNL_SUBSYS_CTNETLINK_EXP).
+    public var subsystem: UInt8
+    /// Message type within the subsystem, e.g. IPCTNL_MSG_CT_GET.
+    public var message: UInt8
+    /// NLM_F_* flags besides NLM_F_REQUEST (always set).
+    public var flags: UInt16
+    /// nfgenmsg.nfgen_family (AF_UNSPEC, AF_INET, AF_INET6).
+    public var family: UInt8
+    /// nfgenmsg.res_id (host value; sent big-endian).
+    public var resourceID: UInt16
+    public var attributes: [RequestAttribute]
+
+    public init(subsystem: UInt8, message: UInt8, flags: UInt16, family: UInt8,
+                resourceID: UInt16 = 0, attributes: [RequestAttribute] = []) {
+        self.subsystem = subsystem
+        self.message = message
+        self.flags = flags
+        self.family = family
+        self.resourceID = resourceID
+        self.attributes = attributes
+    }
+
+    /// True for NLM_F_DUMP requests, which end with NLMSG_DONE.
+    public var isDump: Bool { flags & UInt16(NLM_F_DUMP) == UInt16(NLM_F_DUMP) }
+}
+
+/// Netlink header flags a request may carry besides NLM_F_REQUEST.
+public enum NetlinkFlags {
+    public static let ack = UInt16(NLM_F_ACK)     // NLM_F_ACK
+    public static let dump = UInt16(NLM_F_DUMP)   // NLM_F_DUMP (NLM_F_ROOT | NLM_F_MATCH)
+}
+
+/// What a completed request reports besides its messages.
+public struct RequestOutcome: Equatable {
+    /// The kernel flagged at least one dump message with NLM_F_DUMP_INTR:
+    /// the table changed while it was being dumped.
+    public var interrupted = false
+}
+
+/// The one owner of a NETLINK_NETFILTER socket: open, bind, send, receive,
+/// sequence and port-id checks, error replies mapped to `Errno`.
+public final class NetlinkSocket {
+    private let handle: OpaquePointer
+    /// The port id the kernel assigned at bind time.
+    public let portID: UInt32
+    private var nextSequence: UInt32
+    private let receiveBuffer: UnsafeMutableRawBufferPointer
+    private let sendBuffer: UnsafeMutableRawBufferPointer
+
+    /// Size of the receive buffer handed to recvmsg. The kernel sizes dump
+    /// batches after the largest buffer it has seen (up to 32 KiB), so a
+    /// large buffer means fewer system calls per dump and never a message
+    /// that does not fit.
+    public static let receiveBufferSize = 128 * 1024
+
+    public init() throws(Errno) {
+        guard let nl = mnl_socket_open(NETLINK_NETFILTER) else { throw Errno.current }
+        guard mnl_socket_bind(nl, 0, pid_t(cmnl_socket_autopid())) >= 0 else {
+            let error = Errno.current
+            mnl_socket_close(nl)
+            throw error
+        }
+        handle = nl
+        portID = mnl_socket_get_portid(nl)
+        nextSequence = UInt32(truncatingIfNeeded: time(nil))
+        receiveBuffer = .allocate(byteCount: Self.receiveBufferSize, alignment: 8)
+        sendBuffer = .allocate(byteCount: max(Int(cmnl_socket_buffer_size()), 8192), alignment: 8)
+    }
+
+    deinit {
+        mnl_socket_close(handle)
+        receiveBuffer.deallocate()
+        sendBuffer.deallocate()
+    }
+
+    /// Sets SO_RCVBUF (SO_RCVBUFFORCE first, which root may use past rmem_max).
+    public func setSocketReceiveBuffer(bytes: Int) throws(Errno) {
+        var size = Int32(clamping: bytes)
+        let fd = mnl_socket_get_fd(handle)
+        let len = socklen_t(MemoryLayout<Int32>.size)
+        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, len) == 0 { return }
+        if setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, len) == 0 { return }
+        throw Errno.current
+    }
+
+    /// Sends `request` and calls `onMessage` for every data message of the
+    /// answer, until the kernel ends it (NLMSG_DONE for dumps, the
+    /// acknowledgement otherwise). A kernel error reply is thrown as `Errno`;
+    /// an error thrown by `onMessage` stops the request and is rethrown after
+    /// the rest of the answer has been drained.
+    @discardableResult
+    public func perform(_ request: NetlinkRequest, onMessage: (NetlinkMessage) throws -> Void) throws -> RequestOutcome {
+        let sequence = nextSequence
+        nextSequence &+= 1
+        let length = try serialise(request, sequence: sequence)
+        let sent = retryOnInterrupt { mnl_socket_sendto(handle, sendBuffer.baseAddress, length) }
+        guard sent >= 0 else { throw Errno.current }
+
+        var outcome = RequestOutcome()
+        var deferred: Error? = nil
+        receiving: while true {
+            let received = retryOnInterrupt { mnl_socket_recvfrom(handle, receiveBuffer.baseAddress, receiveBuffer.count) }
+            guard received >= 0 else { throw Errno.current }
+            let view = ByteView(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))
+            var offset = 0
+            while offset < received {
+                guard let len32 = view.u32host(at: offset), let type = view.u16host(at: offset + 4),
+                      let flags = view.u16host(at: offset + 6), let seq = view.u32host(at: offset + 8),
+                      let pid = view.u32host(at: offset + 12) else {
+                    throw Errno.badMessage
+                }
+                let len = Int(len32)
+                guard len >= 16, len <= received - offset else { throw Errno.badMessage }
+                // mnl_nlmsg_seq_ok / mnl_nlmsg_portid_ok semantics.
+                guard seq == 0 || seq == sequence else { throw Errno.protocolError }
+                guard pid == 0 || pid == portID else { throw Errno.noSuchProcess }
+                let payload = view.slice(offset + 16, len - 16)!
+                switch Int32(type) {
+                case NLMSG_NOOP:
+                    break
+                case NLMSG_ERROR:
+                    guard let code = payload.i32host(at: 0) else { throw Errno.badMessage }
+                    if code != 0 { throw Errno(-code) }
+                    if !request.isDump { break receiving }
+                case NLMSG_DONE:
+                    if let code = payload.i32host(at: 0), code < 0 { throw Errno(-code) }
+                    break receiving
+                case NLMSG_OVERRUN:
+                    throw Errno.noBufferSpace
+                default:
+                    if flags & UInt16(NLM_F_DUMP_INTR) != 0 { outcome.interrupted = true }
+                    if deferred == nil {
+                        do {
+                            try onMessage(NetlinkMessage(type: type, flags: flags, sequence: seq, portID: pid, payload: payload))
+                        } catch {
+                            deferred = error
+                        }
+                    }
+                }
+                offset += (len + 3) & ~3
+            }
+        }
+        if let deferred { throw deferred }
+        return outcome
+    }
+
+    /// Writes `request` into the send buffer with libmnl and returns its length.
+    private func serialise(_ request: NetlinkRequest, sequence: UInt32) throws(Errno) -> Int {
+        guard let base = sendBuffer.baseAddress else { throw Errno.badMessage }
+        memset(base, 0, sendBuffer.count)
+        let nlh = mnl_nlmsg_put_header(base)!
+        nlh.pointee.nlmsg_type = UInt16(request.subsystem) << 8 | UInt16(request.message)
+        nlh.pointee.nlmsg_flags = UInt16(NLM_F_REQUEST) | request.flags
+        nlh.pointee.nlmsg_seq = sequence
+        let extra = mnl_nlmsg_put_extra_header(nlh, MemoryLayout<nfgenmsg>.size)!
+        let nfg = extra.assumingMemoryBound(to: nfgenmsg.self)
+        nfg.pointee.nfgen_family = request.family
+        nfg.pointee.version = UInt8(NFNETLINK_V0)
+        nfg.pointee.res_id = request.resourceID.bigEndian
+        for attribute in request.attributes {
+            guard put(attribute, into: nlh) else { throw Errno(EMSGSIZE) }
+        }
+        return Int(nlh.pointee.nlmsg_len)
+    }
+
+    private func put(_ attribute: RequestAttribute, into nlh: UnsafeMutablePointer<nlmsghdr>) -> Bool {
+        let size = sendBuffer.count
+        switch attribute {
+        case let .u8(type, value):
+            return mnl_attr_put_u8_check(nlh, size, type, value)
+        case let .u16(type, value):
+            return mnl_attr_put_u16_check(nlh, size, type, value.bigEndian)
+        case let .u32(type, value):
+            return mnl_attr_put_u32_check(nlh, size, type, value.bigEndian)
+        case let .u64(type, value):
+            return mnl_attr_put_u64_check(nlh, size, type, value.bigEndian)
+        case let .bytes(type, value):
+            return value.withUnsafeBytes { mnl_attr_put_check(nlh, size, type, $0.count, $0.baseAddress) }
+        case let .string(type, value):
+            return mnl_attr_put_strz_check(nlh, size, type, value)
+        case let .nested(type, children):
+            guard let nest = mnl_attr_nest_start_check(nlh, size, type) else { return false }
+            for child in children where !put(child, into: nlh) {
+                mnl_attr_nest_cancel(nlh, nest)
+                return false
+            }
+            mnl_attr_nest_end(nlh, nest)
+            return true
+        }
+    }
+}

@@ -1,0 +1,340 @@
+import CGetopt
+import CTCore
+import Glibc
+
+/// Commands, one per invocation (conntrack's CT_* / EXP_* command bits).
+enum Command: String {
+    case list = "L", create = "I", add = "A", update = "U", delete = "D", get = "G"
+    case flush = "F", event = "E", count = "C", stats = "S", version = "V", help = "h"
+    case load = "R"
+}
+
+/// The table a command works on.
+enum Table: String {
+    case conntrack, expect, dying, unconfirmed
+}
+
+/// Options in conntrack's order: when several are illegal or missing, the
+/// first in this order is the one reported.
+enum Opt: Int, CaseIterable, Comparable {
+    case src, dst, replySrc, replyDst, proto, timeout, status, zero, eventMask
+    case tupleSrc, tupleDst, maskSrc, maskDst, natRange, mark, id, family
+    case srcNat, dstNat, output, secmark, bufferSize, anyNat, zone
+    case label, labelAdd, labelDel, origZone, replyZone
+
+    /// The long name conntrack uses in its messages.
+    var longName: String {
+        switch self {
+        case .src: return "src"
+        case .dst: return "dst"
+        case .replySrc: return "reply-src"
+        case .replyDst: return "reply-dst"
+        case .proto: return "protonum"
+        case .timeout: return "timeout"
+        case .status: return "status"
+        case .zero: return "zero"
+        case .eventMask: return "event-mask"
+        case .tupleSrc: return "tuple-src"
+        case .tupleDst: return "tuple-dst"
+        case .maskSrc: return "mask-src"
+        case .maskDst: return "mask-dst"
+        case .natRange: return "nat-range"
+        case .mark: return "mark"
+        case .id: return "id"
+        case .family: return "family"
+        case .srcNat: return "src-nat"
+        case .dstNat: return "dst-nat"
+        case .output: return "output"
+        case .secmark: return "secmark"
+        case .bufferSize: return "buffer-size"
+        case .anyNat: return "any-nat"
+        case .zone: return "zone"
+        case .label: return "label"
+        case .labelAdd: return "label-add"
+        case .labelDel: return "label-del"
+        case .origZone: return "orig-zone"
+        case .replyZone: return "reply-zone"
+        }
+    }
+
+    static func < (a: Opt, b: Opt) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// What the command line asks for.
+struct Invocation {
+    var command: Command?
+    var table: Table = .conntrack
+    var options: Set<Opt> = []
+    var family: Family?
+    var output: OutputOptions = []
+    /// Protocol-specific options given after -p (e.g. "sport").
+    var protoOptions: [String] = []
+    /// -R's file name.
+    var loadFile: String?
+}
+
+/// One getopt_long option: name, argument kind (0 none, 1 required,
+/// 2 optional) and the value getopt returns for it.
+private struct LongOption {
+    let name: String
+    let hasArg: Int32
+    let value: Int32
+    init(_ name: String, _ hasArg: Int32, _ value: Character) {
+        self.name = name
+        self.hasArg = hasArg
+        self.value = Int32(value.asciiValue!)
+    }
+    init(_ name: String, _ hasArg: Int32, code: Int32) {
+        self.name = name
+        self.hasArg = hasArg
+        self.value = code
+    }
+}
+
+/// conntrack's options. Protocol options join the table once -p names a
+/// protocol, as they do in conntrack.
+private let baseOptions: [LongOption] = [
+    .init("dump", 2, "L"), .init("create", 2, "I"), .init("add", 2, "A"),
+    .init("delete", 2, "D"), .init("update", 2, "U"), .init("get", 2, "G"),
+    .init("flush", 2, "F"), .init("event", 2, "E"), .init("counter", 2, "C"),
+    .init("stats", 0, "S"), .init("version", 0, "V"), .init("help", 0, "h"),
+    .init("orig-src", 1, "s"), .init("src", 1, "s"), .init("orig-dst", 1, "d"),
+    .init("dst", 1, "d"), .init("reply-src", 1, "r"), .init("reply-dst", 1, "q"),
+    .init("protonum", 1, "p"), .init("timeout", 1, "t"), .init("status", 1, "u"),
+    .init("zone", 1, "w"), .init("event-mask", 1, "e"), .init("tuple-src", 1, "["),
+    .init("tuple-dst", 1, "]"), .init("mask-src", 1, "{"), .init("mask-dst", 1, "}"),
+    .init("nat-range", 1, "a"), .init("mark", 1, "m"), .init("secmark", 1, "c"),
+    .init("id", 2, "i"), .init("family", 1, "f"), .init("src-nat", 2, "n"),
+    .init("dst-nat", 2, "g"), .init("output", 1, "o"), .init("buffer-size", 1, "b"),
+    .init("any-nat", 2, "j"), .init("zero", 0, "z"), .init("label", 1, "l"),
+    .init("label-add", 1, "<"), .init("label-del", 2, ">"), .init("orig-zone", 1, "("),
+    .init("reply-zone", 1, ")"),
+]
+
+private let shortOptions = ":L::I::U::D::G::E::F::A::hVs:d:r:q:p:t:u:e:a:z[:]:{:}:m:i:f:o:n::g::c:b:C::Sj::w:l:<:>::(:):"
+
+/// Protocol option codes start here (above any character code).
+private let protoOptionBase: Int32 = 1000
+
+/// Protocol-specific long options conntrack accepts after -p.
+private func protocolOptions(_ proto: UInt8) -> [String] {
+    let ports = ["orig-port-src", "sport", "orig-port-dst", "dport", "reply-port-src",
+                 "reply-port-dst", "mask-port-src", "mask-port-dst", "tuple-port-src", "tuple-port-dst"]
+    switch proto {
+    case IPProto.tcp: return ports + ["state"]
+    case IPProto.udp, IPProto.udplite: return ports
+    case IPProto.sctp: return ports + ["state", "orig-vtag", "reply-vtag"]
+    case IPProto.dccp: return ports + ["state", "role"]
+    case IPProto.icmp: return ["icmp-type", "icmp-code", "icmp-id"]
+    case IPProto.icmpv6: return ["icmpv6-type", "icmpv6-code", "icmpv6-id"]
+    case IPProto.gre: return ["srckey", "dstkey"]
+    default: return []
+    }
+}
+
+/// A C `struct option` array that lives until the process ends.
+private func cOptions(_ options: [LongOption]) -> UnsafeMutablePointer<option> {
+    let table = UnsafeMutablePointer<option>.allocate(capacity: options.count + 1)
+    for (i, o) in options.enumerated() {
+        table[i] = option(name: strdup(o.name), has_arg: o.hasArg, flag: nil, val: o.value)
+    }
+    table[options.count] = option(name: nil, has_arg: 0, flag: nil, val: 0)
+    return table
+}
+
+/// Parses argv as conntrack does: GNU getopt_long (abbreviations, argument
+/// permutation, optional arguments), one command, an optional table name
+/// after the command, `-o a,b,c` lists.
+func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) throws(Failure) -> Invocation {
+    var inv = Invocation()
+    func arg(_ i: Int32) -> String? {
+        guard i < argc, let p = argv[Int(i)] else { return nil }
+        return String(cString: p)
+    }
+
+    // conntrack takes -R/--load-file only as the first argument.
+    if argc >= 3, let first = arg(1), first == "-R" || first == "--load-file" {
+        let path = arg(2)!
+        guard let f = fopen(path, "r") else {
+            throw .parameter("Failed to open file \(path) for reading")
+        }
+        fclose(f)
+        inv.command = .load
+        inv.loadFile = path
+        return inv
+    }
+
+    var longOptions = baseOptions
+    var table = cOptions(longOptions)
+    opterr = 0
+    optind = 1
+
+    func setCommand(_ c: Command) throws(Failure) {
+        if inv.command != nil { throw .parameter("Invalid commands combination") }
+        inv.command = c
+    }
+    func optionalNext() -> String? {
+        if let optarg { return String(cString: optarg) }
+        if optind < argc, let p = argv[Int(optind)], p[0] != 0x2d /* - */, p[0] != 0x21 /* ! */ {
+            optind += 1
+            return String(cString: p)
+        }
+        return nil
+    }
+    func tableArgument() throws(Failure) {
+        // conntrack looks only at the next word; an argument glued to the
+        // command letter is ignored.
+        guard optind < argc, let p = argv[Int(optind)], p[0] != 0x2d, p[0] != 0x21 else { return }
+        let name = String(cString: p)
+        optind += 1
+        // Any prefix of a table name selects it, in this order.
+        for t in [Table.expect, .conntrack, .dying, .unconfirmed] where t.rawValue.hasPrefix(name) {
+            inv.table = t
+            return
+        }
+        throw .parameter("unknown type `\(name)'")
+    }
+    func add(_ o: Opt) { inv.options.insert(o) }
+
+    while true {
+        let c = getopt_long(argc, argv, shortOptions, table, nil)
+        if c == -1 { break }
+        let current = optind > 0 ? (arg(optind - 1) ?? "") : ""
+        if c >= protoOptionBase {
+            let name = longOptions[Int(c - protoOptionBase) + baseOptions.count].name
+            inv.protoOptions.append(name)
+            continue
+        }
+        switch UInt8(truncatingIfNeeded: c) {
+        case UInt8(ascii: "?"):
+            throw .parameter("unknown option `\(current)'")
+        case UInt8(ascii: ":"):
+            throw .parameter("option `\(current)' requires an argument")
+        case UInt8(ascii: "L"): try setCommand(.list); try tableArgument()
+        case UInt8(ascii: "I"): try setCommand(.create); try tableArgument()
+        case UInt8(ascii: "A"): try setCommand(.add); try tableArgument()
+        case UInt8(ascii: "U"): try setCommand(.update); try tableArgument()
+        case UInt8(ascii: "D"): try setCommand(.delete); try tableArgument()
+        case UInt8(ascii: "G"): try setCommand(.get); try tableArgument()
+        case UInt8(ascii: "F"): try setCommand(.flush); try tableArgument()
+        case UInt8(ascii: "E"): try setCommand(.event); try tableArgument()
+        case UInt8(ascii: "C"): try setCommand(.count); try tableArgument()
+        case UInt8(ascii: "S"): try setCommand(.stats); try tableArgument()
+        case UInt8(ascii: "V"): try setCommand(.version)
+        case UInt8(ascii: "h"): try setCommand(.help)
+        case UInt8(ascii: "s"): add(.src); try checkAddress(optarg, &inv)
+        case UInt8(ascii: "d"): add(.dst); try checkAddress(optarg, &inv)
+        case UInt8(ascii: "r"): add(.replySrc); try checkAddress(optarg, &inv)
+        case UInt8(ascii: "q"): add(.replyDst); try checkAddress(optarg, &inv)
+        case UInt8(ascii: "["): add(.tupleSrc)
+        case UInt8(ascii: "]"): add(.tupleDst)
+        case UInt8(ascii: "{"): add(.maskSrc)
+        case UInt8(ascii: "}"): add(.maskDst)
+        case UInt8(ascii: "p"):
+            add(.proto)
+            let name = String(cString: optarg!)
+            guard let number = protocolNumber(name) else { throw .parameter("`\(name)' unsupported protocol") }
+            let extra = protocolOptions(number)
+            longOptions = baseOptions + extra.enumerated().map { LongOption($0.element, 1, code: protoOptionBase + Int32($0.offset)) }
+            table = cOptions(longOptions)
+        case UInt8(ascii: "t"): add(.timeout)
+        case UInt8(ascii: "u"):
+            add(.status)
+            try parseList(String(cString: optarg!), names: statusNames)
+        case UInt8(ascii: "e"): add(.eventMask)
+        case UInt8(ascii: "z"): add(.zero)
+        case UInt8(ascii: "a"):
+            Console.raw("WARNING: ignoring -a, deprecated option.")
+        case UInt8(ascii: "m"): add(.mark)
+        case UInt8(ascii: "c"): add(.secmark)
+        case UInt8(ascii: "i"): add(.id); _ = optionalNext()
+        case UInt8(ascii: "f"):
+            add(.family)
+            let name = String(cString: optarg!)
+            let family: Family
+            switch name {
+            case "ipv4": family = .ipv4
+            case "ipv6": family = .ipv6
+            default: throw .parameter("`\(name)' unsupported protocol")
+            }
+            if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
+            inv.family = family
+        case UInt8(ascii: "n"): add(.srcNat); _ = optionalNext()
+        case UInt8(ascii: "g"): add(.dstNat); _ = optionalNext()
+        case UInt8(ascii: "j"): add(.anyNat); _ = optionalNext()
+        case UInt8(ascii: "o"):
+            add(.output)
+            let items = try parseList(String(cString: optarg!), names: outputNames.map { $0.0 })
+            for item in items { inv.output.insert(outputNames[item].1) }
+        case UInt8(ascii: "b"): add(.bufferSize)
+        case UInt8(ascii: "w"): add(.zone)
+        case UInt8(ascii: "l"): add(.label)
+        case UInt8(ascii: "<"): add(.labelAdd)
+        case UInt8(ascii: ">"): add(.labelDel); _ = optionalNext()
+        case UInt8(ascii: "("): add(.origZone)
+        case UInt8(ascii: ")"): add(.replyZone)
+        default:
+            throw .parameter("unknown option `\(current)'")
+        }
+    }
+    return inv
+}
+
+/// Names -o accepts.
+private let outputNames: [(String, OutputOptions)] = [
+    ("xml", .xml), ("extended", .extended), ("timestamp", .timestamp), ("id", .id),
+    ("ktimestamp", .ktimestamp), ("labels", .labels), ("save", .save), ("userspace", .userspace),
+]
+/// Names -u accepts.
+private let statusNames = ["EXPECTED", "ASSURED", "SEEN_REPLY", "FIXED_TIMEOUT", "UNSET"]
+
+/// conntrack's comma-list parser: each item may be any case-insensitive
+/// prefix of a name; an empty item or an unknown one is a bad parameter,
+/// reported with the rest of the list from that item on.
+@discardableResult
+private func parseList(_ text: String, names: [String]) throws(Failure) -> [Int] {
+    var result: [Int] = []
+    var rest = Substring(text)
+    while true {
+        let comma = rest.firstIndex(of: ",")
+        let item = comma.map { rest[rest.startIndex..<$0] } ?? rest
+        guard !item.isEmpty,
+              let index = names.firstIndex(where: { $0.lowercased().hasPrefix(item.lowercased()) }) else {
+            throw .parameter("Bad parameter `\(rest)'")
+        }
+        result.append(index)
+        guard let comma else { return result }
+        rest = rest[rest.index(after: comma)...]
+    }
+}
+
+/// Checks an address argument and that all addresses share one family.
+private func checkAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout Invocation) throws(Failure) {
+    let text = String(cString: optarg!)
+    let address = text.split(separator: "/", maxSplits: 1).first.map(String.init) ?? text
+    var buffer = [UInt8](repeating: 0, count: 16)
+    let family: Family
+    if inet_pton(AF_INET, address, &buffer) == 1 {
+        family = .ipv4
+    } else if inet_pton(AF_INET6, address, &buffer) == 1 {
+        family = .ipv6
+    } else {
+        throw .parameter("Invalid IP address `\(text)'")
+    }
+    if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
+    inv.family = family
+}
+
+/// A protocol name (conntrack's own, case-insensitive, or one from
+/// /etc/protocols) or a number up to 255.
+func protocolNumber(_ name: String) -> UInt8? {
+    let known: [(String, UInt8)] = [
+        ("tcp", IPProto.tcp), ("udp", IPProto.udp), ("udplite", IPProto.udplite),
+        ("sctp", IPProto.sctp), ("dccp", IPProto.dccp), ("gre", IPProto.gre),
+        ("icmp", IPProto.icmp), ("icmpv6", IPProto.icmpv6),
+    ]
+    if let match = known.first(where: { $0.0 == name.lowercased() }) { return match.1 }
+    if let entry = getprotobyname(name) { return UInt8(truncatingIfNeeded: entry.pointee.p_proto) }
+    if !name.isEmpty, name.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(name), n <= 255 { return UInt8(n) }
+    return nil
+}

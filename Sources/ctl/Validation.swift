@@ -1,0 +1,94 @@
+import CTCore
+
+/// Which options each command refuses (conntrack's option table for the
+/// conntrack table). Options not listed are optional.
+private func illegalOptions(_ command: Command) -> Set<Opt> {
+    let all = Set(Opt.allCases)
+    switch command {
+    case .list: return [.timeout, .eventMask, .bufferSize, .tupleSrc, .tupleDst, .id]
+    case .update: return [.zero, .eventMask, .anyNat, .secmark, .bufferSize, .zone, .tupleSrc, .tupleDst, .origZone, .replyZone]
+    case .delete: return [.zero, .eventMask, .anyNat, .secmark, .bufferSize, .tupleSrc, .tupleDst]
+    case .event: return [.timeout, .status, .zero, .tupleSrc, .tupleDst, .id]
+    case .flush: return all.subtracting([.family, .label, .labelAdd, .labelDel])
+    case .count, .stats: return all.subtracting([.label, .labelAdd, .labelDel])
+    case .help, .version: return all
+    default: return []
+    }
+}
+
+/// Options a command needs.
+private func mandatoryOptions(_ command: Command) -> Set<Opt> {
+    switch command {
+    case .create, .add: return [.proto, .timeout]
+    case .get: return [.proto]
+    default: return []
+    }
+}
+
+/// Selectors that make `-z` refuse to run.
+private let filterOptions: Set<Opt> = [
+    .src, .dst, .replySrc, .replyDst, .proto, .status, .mark, .zone, .origZone, .replyZone,
+    .label, .maskSrc, .maskDst, .secmark,
+]
+
+/// conntrack's checks after parsing, in its order: option legality and
+/// presence, then combinations.
+func validate(_ inv: Invocation) throws(Failure) {
+    guard let command = inv.command else {
+        // Without a command every option is out of place.
+        if let o = inv.options.sorted().first { throw .parameter("Illegal option `--\(o.longName)' with this command") }
+        return
+    }
+    if command == .load { return }
+    if inv.table == .dying || inv.table == .unconfirmed, command != .list {
+        throw .parameter("Can't do that command with tables `dying' and `unconfirmed'")
+    }
+    let illegal = illegalOptions(command)
+    let mandatory = mandatoryOptions(command)
+    for o in Opt.allCases {
+        if inv.options.contains(o), illegal.contains(o) {
+            throw .parameter("Illegal option `--\(o.longName)' with this command")
+        }
+        if !inv.options.contains(o), mandatory.contains(o) {
+            throw .parameter("You need to supply the `--\(o.longName)' option for this command")
+        }
+    }
+    if inv.options.contains(.maskSrc), !inv.options.contains(.src) {
+        throw .parameter("Can't use --mask-src without --src")
+    }
+    if inv.options.contains(.maskDst), !inv.options.contains(.dst) {
+        throw .parameter("Can't use --mask-dst without --dst")
+    }
+    if command == .list, inv.options.contains(.zero), !inv.options.isDisjoint(with: filterOptions) {
+        throw .parameter("Can't use -z with filtering parameters")
+    }
+    if inv.output.contains(.save), inv.output != .save {
+        throw .other("cannot combine save output with any other output type, use -o save only")
+    }
+}
+
+/// What this version of ctl does not do yet; later milestones add it.
+func checkImplemented(_ inv: Invocation) throws(Failure) {
+    guard let command = inv.command else { return }
+    switch command {
+    case .list, .count, .flush, .stats:
+        break
+    case .help, .version:
+        return
+    default:
+        throw .notImplemented("the -\(command.rawValue) command")
+    }
+    if inv.table != .conntrack {
+        throw .notImplemented("the `\(inv.table.rawValue)' table with -\(command.rawValue)")
+    }
+    let supported: Set<Opt> = [.family, .output]
+    if let o = inv.options.subtracting(supported).sorted().first {
+        throw .notImplemented("option `--\(o.longName)'")
+    }
+    if let name = inv.protoOptions.first {
+        throw .notImplemented("option `--\(name)'")
+    }
+    for (flag, name) in [(OutputOptions.xml, "xml"), (.save, "save")] where inv.output.contains(flag) {
+        throw .notImplemented("output format `\(name)'")
+    }
+}
