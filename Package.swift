@@ -29,10 +29,16 @@ let package = Package(
             // variables, which Swift 6 mode refuses to touch.
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
+        // Developer tool: writes each message of a table dump to a file,
+        // for the decoder's byte fixtures (make fixtures).
+        .executableTarget(
+            name: "ctl-capture",
+            dependencies: ["CTCore"]
+        ),
         .testTarget(
             name: "CTCoreTests",
             dependencies: ["CTCore"],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"]
         ),
     ]
 )

@@ -34,6 +34,16 @@ public final class Conntrack {
         }
     }
 
+    /// Dumps the table like `dump` but hands out each message's payload
+    /// bytes (nfgenmsg and attributes) undecoded: for capturing fixtures.
+    public func dumpPayloads(family: Family?, _ body: ([UInt8]) throws -> Void) throws {
+        let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get,
+                                     flags: NetlinkFlags.dump, family: family?.rawValue ?? 0)
+        try socket.perform(request) { message in
+            try body(message.payload.bytes)
+        }
+    }
+
     /// The number of entries (IPCTNL_MSG_CT_GET_STATS, CTA_STATS_GLOBAL_ENTRIES).
     public func count() throws -> UInt32 {
         var entries: UInt32? = nil

@@ -1,0 +1,55 @@
+# ctl — a Swift reimplementation of conntrack(8).
+#   make run     install dependencies, build, and list this host's table
+#   make test    install dependencies, build, run unit and integration tests
+#   make bench   ctl against conntrack on a 100,000-entry table
+SHELL := /bin/bash
+export PATH := $(PATH):/opt/swift/usr/bin
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+SWIFT ?= swift
+RELEASE := .build/release/ctl
+
+.PHONY: all deps build run test unit integration bench install uninstall clean fixtures
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build:
+	$(SWIFT) build -c release --product ctl
+
+run: deps build
+	$(RELEASE) -L
+
+unit:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+integration: build
+	CTL=$(CURDIR)/$(RELEASE) python3 -m pytest -q -p no:cacheprovider Tests/integration
+
+test: deps build
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory integration
+
+bench: deps build
+	bash scripts/bench.sh $(CURDIR)/$(RELEASE)
+
+# Recaptures the decoder's byte fixtures from this kernel (in a private namespace).
+fixtures:
+	$(SWIFT) build -c release --product ctl-capture
+	bash scripts/capture-fixtures.sh $(CURDIR)/.build/release/ctl-capture Tests/CTCoreTests/Fixtures
+
+install: build
+	install -D -m 0755 $(RELEASE) $(DESTDIR)$(PREFIX)/sbin/ctl
+	install -D -m 0644 man/ctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/ctl.8
+	install -D -m 0644 completions/ctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ctl
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/ctl $(DESTDIR)$(PREFIX)/share/man/man8/ctl.8 \
+	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ctl
+
+clean:
+	rm -rf .build

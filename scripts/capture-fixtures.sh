@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Captures ctnetlink messages from this kernel as the decoder's byte fixtures.
+# Each fixture is made in a private network namespace that holds exactly the
+# entries it describes; beside each NAME-N.bin, NAME.conntrack.txt keeps what
+# conntrack 1.4.7 printed for the same entries (-o extended,id,labels,ktimestamp)
+# and NAME.default.txt its default output.
+# Usage: capture-fixtures.sh CTL_CAPTURE_BINARY OUTPUT_DIR   (as root)
+set -euo pipefail
+capture=$1
+out=$2
+mkdir -p "$out"
+ns="ctlcap-$$"
+labelconf=/etc/xtables/connlabel.conf
+made_labelconf=0
+cleanup() {
+    ip netns del "$ns" 2>/dev/null || true
+    if [ "$made_labelconf" = 1 ]; then rm -f "$labelconf"; rmdir /etc/xtables 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+if [ ! -e "$labelconf" ]; then
+    mkdir -p /etc/xtables
+    printf '# ctl fixtures\n0 zero\n3 three\n70 seventy\n127 last\n' > "$labelconf"
+    made_labelconf=1
+fi
+cp "$labelconf" "$out/connlabel.conf"
+
+fixture() {
+    local name=$1; shift
+    ip netns add "$ns"
+    ip netns exec "$ns" ip link set lo up
+    ip netns exec "$ns" sysctl -qw net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_timestamp=1
+    ip netns exec "$ns" bash -c "$*" 2>/dev/null
+    rm -f "$out/$name"-*.bin
+    ip netns exec "$ns" "$capture" "$out/$name" >/dev/null
+    ip netns exec "$ns" conntrack -L -o extended,id,labels,ktimestamp > "$out/$name.conntrack.txt" 2>/dev/null
+    ip netns exec "$ns" conntrack -L > "$out/$name.default.txt" 2>/dev/null
+    ip netns del "$ns"
+    echo "fixture $name: $(ls "$out/$name"-*.bin | wc -l) message(s)"
+}
+
+T="-t 3000"
+fixture tcp "conntrack -I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1234 --dport 80 --state ESTABLISHED -u SEEN_REPLY,ASSURED -m 7 $T"
+fixture tcp-syn-sent "conntrack -I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 65535 --state SYN_SENT $T"
+fixture udp "conntrack -I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 53 --dport 5353 $T"
+fixture udplite "conntrack -I -p udplite -s 10.0.0.1 -d 10.0.0.2 --sport 7 --dport 8 $T"
+fixture sctp "conntrack -I -p sctp -s 10.0.0.1 -d 10.0.0.2 --sport 9 --dport 10 --state ESTABLISHED --orig-vtag 305419896 --reply-vtag 4 $T"
+fixture dccp "conntrack -I -p dccp -s 10.0.0.1 -d 10.0.0.2 --sport 11 --dport 12 --state OPEN --role client $T"
+fixture gre "conntrack -I -p gre -s 10.0.0.1 -d 10.0.0.2 --srckey 5 --dstkey 65535 $T"
+fixture icmp "conntrack -I -p icmp -s 10.0.0.1 -d 10.0.0.2 --icmp-type 8 --icmp-code 0 --icmp-id 4660 $T"
+fixture icmpv6 "conntrack -I -p icmpv6 -s 2001:db8::1 -d ::ffff:10.1.2.3 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 77 $T"
+fixture unknown "conntrack -I -p 200 -s 10.0.0.1 -d 10.0.0.2 -m 4294967295 $T"
+fixture tcp6-zone "conntrack -I -p tcp -s fe80::1 -d 2001:db8:0:0:1:0:0:1 --sport 40000 --dport 443 --state TIME_WAIT -w 65535 $T"
+# Real traffic: counters, timestamps, a mark and labels set by nftables,
+# replied UDP and an ICMP echo.
+fixture traffic "nft -f - <<'NFT'
+table inet t {
+    chain o {
+        type filter hook output priority 0;
+        ct label set 3
+        ct label set 70
+        ct label set 127
+        ct mark set 0x2a
+    }
+}
+NFT
+python3 - <<'PY'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 9999))
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.bind(('127.0.0.1', 40001))
+c.sendto(b'hello', ('127.0.0.1', 9999)); data, addr = s.recvfrom(100); s.sendto(b'world!', addr); c.recv(100)
+PY
+ping -c1 -W1 127.0.0.1 >/dev/null"

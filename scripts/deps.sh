@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building and testing ctl needs on Debian/Ubuntu (run as root).
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+
+packages=(libmnl-dev pkg-config conntrack nftables iproute2 iputils-ping socat procps util-linux python3 time)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# pytest for the integration tests: the python3 on PATH may be a private one.
+if ! python3 -c 'import pytest' 2>/dev/null; then
+    python3 -m pip install -q pytest 2>/dev/null || {
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq python3-pytest >/dev/null
+    }
+fi
+
+if ! command -v swift >/dev/null 2>&1 && [ ! -x /opt/swift/usr/bin/swift ]; then
+    echo "deps: no Swift toolchain found (expected swift on PATH or /opt/swift/usr/bin)" >&2
+    exit 1
+fi
