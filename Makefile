@@ -35,7 +35,7 @@ test: deps build
 	$(MAKE) --no-print-directory integration
 
 bench: deps build
-	bash scripts/bench.sh $(CURDIR)/$(RELEASE)
+	python3 scripts/bench.py $(CURDIR)/$(RELEASE)
 
 # Recaptures the decoder's byte fixtures from this kernel (in a private namespace).
 fixtures:

@@ -167,10 +167,9 @@ extension TextFormatter {
     /// One `-S` line: "cpu=N   \tname=value name=value ... ".
     public static func write(_ stats: CPUStats, to out: OutputBuffer) {
         out.append("cpu=")
-        let before = out.pending.count
+        let before = out.pendingCount
         out.append(decimal: UInt64(stats.cpu))
-        let width = out.pending.count - before
-        if width < 4 { for _ in width..<4 { out.append(UInt8(ascii: " ")) } }
+        out.append(repeating: UInt8(ascii: " "), count: 4 - (out.pendingCount - before))
         out.append(UInt8(ascii: "\t"))
         for (attribute, value) in stats.values {
             guard let name = Names.cpuStat(attribute) else { continue }

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""ctl against conntrack on the same table, side by side, in one run.
+
+Seeds a private network namespace with N entries (conntrack -R from a
+generated file), then times each command for ctl and conntrack in
+alternation (A B A B ...) and prints median wall times and their ratio,
+plus ctl's peak RSS at 1,000 and at N entries.
+
+Usage: bench.py CTL_BINARY [--entries N] [--rounds R]   (as root)
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+
+def sh(*args, **kw):
+    return subprocess.run(list(args), check=True, **kw)
+
+
+def seed(ns, count):
+    """Creates `count` distinct tcp entries through conntrack -R."""
+    with tempfile.NamedTemporaryFile("w", suffix=".ct", delete=False) as f:
+        for i in range(count):
+            a, b = divmod(i, 250)
+            b2, c = divmod(a, 250)
+            f.write(f"-I -p tcp -s 10.{b2 % 250 + 1}.{b + 1}.{c + 1} -d 192.0.2.{i % 200 + 1} "
+                    f"--sport {1024 + i % 60000} --dport 443 --state ESTABLISHED "
+                    f"-u SEEN_REPLY,ASSURED -m {i % 7} -t 3600\n")
+        path = f.name
+    try:
+        sh("ip", "netns", "exec", ns, "conntrack", "-R", path,
+           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        os.unlink(path)
+    got = int(subprocess.run(["ip", "netns", "exec", ns, "conntrack", "-C"],
+                             capture_output=True, text=True).stdout.strip() or 0)
+    return got
+
+
+def wall(ns, argv):
+    start = time.perf_counter()
+    subprocess.run(["ip", "netns", "exec", ns] + argv,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def peak_rss_kib(ns, argv):
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", "ip", "netns", "exec", ns] + argv,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+    return int(r.stderr.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("ctl")
+    ap.add_argument("--entries", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=9)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (it creates network namespaces)")
+
+    small_ns = f"ctlbench-s-{uuid.uuid4().hex[:6]}"
+    big_ns = f"ctlbench-b-{uuid.uuid4().hex[:6]}"
+    try:
+        for ns in (small_ns, big_ns):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        small = seed(small_ns, 1_000)
+        t0 = time.perf_counter()
+        big = seed(big_ns, args.entries)
+        print(f"seeded {big} entries in {time.perf_counter() - t0:.1f} s (and {small} for the small table)")
+        if big < args.entries * 0.99:
+            sys.exit(f"bench: only {big} of {args.entries} entries were created "
+                     "(net.netfilter.nf_conntrack_max too low?)")
+
+        cases = [
+            ("-L > /dev/null", ["-L"]),
+            ("-L -o extended", ["-L", "-o", "extended"]),
+            ("-L -o extended,id,ktimestamp", ["-L", "-o", "extended,id,ktimestamp"]),
+            ("-L -f ipv6 (no match)", ["-L", "-f", "ipv6"]),
+            ("-C", ["-C"]),
+        ]
+        print(f"\n{'command':34} {'conntrack s':>12} {'ctl s':>10} {'ctl/conntrack':>14}")
+        for label, argv in cases:
+            a_times, b_times = [], []
+            wall(big_ns, ["conntrack"] + argv)  # warm caches
+            wall(big_ns, [args.ctl] + argv)
+            for _ in range(args.rounds):
+                a_times.append(wall(big_ns, ["conntrack"] + argv))
+                b_times.append(wall(big_ns, [args.ctl] + argv))
+            a, b = statistics.median(a_times), statistics.median(b_times)
+            print(f"{label:34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
+
+        rss_small = peak_rss_kib(small_ns, [args.ctl, "-L"])
+        rss_big = peak_rss_kib(big_ns, [args.ctl, "-L"])
+        ct_small = peak_rss_kib(small_ns, ["conntrack", "-L"])
+        ct_big = peak_rss_kib(big_ns, ["conntrack", "-L"])
+        print(f"\npeak RSS of -L      {'1,000 entries':>14} {f'{big:,} entries':>16} {'ratio':>7}")
+        print(f"ctl                 {rss_small:11} KiB {rss_big:12} KiB {rss_big / rss_small:6.2f}x")
+        print(f"conntrack           {ct_small:11} KiB {ct_big:12} KiB {ct_big / ct_small:6.2f}x")
+    finally:
+        for ns in (small_ns, big_ns):
+            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    main()
