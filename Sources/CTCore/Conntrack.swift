@@ -66,19 +66,22 @@ public final class Conntrack {
     }
 
     /// Deletes every entry (IPCTNL_MSG_CT_DELETE without a tuple). With a
-    /// family, the kernel deletes only entries of that family (Linux 5.8
-    /// and later honour nfgen_family here; see `kernelFiltersFlushByFamily`).
+    /// family, the kernel deletes only entries of that family: it honours
+    /// nfgen_family on a flush only when nfgenmsg.version is not 0 (Linux
+    /// 4.18 added the family filter, 4.20 put it behind the version field),
+    /// which is why conntrack 1.4.7, sending version 0, flushes everything.
     public func flush(family: Family?) throws {
         let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.delete,
-                                     flags: NetlinkFlags.ack, family: family?.rawValue ?? 0)
+                                     flags: NetlinkFlags.ack, family: family?.rawValue ?? 0,
+                                     version: family == nil ? 0 : 1)
         try socket.perform(request) { _ in }
     }
 
     /// Whether the running kernel restricts a flush to nfgen_family.
-    /// Older kernels ignore the family and flush everything, so a
-    /// family flush must not be sent to them.
+    /// Kernels before the family filter ignore it and flush everything, so
+    /// a family flush must not be sent to them.
     public static var kernelFiltersFlushByFamily: Bool {
-        KernelVersion.running >= KernelVersion(5, 8)
+        KernelVersion.running >= KernelVersion(5, 0)
     }
 }
 

@@ -136,7 +136,7 @@ func writeProcStats(_ text: String, to out: OutputBuffer) {
 /// -F: flush the table, or with -f one family of it.
 private func flush(_ inv: Invocation) -> ExitCode {
     if inv.family != nil, !Conntrack.kernelFiltersFlushByFamily {
-        Console.fail(.other("flushing one family needs Linux 5.8 or later; this kernel would flush every family"))
+        Console.fail(.other("flushing one family needs Linux 5.0 or later; this kernel would flush every family"))
     }
     let ct = open(.flush)
     do {

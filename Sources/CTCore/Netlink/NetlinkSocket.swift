@@ -38,16 +38,19 @@ public struct NetlinkRequest {
     public var flags: UInt16
     /// nfgenmsg.nfgen_family (AF_UNSPEC, AF_INET, AF_INET6).
     public var family: UInt8
+    /// nfgenmsg.version: NFNETLINK_V0 (0) unless a message needs another.
+    public var version: UInt8
     /// nfgenmsg.res_id (host value; sent big-endian).
     public var resourceID: UInt16
     public var attributes: [RequestAttribute]
 
     public init(subsystem: UInt8, message: UInt8, flags: UInt16, family: UInt8,
-                resourceID: UInt16 = 0, attributes: [RequestAttribute] = []) {
+                version: UInt8 = 0, resourceID: UInt16 = 0, attributes: [RequestAttribute] = []) {
         self.subsystem = subsystem
         self.message = message
         self.flags = flags
         self.family = family
+        self.version = version
         self.resourceID = resourceID
         self.attributes = attributes
     }
@@ -187,7 +190,7 @@ public final class NetlinkSocket {
         let extra = mnl_nlmsg_put_extra_header(nlh, MemoryLayout<nfgenmsg>.size)!
         let nfg = extra.assumingMemoryBound(to: nfgenmsg.self)
         nfg.pointee.nfgen_family = request.family
-        nfg.pointee.version = UInt8(NFNETLINK_V0)
+        nfg.pointee.version = request.version
         nfg.pointee.res_id = request.resourceID.bigEndian
         for attribute in request.attributes {
             guard put(attribute, into: nlh) else { throw Errno(EMSGSIZE) }
