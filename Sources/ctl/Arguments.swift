@@ -182,8 +182,10 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         return nil
     }
     func tableArgument() throws(Failure) {
-        // conntrack looks only at the next word; an argument glued to the
-        // command letter is ignored.
+        // An argument glued to the command ("-Lfoo", "--dump=foo") is
+        // ignored, as conntrack does; otherwise the next word, unless it
+        // is an option, names the table.
+        guard optarg == nil else { return }
         guard optind < argc, let p = argv[Int(optind)], p[0] != 0x2d, p[0] != 0x21 else { return }
         let name = String(cString: p)
         optind += 1
@@ -241,7 +243,9 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "u"):
             add(.status)
             try parseList(String(cString: optarg!), names: statusNames)
-        case UInt8(ascii: "e"): add(.eventMask)
+        case UInt8(ascii: "e"):
+            add(.eventMask)
+            try parseList(String(cString: optarg!), names: eventNames)
         case UInt8(ascii: "z"): add(.zero)
         case UInt8(ascii: "a"):
             Console.raw("WARNING: ignoring -a, deprecated option.")
@@ -264,7 +268,10 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "j"): add(.anyNat); _ = optionalNext()
         case UInt8(ascii: "o"):
             add(.output)
-            let items = try parseList(String(cString: optarg!), names: outputNames.map { $0.0 })
+            let items = try parseList(String(cString: optarg!), names: outputNames.map { $0.0 }) { index in
+                // conntrack matches the old NAT names first and only warns.
+                if index < 2 { Console.raw("WARNING: ignoring \(outputNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
+            }
             for item in items { inv.output.insert(outputNames[item].1) }
         case UInt8(ascii: "b"): add(.bufferSize)
         case UInt8(ascii: "w"): add(.zone)
@@ -280,11 +287,14 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
     return inv
 }
 
-/// Names -o accepts.
+/// Names -o accepts, in the order conntrack tries them: the first two are
+/// obsolete and only draw a warning.
 private let outputNames: [(String, OutputOptions)] = [
-    ("xml", .xml), ("extended", .extended), ("timestamp", .timestamp), ("id", .id),
+    ("SRC_NAT", []), ("DST_NAT", []), ("xml", .xml), ("extended", .extended), ("timestamp", .timestamp), ("id", .id),
     ("ktimestamp", .ktimestamp), ("labels", .labels), ("save", .save), ("userspace", .userspace),
 ]
+/// Names -e accepts.
+private let eventNames = ["ALL", "NEW", "UPDATES", "DESTROY"]
 /// Names -u accepts.
 private let statusNames = ["EXPECTED", "ASSURED", "SEEN_REPLY", "FIXED_TIMEOUT", "UNSET"]
 
@@ -292,7 +302,7 @@ private let statusNames = ["EXPECTED", "ASSURED", "SEEN_REPLY", "FIXED_TIMEOUT",
 /// prefix of a name; an empty item or an unknown one is a bad parameter,
 /// reported with the rest of the list from that item on.
 @discardableResult
-private func parseList(_ text: String, names: [String]) throws(Failure) -> [Int] {
+private func parseList(_ text: String, names: [String], onItem: (Int) -> Void = { _ in }) throws(Failure) -> [Int] {
     var result: [Int] = []
     var rest = Substring(text)
     while true {
@@ -302,6 +312,7 @@ private func parseList(_ text: String, names: [String]) throws(Failure) -> [Int]
               let index = names.firstIndex(where: { $0.lowercased().hasPrefix(item.lowercased()) }) else {
             throw .parameter("Bad parameter `\(rest)'")
         }
+        onItem(index)
         result.append(index)
         guard let comma else { return result }
         rest = rest[rest.index(after: comma)...]

@@ -93,6 +93,8 @@ final class FormatterTests: XCTestCase {
         flow.status = [.seenReply, .offload, .hwOffload]
         XCTAssertTrue(format(flow, []).contains(" [HW_OFFLOAD] mark="))
         XCTAssertFalse(format(flow, []).contains("[UNREPLIED]"))
+        // Labels set, none of them named: conntrack prints a bare "labels".
+        XCTAssertTrue(format(flow, [.labels], labels: LabelMap(names: [1: "one"])).hasSuffix(" use=2 labels\n"))
         // Without -o labels or -o id, neither is printed.
         XCTAssertFalse(format(flow, [], labels: nil).contains("labels="))
         XCTAssertFalse(format(flow, []).contains(" id="))

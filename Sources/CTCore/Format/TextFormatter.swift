@@ -128,15 +128,15 @@ public struct TextFormatter {
     }
 
     func writeLabels(_ labels: Labels, map: LabelMap, to out: OutputBuffer) {
+        // conntrack writes "labels=" and "NAME," per named bit, then drops
+        // the last character: with no named bit set, that is the "=".
         out.append("labels=")
-        var any = false
         for bit in labels.bits {
             guard let name = map.name(ofBit: bit) else { continue }
             out.append(name)
             out.append(UInt8(ascii: ","))
-            any = true
         }
-        if any { out.dropLast() }
+        out.dropLast()
         out.append(UInt8(ascii: " "))
     }
 
