@@ -117,6 +117,11 @@ final class FormatterTests: XCTestCase {
     func testLabelMapParsing() {
         let map = LabelMap(parsing: "# comment\n 0 zero\n3\tthree extra\nfoo bar\n128 toolarge\n3 again\n\n127 last\n")
         XCTAssertEqual(map.names, [0: "zero", 3: "three", 127: "last"])
+        XCTAssertEqual(LabelMap.parse("0x64 hundred\r\n010 eight\n5 has#hash\n")?.names, [100: "hundred", 8: "eight"])
+        XCTAssertNil(LabelMap.parse("1 one\n2 bad=name\n"))
+        XCTAssertNil(LabelMap.parse("1 a,b\n"))
+        XCTAssertNil(LabelMap.parse("# nothing\n\n"))
+        XCTAssertEqual(Errno(0).description, "Success")
     }
 
     func testKernelVersionParsing() {

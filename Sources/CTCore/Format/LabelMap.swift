@@ -10,17 +10,37 @@ public struct LabelMap: Equatable, Sendable {
 
     public init(names: [Int: String]) { self.names = names }
 
-    /// Parses the text of a connlabel.conf file.
-    public init(parsing text: String) {
+    /// Parses the text of a connlabel.conf file the way conntrack reads
+    /// it: "BIT NAME" per line, BIT in C notation (decimal, 0x hex, 0
+    /// octal) below 128, the first name of a bit wins, '#' lines and lines
+    /// whose name holds a '#' are skipped. Returns nil, as conntrack refuses
+    /// the whole file, when a name holds '=' or ',' or no name is found.
+    public static func parse(_ text: String) -> LabelMap? {
         var names: [Int: String] = [:]
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: true) {
+        for rawLine in text.split(whereSeparator: { $0.isNewline }) {
             let line = rawLine.drop(while: { $0 == " " || $0 == "\t" })
             guard let first = line.first, first != "#" else { continue }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
-            guard fields.count >= 2, let bit = Int(fields[0]), bit >= 0, bit < 128 else { continue }
-            if names[bit] == nil { names[bit] = String(fields[1]) }
+            guard fields.count >= 2, let bit = parseCNumber(fields[0]), bit < 128 else { continue }
+            let name = fields[1]
+            if name.contains("#") { continue }
+            if name.contains("=") || name.contains(",") { return nil }
+            if names[bit] == nil { names[bit] = String(name) }
         }
-        self.names = names
+        return names.isEmpty ? nil : LabelMap(names: names)
+    }
+
+    /// Like `parse`, but an unusable file gives an empty map.
+    public init(parsing text: String) {
+        self = LabelMap.parse(text) ?? LabelMap(names: [:])
+    }
+
+    /// strtoul(3) with base 0 on a whole word: "12", "0x1f", "017".
+    static func parseCNumber<S: StringProtocol>(_ word: S) -> Int? {
+        let lower = word.lowercased()
+        if lower.hasPrefix("0x") { return Int(lower.dropFirst(2), radix: 16) }
+        if lower.count > 1, lower.hasPrefix("0") { return Int(lower.dropFirst(), radix: 8) }
+        return Int(lower)
     }
 
     /// Reads `path`; throws the open/read error.
@@ -37,7 +57,9 @@ public struct LabelMap: Equatable, Sendable {
                 break
             }
         }
-        return LabelMap(parsing: String(decoding: data, as: UTF8.self))
+        // conntrack reports an unusable file as a failure with errno 0.
+        guard let map = LabelMap.parse(String(decoding: data, as: UTF8.self)) else { throw Errno(0) }
+        return map
     }
 
     public func name(ofBit bit: Int) -> String? { names[bit] }
