@@ -81,7 +81,7 @@ private func count(_ inv: Invocation) -> ExitCode {
         return .ok
     } catch {
         Console.message(operationFailed(error, .count))
-        if let text = readFile("/proc/sys/net/netfilter/nf_conntrack_count"),
+        if let text = try? readTextFile("/proc/sys/net/netfilter/nf_conntrack_count"),
            let n = Int(text.trimmingCharacters(in: " \n")) {
             Console.out.append("\(n)\n")
             Console.flushOut()
@@ -104,7 +104,7 @@ private func stats(_ inv: Invocation) -> ExitCode {
     } catch {
         Console.out.removeAllPending()
         Console.message(operationFailed(error, .stats))
-        if let text = readFile("/proc/net/stat/nf_conntrack") {
+        if let text = try? readTextFile("/proc/net/stat/nf_conntrack") {
             writeProcStats(text, to: Console.out)
             Console.flushOut()
         }
@@ -149,20 +149,6 @@ private func flush(_ inv: Invocation) -> ExitCode {
         Console.message(operationFailed(error, .flush))
         return .failure
     }
-}
-
-/// A small text file's contents, or nil.
-func readFile(_ path: String) -> String? {
-    guard let f = fopen(path, "r") else { return nil }
-    defer { fclose(f) }
-    var data: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-        if n <= 0 { break }
-        data.append(contentsOf: chunk[0..<n])
-    }
-    return String(decoding: data, as: UTF8.self)
 }
 
 extension String {

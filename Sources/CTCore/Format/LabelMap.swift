@@ -45,22 +45,29 @@ public struct LabelMap: Equatable, Sendable {
 
     /// Reads `path`; throws the open/read error.
     public static func load(path: String = defaultPath) throws(Errno) -> LabelMap {
-        guard let file = fopen(path, "r") else { throw Errno.current }
-        defer { fclose(file) }
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            if n > 0 { data.append(contentsOf: chunk[0..<n]) }
-            if n < chunk.count {
-                if ferror(file) != 0 { throw Errno.current }
-                break
-            }
-        }
+        let text = try readTextFile(path)
         // conntrack reports an unusable file as a failure with errno 0.
-        guard let map = LabelMap.parse(String(decoding: data, as: UTF8.self)) else { throw Errno(0) }
+        guard let map = LabelMap.parse(text) else { throw Errno(0) }
         return map
     }
 
     public func name(ofBit bit: Int) -> String? { names[bit] }
+}
+
+/// The whole contents of a small text file (a configuration file or a
+/// /proc entry), decoded as UTF-8.
+public func readTextFile(_ path: String) throws(Errno) -> String {
+    guard let file = fopen(path, "r") else { throw Errno.current }
+    defer { fclose(file) }
+    var data: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+        if n > 0 { data.append(contentsOf: chunk[0..<n]) }
+        if n < chunk.count {
+            if ferror(file) != 0 { throw Errno.current }
+            break
+        }
+    }
+    return String(decoding: data, as: UTF8.self)
 }
