@@ -18,9 +18,21 @@ public final class Conntrack {
     /// `malformed` and skipped.
     @discardableResult
     public func dump(family: Family?, _ body: (Flow) throws -> Void) throws -> RequestOutcome {
+        var selector = Selector()
+        selector.family = family
+        return try dump(selector, kernel: KernelFilterSupport(mark: false, status: false, tupleFilter: false), body)
+    }
+
+    /// Dumps the entries `selector` selects: the kernel drops what it can
+    /// evaluate exactly (family, and what `kernel` allows), and every entry
+    /// that arrives is checked against the whole selector again.
+    @discardableResult
+    public func dump(_ selector: Selector, kernel: KernelFilterSupport, _ body: (Flow) throws -> Void) throws -> RequestOutcome {
         malformed = []
         let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get,
-                                     flags: NetlinkFlags.dump, family: family?.rawValue ?? 0)
+                                     flags: NetlinkFlags.dump,
+                                     family: kernel.family ? selector.family?.rawValue ?? 0 : 0,
+                                     attributes: selector.dumpAttributes(kernel))
         return try socket.perform(request) { message in
             guard message.subsystem == CTMessage.subsystem else { return }
             let flow: Flow
@@ -30,8 +42,66 @@ public final class Conntrack {
                 malformed.append(error)
                 return
             }
-            try body(flow)
+            if selector.matches(flow) { try body(flow) }
         }
+    }
+
+    /// Deletes the entries `selector` selects and calls `onDeleted` for each
+    /// one the kernel deleted. The entries are found by a (filtered) dump;
+    /// deletes go out on a second socket in batches of many requests per
+    /// sendmsg, each naming its entry by tuple, zone and id so that nothing
+    /// but that entry can go. An entry that vanished meanwhile (ENOENT) is
+    /// skipped; any other error ends the operation.
+    public func delete(_ selector: Selector, kernel: KernelFilterSupport, _ onDeleted: (Flow) throws -> Void) throws {
+        let deleter = try NetlinkSocket()
+        var batch: [NetlinkRequest] = []
+        var flows: [Flow] = []
+        var bytes = 0
+        func flushBatch() throws {
+            let failures = try deleter.performBatch(batch)
+            for (i, flow) in flows.enumerated() {
+                if let error = failures[i] {
+                    if error == Errno.noEntry { continue }
+                    throw error
+                }
+                try onDeleted(flow)
+            }
+            batch.removeAll(keepingCapacity: true)
+            flows.removeAll(keepingCapacity: true)
+            bytes = 0
+        }
+        try dump(selector, kernel: kernel) { flow in
+            guard let request = Conntrack.deleteRequest(for: flow) else { return }
+            batch.append(request)
+            flows.append(flow)
+            bytes += 160
+            if bytes >= deleter.sendCapacity / 2 { try flushBatch() }
+        }
+        try flushBatch()
+    }
+
+    /// IPCTNL_MSG_CT_DELETE for exactly `flow`: its original tuple, zone and id.
+    static func deleteRequest(for flow: Flow) -> NetlinkRequest? {
+        guard let orig = flow.orig else { return nil }
+        var attrs: [RequestAttribute] = [Encode.tuple(CTA.tupleOrig, orig)]
+        if let zone = flow.zone { attrs.append(.u16(CTA.zone, zone)) }
+        if let id = flow.id { attrs.append(.u32(CTA.id, id)) }
+        return NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.delete,
+                              flags: 0, family: flow.family, attributes: attrs)
+    }
+
+    /// Gets one entry by its original (or, with `reply`, reply) tuple.
+    /// Throws ENOENT when there is none.
+    public func get(family: Family, tuple: Tuple, reply: Bool, zone: UInt16?) throws -> Flow? {
+        var attrs: [RequestAttribute] = [Encode.tuple(reply ? CTA.tupleReply : CTA.tupleOrig, tuple)]
+        if let zone { attrs.append(.u16(CTA.zone, zone)) }
+        let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get,
+                                     flags: NetlinkFlags.ack, family: family.rawValue, attributes: attrs)
+        var result: Flow? = nil
+        try socket.perform(request) { message in
+            result = try Decoder.flow(message.payload)
+        }
+        return result
     }
 
     /// Dumps the table like `dump` but hands out each message's payload

@@ -69,6 +69,13 @@ struct Invocation {
     var output: OutputOptions = []
     /// Protocol-specific options given after -p (e.g. "sport").
     var protoOptions: [String] = []
+    /// What selects entries (-s, -d, -p and its options, -m, -u, -w, ...).
+    var selector = Selector()
+    /// --mask-src / --mask-dst, applied to -s / -d once all are parsed.
+    var maskSrc: IPAddress?
+    var maskDst: IPAddress?
+    /// -l label names, resolved once all are parsed.
+    var labelNames: [String] = []
     /// -R's file name.
     var loadFile: String?
 }
@@ -205,6 +212,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         if c >= protoOptionBase {
             let name = longOptions[Int(c - protoOptionBase) + baseOptions.count].name
             inv.protoOptions.append(name)
+            try parseProtocolOption(name, String(cString: optarg!), &inv)
             continue
         }
         switch UInt8(truncatingIfNeeded: c) {
@@ -224,33 +232,42 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "S"): try setCommand(.stats); try tableArgument()
         case UInt8(ascii: "V"): try setCommand(.version)
         case UInt8(ascii: "h"): try setCommand(.help)
-        case UInt8(ascii: "s"): add(.src); try checkAddress(optarg, &inv)
-        case UInt8(ascii: "d"): add(.dst); try checkAddress(optarg, &inv)
-        case UInt8(ascii: "r"): add(.replySrc); try checkAddress(optarg, &inv)
-        case UInt8(ascii: "q"): add(.replyDst); try checkAddress(optarg, &inv)
+        case UInt8(ascii: "s"): add(.src); inv.selector.origSrc = try parseAddress(optarg, &inv, cidr: true)
+        case UInt8(ascii: "d"): add(.dst); inv.selector.origDst = try parseAddress(optarg, &inv, cidr: true)
+        case UInt8(ascii: "r"): add(.replySrc); inv.selector.replySrc = try parseAddress(optarg, &inv, cidr: false)
+        case UInt8(ascii: "q"): add(.replyDst); inv.selector.replyDst = try parseAddress(optarg, &inv, cidr: false)
         case UInt8(ascii: "["): add(.tupleSrc)
         case UInt8(ascii: "]"): add(.tupleDst)
-        case UInt8(ascii: "{"): add(.maskSrc)
-        case UInt8(ascii: "}"): add(.maskDst)
+        case UInt8(ascii: "{"): add(.maskSrc); inv.maskSrc = try parseAddress(optarg, &inv, cidr: false).address
+        case UInt8(ascii: "}"): add(.maskDst); inv.maskDst = try parseAddress(optarg, &inv, cidr: false).address
         case UInt8(ascii: "p"):
             add(.proto)
             let name = String(cString: optarg!)
             guard let number = protocolNumber(name) else { throw .parameter("`\(name)' unsupported protocol") }
+            inv.selector.proto = number
             let extra = protocolOptions(number)
             longOptions = baseOptions + extra.enumerated().map { LongOption($0.element, 1, code: protoOptionBase + Int32($0.offset)) }
             table = cOptions(longOptions)
         case UInt8(ascii: "t"): add(.timeout)
         case UInt8(ascii: "u"):
             add(.status)
-            try parseList(String(cString: optarg!), names: statusNames)
+            let items = try parseList(String(cString: optarg!), names: statusNames.map { $0.0 })
+            inv.selector.status = items.reduce(Status()) { $0.union(statusNames[$1].1) }
         case UInt8(ascii: "e"):
             add(.eventMask)
             try parseList(String(cString: optarg!), names: eventNames)
         case UInt8(ascii: "z"): add(.zero)
         case UInt8(ascii: "a"):
             Console.raw("WARNING: ignoring -a, deprecated option.")
-        case UInt8(ascii: "m"): add(.mark)
-        case UInt8(ascii: "c"): add(.secmark)
+        case UInt8(ascii: "m"):
+            add(.mark)
+            let text = String(cString: optarg!)
+            let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            inv.selector.mark = try number(parts[0], max: UInt32.max, what: "mark", text)
+            if parts.count == 2 { inv.selector.markMask = try number(parts[1], max: UInt32.max, what: "mark mask", text) }
+        case UInt8(ascii: "c"):
+            add(.secmark)
+            inv.selector.secmark = try number(String(cString: optarg!), max: UInt32.max, what: "secmark")
         case UInt8(ascii: "i"): add(.id); _ = optionalNext()
         case UInt8(ascii: "f"):
             add(.family)
@@ -263,9 +280,9 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             }
             if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
             inv.family = family
-        case UInt8(ascii: "n"): add(.srcNat); _ = optionalNext()
-        case UInt8(ascii: "g"): add(.dstNat); _ = optionalNext()
-        case UInt8(ascii: "j"): add(.anyNat); _ = optionalNext()
+        case UInt8(ascii: "n"): add(.srcNat); inv.selector.srcNAT = try parseNAT(optionalNext(), &inv)
+        case UInt8(ascii: "g"): add(.dstNat); inv.selector.dstNAT = try parseNAT(optionalNext(), &inv)
+        case UInt8(ascii: "j"): add(.anyNat); inv.selector.anyNAT = try parseNAT(optionalNext(), &inv)
         case UInt8(ascii: "o"):
             add(.output)
             let items = try parseList(String(cString: optarg!), names: outputNames.map { $0.0 }) { index in
@@ -274,16 +291,33 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             }
             for item in items { inv.output.insert(outputNames[item].1) }
         case UInt8(ascii: "b"): add(.bufferSize)
-        case UInt8(ascii: "w"): add(.zone)
-        case UInt8(ascii: "l"): add(.label)
+        case UInt8(ascii: "w"):
+            add(.zone)
+            inv.selector.zone = try number(String(cString: optarg!), max: UInt16.max, what: "zone")
+        case UInt8(ascii: "l"):
+            add(.label)
+            inv.labelNames += String(cString: optarg!).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         case UInt8(ascii: "<"): add(.labelAdd)
         case UInt8(ascii: ">"): add(.labelDel); _ = optionalNext()
-        case UInt8(ascii: "("): add(.origZone)
-        case UInt8(ascii: ")"): add(.replyZone)
+        case UInt8(ascii: "("):
+            add(.origZone)
+            inv.selector.origZone = try number(String(cString: optarg!), max: UInt16.max, what: "zone")
+        case UInt8(ascii: ")"):
+            add(.replyZone)
+            inv.selector.replyZone = try number(String(cString: optarg!), max: UInt16.max, what: "zone")
         default:
             throw .parameter("unknown option `\(current)'")
         }
     }
+    if let mask = inv.maskSrc, var m = inv.selector.origSrc {
+        m.mask = mask
+        inv.selector.origSrc = m
+    }
+    if let mask = inv.maskDst, var m = inv.selector.origDst {
+        m.mask = mask
+        inv.selector.origDst = m
+    }
+    inv.selector.family = inv.family
     return inv
 }
 
@@ -295,8 +329,11 @@ private let outputNames: [(String, OutputOptions)] = [
 ]
 /// Names -e accepts.
 private let eventNames = ["ALL", "NEW", "UPDATES", "DESTROY"]
-/// Names -u accepts.
-private let statusNames = ["EXPECTED", "ASSURED", "SEEN_REPLY", "FIXED_TIMEOUT", "UNSET"]
+/// Names -u accepts, with their status bits.
+private let statusNames: [(String, Status)] = [
+    ("EXPECTED", .expected), ("ASSURED", .assured), ("SEEN_REPLY", .seenReply),
+    ("FIXED_TIMEOUT", .fixedTimeout), ("UNSET", []),
+]
 
 /// conntrack's comma-list parser: each item may be any case-insensitive
 /// prefix of a name; an empty item or an unknown one is a bad parameter,
@@ -319,21 +356,109 @@ private func parseList(_ text: String, names: [String], onItem: (Int) -> Void = 
     }
 }
 
-/// Checks an address argument and that all addresses share one family.
-private func checkAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout Invocation) throws(Failure) {
+/// An address argument, optionally with a prefix length ("10.0.0.0/8"),
+/// and the check that all addresses share one family.
+private func parseAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout Invocation, cidr: Bool) throws(Failure) -> AddressMatch {
     let text = String(cString: optarg!)
-    let address = text.split(separator: "/", maxSplits: 1).first.map(String.init) ?? text
-    var buffer = [UInt8](repeating: 0, count: 16)
-    let family: Family
-    if inet_pton(AF_INET, address, &buffer) == 1 {
-        family = .ipv4
-    } else if inet_pton(AF_INET6, address, &buffer) == 1 {
-        family = .ipv6
-    } else {
-        throw .parameter("Invalid IP address `\(text)'")
+    let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+    guard let address = parseIP(String(parts[0])) else { throw .parameter("Invalid IP address `\(text)'") }
+    var prefix: Int? = nil
+    if parts.count == 2 {
+        guard cidr else { throw .parameter("CIDR notation unavailable") }
+        let limit = address.isV4 ? 32 : 128
+        guard let p = Int(parts[1]), p >= 0, p <= limit, parts[1].allSatisfy(\.isNumber) else {
+            throw .parameter("Invalid netmask")
+        }
+        prefix = p
     }
+    let family: Family = address.isV4 ? .ipv4 : .ipv6
     if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
     inv.family = family
+    return AddressMatch(address: address, mask: AddressMatch.mask(for: address, prefix: prefix))
+}
+
+private func parseIP(_ text: String) -> IPAddress? {
+    var buffer = [UInt8](repeating: 0, count: 16)
+    if inet_pton(AF_INET, text, &buffer) == 1 {
+        return .v4(buffer[0..<4].reduce(0) { $0 << 8 | UInt32($1) })
+    }
+    if inet_pton(AF_INET6, text, &buffer) == 1 {
+        let hi = buffer[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let lo = buffer[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return .v6(hi, lo)
+    }
+    return nil
+}
+
+/// -n/-g/-j: with an address, NAT to that address; without, any NAT.
+private func parseNAT(_ text: String?, _ inv: inout Invocation) throws(Failure) -> NATMatch {
+    guard let text else { return NATMatch(address: nil) }
+    guard let address = parseIP(text) else { throw .parameter("Invalid IP address `\(text)'") }
+    let family: Family = address.isV4 ? .ipv4 : .ipv6
+    if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
+    inv.family = family
+    return NATMatch(address: address)
+}
+
+/// A number where one is needed: decimal, 0x hex or 0 octal, within
+/// 0...max. conntrack 1.4.7 takes some junk silently and matches nothing;
+/// ctl refuses it (a deliberate difference).
+private func number<T: FixedWidthInteger, S: StringProtocol>(_ text: S, max: T, what: String, _ whole: String? = nil) throws(Failure) -> T {
+    guard let value = parseCInteger(text), value >= 0, value <= Int(max) else {
+        throw .parameter("invalid \(what) `\(whole ?? String(text))': expected a number from 0 to \(max)")
+    }
+    return T(value)
+}
+
+/// The value of an option -p added (--sport, --state, --icmp-type, ...).
+private func parseProtocolOption(_ name: String, _ value: String, _ inv: inout Invocation) throws(Failure) {
+    let proto = inv.selector.proto ?? 0
+    switch name {
+    case "orig-port-src", "sport": inv.selector.origSrcPort = try number(value, max: UInt16.max, what: "port")
+    case "orig-port-dst", "dport": inv.selector.origDstPort = try number(value, max: UInt16.max, what: "port")
+    case "reply-port-src": inv.selector.replySrcPort = try number(value, max: UInt16.max, what: "port")
+    case "reply-port-dst": inv.selector.replyDstPort = try number(value, max: UInt16.max, what: "port")
+    case "mask-port-src", "mask-port-dst", "tuple-port-src", "tuple-port-dst":
+        _ = try number(value, max: UInt16.max, what: "port")
+    case "state":
+        let (table, label): ([StaticString], String) = switch proto {
+        case IPProto.sctp: (Names.sctpStates, "SCTP")
+        case IPProto.dccp: (Names.dccpStates, "DCCP")
+        default: (Names.tcpStates, "TCP")
+        }
+        // conntrack also knows the kernel's old name LISTEN for SYN_SENT2.
+        let names = table.map { "\($0)" }
+        if let index = names.firstIndex(where: { $0.caseInsensitiveCompare(value) }) {
+            inv.selector.state = UInt8(index)
+        } else if label == "TCP", value.uppercased() == "LISTEN" {
+            inv.selector.state = 9
+        } else {
+            throw .parameter("unknown \(label) state `\(value)'")
+        }
+    case "icmp-type", "icmpv6-type": inv.selector.icmpType = try number(value, max: UInt8.max, what: "ICMP type")
+    case "icmp-code", "icmpv6-code": inv.selector.icmpCode = try number(value, max: UInt8.max, what: "ICMP code")
+    case "icmp-id", "icmpv6-id": inv.selector.icmpID = try number(value, max: UInt16.max, what: "ICMP id")
+    case "srckey": inv.selector.greSrcKey = try number(value, max: UInt16.max, what: "GRE key")
+    case "dstkey": inv.selector.greDstKey = try number(value, max: UInt16.max, what: "GRE key")
+    case "orig-vtag": inv.selector.origVtag = try number(value, max: UInt32.max, what: "vtag")
+    case "reply-vtag": inv.selector.replyVtag = try number(value, max: UInt32.max, what: "vtag")
+    case "role":
+        switch value.lowercased() {
+        case "client": inv.selector.dccpRole = 0
+        case "server": inv.selector.dccpRole = 1
+        default: throw .parameter("unknown DCCP role `\(value)'")
+        }
+    default:
+        break
+    }
+}
+
+extension IPAddress {
+    var isV4: Bool { if case .v4 = self { return true } else { return false } }
+}
+
+extension String {
+    func caseInsensitiveCompare(_ other: String) -> Bool { lowercased() == other.lowercased() }
 }
 
 /// A protocol name (conntrack's own, case-insensitive, or one from

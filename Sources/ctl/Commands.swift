@@ -13,6 +13,8 @@ func run(_ inv: Invocation) -> ExitCode {
         Console.flushOut()
         return .ok
     case .list?: return list(inv)
+    case .delete?: return delete(inv)
+    case .get?: return get(inv)
     case .count?: return count(inv)
     case .stats?: return stats(inv)
     case .flush?: return flush(inv)
@@ -34,27 +36,71 @@ private func operationFailed(_ error: Error, _ command: Command) -> String {
     return "Operation failed: \(error)"
 }
 
-/// -L: one line per entry, streamed as the dump arrives.
-private func list(_ inv: Invocation) -> ExitCode {
-    var labelMap: LabelMap? = nil
-    if inv.output.contains(.labels) {
-        do {
-            labelMap = try LabelMap.load()
-        } catch {
-            Console.raw("nfct_labelmap_new: \(error)")
-        }
-    }
-    let formatter = TextFormatter(options: inv.output, labelMap: labelMap)
-    let ct = open(.list)
-    let out = Console.out
-    var shown = 0
-    let now = Int(time(nil))
+/// What the running kernel may filter; CTL_NO_KERNEL_FILTER=1 turns every
+/// kernel-side filter off (the userspace check alone then selects).
+private func kernelSupport() -> KernelFilterSupport {
+    if let v = getenv("CTL_NO_KERNEL_FILTER"), String(cString: v) == "1" { return .none }
+    return .forKernel(.running)
+}
+
+/// The label map when -o labels asks for names (a missing file is only a
+/// warning, as in conntrack).
+private func outputLabelMap(_ inv: Invocation) -> LabelMap? {
+    guard inv.output.contains(.labels) else { return nil }
     do {
-        try ct.dump(family: inv.family) { flow in
-            formatter.write(flow, to: out, now: now)
-            shown += 1
-            try out.flushIfFull()
+        return try LabelMap.load()
+    } catch {
+        Console.raw("nfct_labelmap_new: \(error)")
+        return nil
+    }
+}
+
+/// The selector with -l names turned into label bits.
+private func resolvedSelector(_ inv: Invocation) -> Selector {
+    var selector = inv.selector
+    guard !inv.labelNames.isEmpty else { return selector }
+    var map = LabelMap(names: [:])
+    do {
+        map = try LabelMap.load()
+    } catch {
+        Console.raw("nfct_labelmap_new: \(error)")
+    }
+    for name in inv.labelNames {
+        guard let bit = map.names.first(where: { $0.value == name })?.key else {
+            Console.fail(.parameter("unknown label '\(name)'"))
         }
+        selector.labels.append(bit)
+    }
+    return selector
+}
+
+/// Streams flows through `formatter` into stdout, counting them.
+private final class FlowPrinter {
+    let formatter: TextFormatter
+    let out = Console.out
+    let now = Int(time(nil))
+    var count = 0
+    init(_ inv: Invocation) { formatter = TextFormatter(options: inv.output, labelMap: outputLabelMap(inv)) }
+    func print(_ flow: Flow) throws {
+        formatter.write(flow, to: out, now: now)
+        count += 1
+        try out.flushIfFull()
+    }
+}
+
+/// Reports decode problems after the output; true if there were any.
+private func reportMalformed(_ ct: Conntrack) -> Bool {
+    for problem in ct.malformed { Console.message("skipped a \(problem)") }
+    return !ct.malformed.isEmpty
+}
+
+/// -L: one line per selected entry, streamed as the dump arrives.
+private func list(_ inv: Invocation) -> ExitCode {
+    let selector = resolvedSelector(inv)
+    let printer = FlowPrinter(inv)
+    let ct = open(.list)
+    do {
+        try ct.dump(selector, kernel: kernelSupport()) { try printer.print($0) }
     } catch let error as OutputError {
         Console.handle(error)
     } catch {
@@ -62,13 +108,57 @@ private func list(_ inv: Invocation) -> ExitCode {
         return .failure
     }
     Console.flushOut()
-    var code = ExitCode.ok
-    for problem in ct.malformed {
-        Console.message("skipped a \(problem)")
-        code = .failure
+    let bad = reportMalformed(ct)
+    Console.message("\(printer.count) flow entries have been shown.")
+    return bad ? .failure : .ok
+}
+
+/// -D: delete the selected entries, printing each one deleted.
+private func delete(_ inv: Invocation) -> ExitCode {
+    let selector = resolvedSelector(inv)
+    let printer = FlowPrinter(inv)
+    let ct = open(.delete)
+    do {
+        try ct.delete(selector, kernel: kernelSupport()) { try printer.print($0) }
+    } catch let error as OutputError {
+        Console.handle(error)
+    } catch {
+        Console.message(operationFailed(error, .delete))
+        return .failure
     }
-    Console.message("\(shown) flow entries have been shown.")
-    return code
+    Console.flushOut()
+    let bad = reportMalformed(ct)
+    Console.message("\(printer.count) flow entries have been deleted.")
+    return bad || printer.count == 0 ? .failure : .ok
+}
+
+/// -G: one entry by its original tuple.
+private func get(_ inv: Invocation) -> ExitCode {
+    let sel = inv.selector
+    var tuple = Tuple()
+    tuple.src = sel.origSrc?.address
+    tuple.dst = sel.origDst?.address
+    tuple.proto = sel.proto ?? 0
+    tuple.srcPort = sel.origSrcPort ?? sel.greSrcKey
+    tuple.dstPort = sel.origDstPort ?? sel.greDstKey
+    tuple.icmpType = sel.icmpType
+    tuple.icmpCode = sel.icmpCode
+    tuple.icmpID = sel.icmpID
+    let printer = FlowPrinter(inv)
+    let ct = open(.get)
+    do {
+        if let flow = try ct.get(family: inv.family ?? .ipv4, tuple: tuple, reply: false, zone: nil) {
+            try printer.print(flow)
+        }
+    } catch let error as OutputError {
+        Console.handle(error)
+    } catch {
+        Console.message(operationFailed(error, .get))
+        return .failure
+    }
+    Console.flushOut()
+    Console.message("\(printer.count) flow entries have been shown.")
+    return .ok
 }
 
 /// -C: the kernel's entry count; /proc when ctnetlink refuses.

@@ -87,6 +87,8 @@ func describe(_ error: Errno, command: Command) -> String {
     case EPERM: return "sorry, you must be root or get CAP_NET_ADMIN capability to do this"
     case EINVAL: return "invalid parameters"
     case EOPNOTSUPP where command == .list: return "function not implemented"
+    case ENOENT where command == .get || command == .delete || command == .create:
+        return "such conntrack doesn't exist"
     default: return error.description
     }
 }

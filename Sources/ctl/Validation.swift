@@ -9,6 +9,9 @@ private func illegalOptions(_ command: Command) -> Set<Opt> {
     case .update: return [.zero, .eventMask, .anyNat, .secmark, .bufferSize, .zone, .tupleSrc, .tupleDst, .origZone, .replyZone]
     case .delete: return [.zero, .eventMask, .anyNat, .secmark, .bufferSize, .tupleSrc, .tupleDst]
     case .event: return [.timeout, .status, .zero, .tupleSrc, .tupleDst, .id]
+    case .get: return [.timeout, .status, .zero, .eventMask, .tupleSrc, .tupleDst, .maskSrc, .maskDst,
+                       .mark, .family, .srcNat, .dstNat, .anyNat, .secmark, .bufferSize, .zone,
+                       .origZone, .replyZone]
     case .flush: return all.subtracting([.family, .label, .labelAdd, .labelDel])
     case .count, .stats: return all.subtracting([.label, .labelAdd, .labelDel])
     case .help, .version: return all
@@ -65,13 +68,40 @@ func validate(_ inv: Invocation) throws(Failure) {
     if inv.output.contains(.save), inv.output != .save {
         throw .other("cannot combine save output with any other output type, use -o save only")
     }
+    if command == .get, inv.table == .conntrack {
+        try checkGetTuple(inv)
+    }
+}
+
+/// -G names one entry by its original tuple: addresses and the protocol's
+/// fields must all be there.
+private func checkGetTuple(_ inv: Invocation) throws(Failure) {
+    let sel = inv.selector
+    guard sel.origSrc != nil, sel.origDst != nil else { throw .parameter("you have to specify `--src' and `--dst'") }
+    switch sel.proto ?? 0 {
+    case IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp:
+        guard sel.origSrcPort != nil, sel.origDstPort != nil else {
+            throw .parameter("you have to specify `--sport' and `--dport'")
+        }
+    case IPProto.icmp, IPProto.icmpv6:
+        let prefix = sel.proto == IPProto.icmp ? "icmp" : "icmpv6"
+        if sel.icmpType == nil { throw .parameter("You need to supply the `--\(prefix)-type' option for this command") }
+        if sel.icmpCode == nil { throw .parameter("You need to supply the `--\(prefix)-code' option for this command") }
+        if sel.icmpID == nil { throw .parameter("You need to supply the `--\(prefix)-id' option for this command") }
+    case IPProto.gre:
+        guard sel.greSrcKey != nil, sel.greDstKey != nil else {
+            throw .parameter("you have to specify `--srckey' and `--dstkey'")
+        }
+    default:
+        break
+    }
 }
 
 /// What this version of ctl does not do yet; later milestones add it.
 func checkImplemented(_ inv: Invocation) throws(Failure) {
     guard let command = inv.command else { return }
     switch command {
-    case .list, .count, .flush, .stats:
+    case .list, .count, .flush, .stats, .delete, .get:
         break
     case .help, .version:
         return
@@ -81,11 +111,15 @@ func checkImplemented(_ inv: Invocation) throws(Failure) {
     if inv.table != .conntrack {
         throw .notImplemented("the `\(inv.table.rawValue)' table with -\(command.rawValue)")
     }
-    let supported: Set<Opt> = [.family, .output]
+    let supported: Set<Opt> = [
+        .family, .output, .src, .dst, .replySrc, .replyDst, .proto, .status, .mark, .secmark,
+        .zone, .origZone, .replyZone, .srcNat, .dstNat, .anyNat, .label, .maskSrc, .maskDst,
+    ]
     if let o = inv.options.subtracting(supported).sorted().first {
         throw .notImplemented("option `--\(o.longName)'")
     }
-    if let name = inv.protoOptions.first {
+    let unsupportedProto: Set<String> = ["mask-port-src", "mask-port-dst", "tuple-port-src", "tuple-port-dst"]
+    if let name = inv.protoOptions.first(where: unsupportedProto.contains) {
         throw .notImplemented("option `--\(name)'")
     }
     for (flag, name) in [(OutputOptions.xml, "xml"), (.save, "save")] where inv.output.contains(flag) {

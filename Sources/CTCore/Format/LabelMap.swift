@@ -21,7 +21,7 @@ public struct LabelMap: Equatable, Sendable {
             let line = rawLine.drop(while: { $0 == " " || $0 == "\t" })
             guard let first = line.first, first != "#" else { continue }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
-            guard fields.count >= 2, let bit = parseCNumber(fields[0]), bit < 128 else { continue }
+            guard fields.count >= 2, let bit = parseCInteger(fields[0]), bit < 128 else { continue }
             let name = fields[1]
             if name.contains("#") { continue }
             if name.contains("=") || name.contains(",") { return nil }
@@ -33,14 +33,6 @@ public struct LabelMap: Equatable, Sendable {
     /// Like `parse`, but an unusable file gives an empty map.
     public init(parsing text: String) {
         self = LabelMap.parse(text) ?? LabelMap(names: [:])
-    }
-
-    /// strtoul(3) with base 0 on a whole word: "12", "0x1f", "017".
-    static func parseCNumber<S: StringProtocol>(_ word: S) -> Int? {
-        let lower = word.lowercased()
-        if lower.hasPrefix("0x") { return Int(lower.dropFirst(2), radix: 16) }
-        if lower.count > 1, lower.hasPrefix("0") { return Int(lower.dropFirst(), radix: 8) }
-        return Int(lower)
     }
 
     /// Reads `path`; throws the open/read error.
@@ -70,4 +62,14 @@ public func readTextFile(_ path: String) throws(Errno) -> String {
         }
     }
     return String(decoding: data, as: UTF8.self)
+}
+
+/// A whole word as strtoul(3) with base 0 reads it: decimal, 0x hex or
+/// 0 octal; nil for anything else (signs, junk, empty).
+public func parseCInteger<S: StringProtocol>(_ word: S) -> Int? {
+    let lower = word.lowercased()
+    guard let first = lower.first, first.isASCII, first.isNumber else { return nil }
+    if lower.hasPrefix("0x") { return lower.count > 2 ? Int(lower.dropFirst(2), radix: 16) : nil }
+    if lower.count > 1, lower.hasPrefix("0") { return Int(lower.dropFirst(), radix: 8) }
+    return Int(lower, radix: 10)
 }

@@ -22,6 +22,9 @@ public indirect enum RequestAttribute {
     case u8(UInt16, UInt8)
     case u16(UInt16, UInt16)
     case u32(UInt16, UInt32)
+    /// A u32 in host byte order (the few attributes ctnetlink reads so,
+    /// such as CTA_FILTER's flags).
+    case u32Host(UInt16, UInt32)
     case u64(UInt16, UInt64)
     case bytes(UInt16, [UInt8])
     case string(UInt16, String)
@@ -87,6 +90,9 @@ public final class NetlinkSocket {
     /// large buffer means fewer system calls per dump and never a message
     /// that does not fit.
     public static let receiveBufferSize = 128 * 1024
+    /// Size of the send buffer: room for a batch of about a thousand
+    /// delete requests, well below the socket's default send limit.
+    public static let sendBufferSize = 128 * 1024
 
     public init() throws(Errno) {
         guard let nl = mnl_socket_open(NETLINK_NETFILTER) else { throw Errno.current }
@@ -99,7 +105,7 @@ public final class NetlinkSocket {
         portID = mnl_socket_get_portid(nl)
         nextSequence = UInt32(truncatingIfNeeded: time(nil))
         receiveBuffer = .allocate(byteCount: Self.receiveBufferSize, alignment: 8)
-        sendBuffer = .allocate(byteCount: max(Int(cmnl_socket_buffer_size()), 8192), alignment: 8)
+        sendBuffer = .allocate(byteCount: Self.sendBufferSize, alignment: 8)
     }
 
     deinit {
@@ -179,11 +185,60 @@ public final class NetlinkSocket {
         return outcome
     }
 
+    /// Sends `requests` in one sendmsg (the kernel handles every message of
+    /// the buffer in order) with an acknowledgement asked for the last one
+    /// only, then reads until that acknowledgement. Returns the error of
+    /// each request that failed, by its index; requests without an entry
+    /// succeeded. Data replies are ignored.
+    public func performBatch(_ requests: [NetlinkRequest]) throws -> [Int: Errno] {
+        guard !requests.isEmpty else { return [:] }
+        let first = nextSequence
+        var offset = 0
+        for (i, var request) in requests.enumerated() {
+            if i == requests.count - 1 { request.flags |= NetlinkFlags.ack }
+            let length = try serialise(request, sequence: first &+ UInt32(i), at: offset)
+            offset += (length + 3) & ~3
+        }
+        nextSequence &+= UInt32(requests.count)
+        let sent = retryOnInterrupt { mnl_socket_sendto(handle, sendBuffer.baseAddress, offset) }
+        guard sent >= 0 else { throw Errno.current }
+
+        let last = first &+ UInt32(requests.count - 1)
+        var failures: [Int: Errno] = [:]
+        while true {
+            let received = retryOnInterrupt { mnl_socket_recvfrom(handle, receiveBuffer.baseAddress, receiveBuffer.count) }
+            guard received >= 0 else { throw Errno.current }
+            let view = ByteView(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))
+            var at = 0
+            while at < received {
+                guard let len32 = view.u32host(at: at), let type = view.u16host(at: at + 4),
+                      let seq = view.u32host(at: at + 8), let pid = view.u32host(at: at + 12) else {
+                    throw Errno.badMessage
+                }
+                let len = Int(len32)
+                guard len >= 16, len <= received - at else { throw Errno.badMessage }
+                guard pid == 0 || pid == portID else { throw Errno.noSuchProcess }
+                let index = Int(seq &- first)
+                guard index >= 0, index < requests.count else { throw Errno.protocolError }
+                if Int32(type) == NLMSG_ERROR {
+                    guard let code = view.i32host(at: at + 16) else { throw Errno.badMessage }
+                    if code != 0 { failures[index] = Errno(-code) }
+                    if seq == last { return failures }
+                }
+                at += (len + 3) & ~3
+            }
+        }
+    }
+
+    /// Room in the send buffer, for callers sizing their batches.
+    public var sendCapacity: Int { sendBuffer.count }
+
     /// Writes `request` into the send buffer with libmnl and returns its length.
-    private func serialise(_ request: NetlinkRequest, sequence: UInt32) throws(Errno) -> Int {
-        guard let base = sendBuffer.baseAddress else { throw Errno.badMessage }
-        memset(base, 0, sendBuffer.count)
-        let nlh = mnl_nlmsg_put_header(base)!
+    private func serialise(_ request: NetlinkRequest, sequence: UInt32, at offset: Int = 0) throws(Errno) -> Int {
+        guard let base = sendBuffer.baseAddress, sendBuffer.count - offset >= 64 else { throw Errno(EMSGSIZE) }
+        // mnl_nlmsg_put_header, _put_extra_header and mnl_attr_put zero
+        // the headers and padding they write.
+        let nlh = mnl_nlmsg_put_header(base + offset)!
         nlh.pointee.nlmsg_type = UInt16(request.subsystem) << 8 | UInt16(request.message)
         nlh.pointee.nlmsg_flags = UInt16(NLM_F_REQUEST) | request.flags
         nlh.pointee.nlmsg_seq = sequence
@@ -193,13 +248,12 @@ public final class NetlinkSocket {
         nfg.pointee.version = request.version
         nfg.pointee.res_id = request.resourceID.bigEndian
         for attribute in request.attributes {
-            guard put(attribute, into: nlh) else { throw Errno(EMSGSIZE) }
+            guard put(attribute, into: nlh, size: sendBuffer.count - offset) else { throw Errno(EMSGSIZE) }
         }
         return Int(nlh.pointee.nlmsg_len)
     }
 
-    private func put(_ attribute: RequestAttribute, into nlh: UnsafeMutablePointer<nlmsghdr>) -> Bool {
-        let size = sendBuffer.count
+    private func put(_ attribute: RequestAttribute, into nlh: UnsafeMutablePointer<nlmsghdr>, size: Int) -> Bool {
         switch attribute {
         case let .u8(type, value):
             return mnl_attr_put_u8_check(nlh, size, type, value)
@@ -207,6 +261,8 @@ public final class NetlinkSocket {
             return mnl_attr_put_u16_check(nlh, size, type, value.bigEndian)
         case let .u32(type, value):
             return mnl_attr_put_u32_check(nlh, size, type, value.bigEndian)
+        case let .u32Host(type, value):
+            return mnl_attr_put_u32_check(nlh, size, type, value)
         case let .u64(type, value):
             return mnl_attr_put_u64_check(nlh, size, type, value.bigEndian)
         case let .bytes(type, value):
@@ -215,7 +271,7 @@ public final class NetlinkSocket {
             return mnl_attr_put_strz_check(nlh, size, type, value)
         case let .nested(type, children):
             guard let nest = mnl_attr_nest_start_check(nlh, size, type) else { return false }
-            for child in children where !put(child, into: nlh) {
+            for child in children where !put(child, into: nlh, size: size) {
                 mnl_attr_nest_cancel(nlh, nest)
                 return false
             }

@@ -1,0 +1,177 @@
+/// Turns model values into ctnetlink request attributes.
+enum Encode {
+    static func ip(_ address: IPAddress, source: Bool) -> RequestAttribute {
+        switch address {
+        case .v4(let a):
+            return .u32(source ? CTA.IP.v4Src : CTA.IP.v4Dst, a)
+        case .v6(let hi, let lo):
+            var bytes = [UInt8](repeating: 0, count: 16)
+            for i in 0..<8 {
+                bytes[i] = UInt8(truncatingIfNeeded: hi >> UInt64(56 - 8 * i))
+                bytes[8 + i] = UInt8(truncatingIfNeeded: lo >> UInt64(56 - 8 * i))
+            }
+            return .bytes(source ? CTA.IP.v6Src : CTA.IP.v6Dst, bytes)
+        }
+    }
+
+    /// A whole tuple (for deleting or getting one entry by it).
+    static func tuple(_ type: UInt16, _ t: Tuple) -> RequestAttribute {
+        var ip: [RequestAttribute] = []
+        if let src = t.src { ip.append(Encode.ip(src, source: true)) }
+        if let dst = t.dst { ip.append(Encode.ip(dst, source: false)) }
+        let proto = t.proto ?? 0
+        var l4: [RequestAttribute] = [.u8(CTA.Proto.num, proto)]
+        switch proto {
+        case IPProto.icmp:
+            if let v = t.icmpID { l4.append(.u16(CTA.Proto.icmpID, v)) }
+            if let v = t.icmpType { l4.append(.u8(CTA.Proto.icmpType, v)) }
+            if let v = t.icmpCode { l4.append(.u8(CTA.Proto.icmpCode, v)) }
+        case IPProto.icmpv6:
+            if let v = t.icmpID { l4.append(.u16(CTA.Proto.icmpv6ID, v)) }
+            if let v = t.icmpType { l4.append(.u8(CTA.Proto.icmpv6Type, v)) }
+            if let v = t.icmpCode { l4.append(.u8(CTA.Proto.icmpv6Code, v)) }
+        default:
+            if let v = t.srcPort { l4.append(.u16(CTA.Proto.srcPort, v)) }
+            if let v = t.dstPort { l4.append(.u16(CTA.Proto.dstPort, v)) }
+        }
+        var members: [RequestAttribute] = [.nested(CTA.Tuple.ip, ip), .nested(CTA.Tuple.proto, l4)]
+        if let zone = t.zone { members.append(.u16(CTA.Tuple.zone, zone)) }
+        return .nested(type, members)
+    }
+}
+
+/// CTA_FILTER_ORIG_FLAGS / CTA_FILTER_REPLY_FLAGS bits (CTA_FILTER_F_*).
+enum FilterFlag {
+    static let ipSrc: UInt32 = 1 << 0          // CTA_FILTER_F_CTA_IP_SRC
+    static let ipDst: UInt32 = 1 << 1          // CTA_FILTER_F_CTA_IP_DST
+    static let protoNum: UInt32 = 1 << 3       // CTA_FILTER_F_CTA_PROTO_NUM
+    static let srcPort: UInt32 = 1 << 4        // CTA_FILTER_F_CTA_PROTO_SRC_PORT
+    static let dstPort: UInt32 = 1 << 5        // CTA_FILTER_F_CTA_PROTO_DST_PORT
+    static let icmpType: UInt32 = 1 << 6       // CTA_FILTER_F_CTA_PROTO_ICMP_TYPE
+    static let icmpCode: UInt32 = 1 << 7       // CTA_FILTER_F_CTA_PROTO_ICMP_CODE
+    static let icmpID: UInt32 = 1 << 8         // CTA_FILTER_F_CTA_PROTO_ICMP_ID
+    static let icmpv6Type: UInt32 = 1 << 9     // CTA_FILTER_F_CTA_PROTO_ICMPV6_TYPE
+    static let icmpv6Code: UInt32 = 1 << 10    // CTA_FILTER_F_CTA_PROTO_ICMPV6_CODE
+    static let icmpv6ID: UInt32 = 1 << 11      // CTA_FILTER_F_CTA_PROTO_ICMPV6_ID
+    static let filterOrigFlags: UInt16 = 1     // CTA_FILTER_ORIG_FLAGS
+    static let filterReplyFlags: UInt16 = 2    // CTA_FILTER_REPLY_FLAGS
+}
+
+/// What the running kernel can filter in a dump, by version: older kernels
+/// ignore attributes they do not know and would return everything, so a
+/// filter is only sent where the kernel is known to apply it exactly.
+public struct KernelFilterSupport: Sendable {
+    /// nfgen_family on dumps (every kernel with ctnetlink).
+    public var family: Bool = true
+    /// CTA_MARK + CTA_MARK_MASK on dumps.
+    public var mark: Bool
+    /// CTA_STATUS + CTA_STATUS_MASK on dumps (Linux 5.15).
+    public var status: Bool
+    /// CTA_FILTER with exact tuple fields (Linux 5.8; used from 6.1, after
+    /// the fixes to its reply-direction and zone handling).
+    public var tupleFilter: Bool
+
+    public init(mark: Bool, status: Bool, tupleFilter: Bool) {
+        self.mark = mark
+        self.status = status
+        self.tupleFilter = tupleFilter
+    }
+
+    /// Nothing filtered by the kernel, not even the family: every selector
+    /// is applied in userspace only (CTL_NO_KERNEL_FILTER=1, for tests).
+    public static let none: KernelFilterSupport = {
+        var s = KernelFilterSupport(mark: false, status: false, tupleFilter: false)
+        s.family = false
+        return s
+    }()
+
+    public static func forKernel(_ v: KernelVersion) -> KernelFilterSupport {
+        KernelFilterSupport(mark: v >= KernelVersion(4, 0), status: v >= KernelVersion(5, 15),
+                            tupleFilter: v >= KernelVersion(6, 1))
+    }
+}
+
+extension Selector {
+    /// The dump request attributes that let the kernel drop entries this
+    /// selector would drop anyway. Everything sent is exact (never narrower
+    /// than the selector); the selector is still applied to every entry.
+    public func dumpAttributes(_ support: KernelFilterSupport) -> [RequestAttribute] {
+        var attrs: [RequestAttribute] = []
+        if support.mark, let mark {
+            attrs.append(.u32(CTA.mark, mark))
+            attrs.append(.u32(CTA.markMask, markMask))
+        }
+        if support.status, let status {
+            // Sent even when empty (-u UNSET): the kernel refuses a zero mask
+            // with EINVAL, as it does for conntrack.
+            attrs.append(.u32(CTA.status, status.rawValue))
+            attrs.append(.u32(CTA.statusMask, status.rawValue))
+        }
+        if support.tupleFilter, family != nil {
+            var origFlags: UInt32 = 0, replyFlags: UInt32 = 0
+            var orig = Tuple(), reply = Tuple()
+            if let m = origSrc, m.isExact { orig.src = m.address; origFlags |= FilterFlag.ipSrc }
+            if let m = origDst, m.isExact { orig.dst = m.address; origFlags |= FilterFlag.ipDst }
+            if let m = replySrc, m.isExact { reply.src = m.address; replyFlags |= FilterFlag.ipSrc }
+            if let m = replyDst, m.isExact { reply.dst = m.address; replyFlags |= FilterFlag.ipDst }
+            if let proto {
+                orig.proto = proto
+                origFlags |= FilterFlag.protoNum
+                // The kernel compares ports of tcp and udp only, ICMP fields
+                // of icmp and icmpv6 only.
+                switch proto {
+                case IPProto.tcp, IPProto.udp:
+                    if let p = origSrcPort { orig.srcPort = p; origFlags |= FilterFlag.srcPort }
+                    if let p = origDstPort { orig.dstPort = p; origFlags |= FilterFlag.dstPort }
+                    if replySrcPort != nil || replyDstPort != nil {
+                        reply.proto = proto
+                        replyFlags |= FilterFlag.protoNum
+                        if let p = replySrcPort { reply.srcPort = p; replyFlags |= FilterFlag.srcPort }
+                        if let p = replyDstPort { reply.dstPort = p; replyFlags |= FilterFlag.dstPort }
+                    }
+                case IPProto.icmp:
+                    if let v = icmpType { orig.icmpType = v; origFlags |= FilterFlag.icmpType }
+                    if let v = icmpCode { orig.icmpCode = v; origFlags |= FilterFlag.icmpCode }
+                    if let v = icmpID { orig.icmpID = v; origFlags |= FilterFlag.icmpID }
+                case IPProto.icmpv6:
+                    if let v = icmpType { orig.icmpType = v; origFlags |= FilterFlag.icmpv6Type }
+                    if let v = icmpCode { orig.icmpCode = v; origFlags |= FilterFlag.icmpv6Code }
+                    if let v = icmpID { orig.icmpID = v; origFlags |= FilterFlag.icmpv6ID }
+                default:
+                    break
+                }
+            }
+            if replyFlags != 0, reply.proto == nil, origFlags & FilterFlag.protoNum != 0 {
+                // Reply addresses alone: the kernel wants a protocol number
+                // in every tuple it parses; give the same one.
+                reply.proto = orig.proto
+                replyFlags |= FilterFlag.protoNum
+            }
+            if origFlags != 0 || replyFlags != 0 {
+                if origFlags != 0 { attrs.append(filterTuple(CTA.tupleOrig, orig)) }
+                if replyFlags != 0 { attrs.append(filterTuple(CTA.tupleReply, reply)) }
+                attrs.append(.nested(CTA.filter, [
+                    .u32Host(FilterFlag.filterOrigFlags, origFlags),
+                    .u32Host(FilterFlag.filterReplyFlags, replyFlags),
+                ]))
+            }
+        }
+        return attrs
+    }
+
+    private func filterTuple(_ type: UInt16, _ t: Tuple) -> RequestAttribute {
+        var ip: [RequestAttribute] = []
+        if let src = t.src { ip.append(Encode.ip(src, source: true)) }
+        if let dst = t.dst { ip.append(Encode.ip(dst, source: false)) }
+        var members: [RequestAttribute] = []
+        if !ip.isEmpty { members.append(.nested(CTA.Tuple.ip, ip)) }
+        if t.proto != nil {
+            var full = t
+            full.src = nil; full.dst = nil; full.zone = nil
+            if case .nested(_, let inner) = Encode.tuple(type, full), inner.count > 1 {
+                members.append(inner[1])
+            }
+        }
+        return .nested(type, members)
+    }
+}
