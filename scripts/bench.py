@@ -23,14 +23,18 @@ def sh(*args, **kw):
 
 
 def seed(ns, count):
-    """Creates `count` distinct tcp entries through conntrack -R."""
+    """Creates `count` distinct tcp entries through conntrack -R: the first
+    half from 10.0.0.0/9, the second from 10.128.0.0/9; mark i % 4 (so
+    -m 1 is a quarter); dport 80 for every tenth entry, else 443."""
     with tempfile.NamedTemporaryFile("w", suffix=".ct", delete=False) as f:
+        half = count // 2
         for i in range(count):
-            a, b = divmod(i, 250)
-            b2, c = divmod(a, 250)
-            f.write(f"-I -p tcp -s 10.{b2 % 250 + 1}.{b + 1}.{c + 1} -d 192.0.2.{i % 200 + 1} "
-                    f"--sport {1024 + i % 60000} --dport 443 --state ESTABLISHED "
-                    f"-u SEEN_REPLY,ASSURED -m {i % 7} -t 3600\n")
+            n = i if i < half else (128 << 16) + (i - half)
+            src = f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}"
+            dport = 80 if i % 10 == 0 else 443
+            f.write(f"-I -p tcp -s {src} -d 192.0.2.{i % 200 + 1} "
+                    f"--sport {1024 + i % 60000} --dport {dport} --state ESTABLISHED "
+                    f"-u SEEN_REPLY,ASSURED -m {i % 4} -t 3600\n")
         path = f.name
     try:
         sh("ip", "netns", "exec", ns, "conntrack", "-R", path,
@@ -83,6 +87,9 @@ def main():
             ("-L -o extended", ["-L", "-o", "extended"]),
             ("-L -o extended,id,ktimestamp", ["-L", "-o", "extended,id,ktimestamp"]),
             ("-L -f ipv6 (no match)", ["-L", "-f", "ipv6"]),
+            ("-L -s 10.0.0.0/9 (half)", ["-L", "-s", "10.0.0.0/9"]),
+            ("-L -p tcp --dport 80 (a tenth)", ["-L", "-p", "tcp", "--dport", "80"]),
+            ("-L -m 1 (a quarter)", ["-L", "-m", "1"]),
             ("-C", ["-C"]),
         ]
         print(f"\n{'command':34} {'conntrack s':>12} {'ctl s':>10} {'ctl/conntrack':>14}")
@@ -93,6 +100,27 @@ def main():
             for _ in range(args.rounds):
                 a_times.append(wall(big_ns, ["conntrack"] + argv))
                 b_times.append(wall(big_ns, [args.ctl] + argv))
+            a, b = statistics.median(a_times), statistics.median(b_times)
+            print(f"{label:34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
+
+        # Deletes change the table: every run gets a freshly seeded pair of
+        # namespaces, one for each tool, and only the delete is timed.
+        delete_cases = [
+            ("-D -s 10.0.0.0/9 (half)", ["-D", "-s", "10.0.0.0/9"]),
+            ("-D -m 1 (a quarter)", ["-D", "-m", "1"]),
+        ]
+        for label, argv in delete_cases:
+            a_times, b_times = [], []
+            for _ in range(max(3, args.rounds // 3)):
+                for tool, times in (("conntrack", a_times), (args.ctl, b_times)):
+                    ns = f"ctlbench-d-{uuid.uuid4().hex[:6]}"
+                    sh("ip", "netns", "add", ns)
+                    try:
+                        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+                        seed(ns, args.entries)
+                        times.append(wall(ns, [tool] + argv))
+                    finally:
+                        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
             a, b = statistics.median(a_times), statistics.median(b_times)
             print(f"{label:34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
 

@@ -29,6 +29,21 @@ public final class Conntrack {
     @discardableResult
     public func dump(_ selector: Selector, kernel: KernelFilterSupport, _ body: (Flow) throws -> Void) throws -> RequestOutcome {
         malformed = []
+        // The kernel's tuple filter needs a family: without one, dump each
+        // family on its own with the filter rather than everything without.
+        if selector.family == nil, kernel.family, kernel.tupleFilter, selector.hasTupleFilter {
+            var outcome = RequestOutcome()
+            for family in [Family.ipv4, .ipv6] {
+                var one = selector
+                one.family = family
+                if try dumpOnce(one, kernel: kernel, body).interrupted { outcome.interrupted = true }
+            }
+            return outcome
+        }
+        return try dumpOnce(selector, kernel: kernel, body)
+    }
+
+    private func dumpOnce(_ selector: Selector, kernel: KernelFilterSupport, _ body: (Flow) throws -> Void) throws -> RequestOutcome {
         let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get,
                                      flags: NetlinkFlags.dump,
                                      family: kernel.family ? selector.family?.rawValue ?? 0 : 0,
@@ -53,6 +68,24 @@ public final class Conntrack {
     /// but that entry can go. An entry that vanished meanwhile (ENOENT) is
     /// skipped; any other error ends the operation.
     public func delete(_ selector: Selector, kernel: KernelFilterSupport, _ onDeleted: (Flow) throws -> Void) throws {
+        if kernel.flushByMark, kernel.mark, selector.isMarkOnly, let mark = selector.mark {
+            // The kernel deletes by mark in one request. The same selection
+            // is dumped first (the kernel filters it by mark too) to print
+            // the entries, as conntrack prints what it deletes.
+            var selected = 0
+            try dump(selector, kernel: kernel) { flow in
+                selected += 1
+                try onDeleted(flow)
+            }
+            guard selected > 0 else { return }
+            let family = kernel.family ? selector.family : nil
+            let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.delete,
+                                         flags: NetlinkFlags.ack, family: family?.rawValue ?? 0,
+                                         version: family == nil ? 0 : 1,
+                                         attributes: [.u32(CTA.mark, mark), .u32(CTA.markMask, selector.markMask)])
+            try socket.perform(request) { _ in }
+            return
+        }
         let deleter = try NetlinkSocket()
         var batch: [NetlinkRequest] = []
         var flows: [Flow] = []
