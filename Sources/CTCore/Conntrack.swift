@@ -68,24 +68,6 @@ public final class Conntrack {
     /// but that entry can go. An entry that vanished meanwhile (ENOENT) is
     /// skipped; any other error ends the operation.
     public func delete(_ selector: Selector, kernel: KernelFilterSupport, _ onDeleted: (Flow) throws -> Void) throws {
-        if kernel.flushByMark, kernel.mark, selector.isMarkOnly, let mark = selector.mark {
-            // The kernel deletes by mark in one request. The same selection
-            // is dumped first (the kernel filters it by mark too) to print
-            // the entries, as conntrack prints what it deletes.
-            var selected = 0
-            try dump(selector, kernel: kernel) { flow in
-                selected += 1
-                try onDeleted(flow)
-            }
-            guard selected > 0 else { return }
-            let family = kernel.family ? selector.family : nil
-            let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.delete,
-                                         flags: NetlinkFlags.ack, family: family?.rawValue ?? 0,
-                                         version: family == nil ? 0 : 1,
-                                         attributes: [.u32(CTA.mark, mark), .u32(CTA.markMask, selector.markMask)])
-            try socket.perform(request) { _ in }
-            return
-        }
         let deleter = try NetlinkSocket()
         var batch: [NetlinkRequest] = []
         var flows: [Flow] = []

@@ -71,17 +71,10 @@ public struct KernelFilterSupport: Sendable {
     /// the fixes to its reply-direction and zone handling).
     public var tupleFilter: Bool
 
-    /// A DELETE without a tuple but with CTA_MARK/CTA_MARK_MASK deletes only
-    /// the entries with that mark (Linux 4.10 added it; used from 5.0, where
-    /// nfgenmsg.version 1 also restricts it to a family). On a kernel without
-    /// it, the same request flushes the whole table: never send it there.
-    public var flushByMark: Bool = false
-
-    public init(mark: Bool, status: Bool, tupleFilter: Bool, flushByMark: Bool = false) {
+    public init(mark: Bool, status: Bool, tupleFilter: Bool) {
         self.mark = mark
         self.status = status
         self.tupleFilter = tupleFilter
-        self.flushByMark = flushByMark
     }
 
     /// Nothing filtered by the kernel, not even the family: every selector
@@ -94,7 +87,7 @@ public struct KernelFilterSupport: Sendable {
 
     public static func forKernel(_ v: KernelVersion) -> KernelFilterSupport {
         KernelFilterSupport(mark: v >= KernelVersion(4, 0), status: v >= KernelVersion(5, 15),
-                            tupleFilter: v >= KernelVersion(6, 1), flushByMark: v >= KernelVersion(5, 0))
+                            tupleFilter: v >= KernelVersion(6, 1))
     }
 }
 
@@ -164,17 +157,6 @@ extension Selector {
             }
         }
         return attrs
-    }
-
-    /// True when the selector is a mark (and maybe a family) and nothing
-    /// else, so that the kernel's flush by mark deletes exactly its entries.
-    public var isMarkOnly: Bool {
-        guard let mark else { return false }
-        var rest = self
-        rest.mark = nil
-        rest.markMask = .max
-        rest.family = nil
-        return rest == Selector() && mark & markMask == mark
     }
 
     /// True when the selector has a field the kernel's tuple filter
