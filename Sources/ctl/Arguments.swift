@@ -78,6 +78,14 @@ struct Invocation {
     var labelNames: [String] = []
     /// -R's file name.
     var loadFile: String?
+
+    /// Protocol options conntrack refuses with the selecting commands.
+    var illegalProtoOption: String? {
+        let refused: Set<String> = ["mask-port-src", "mask-port-dst", "tuple-port-src", "tuple-port-dst",
+                                    "mask-key-src", "mask-key-dst", "tuple-key-src", "tuple-key-dst",
+                                    "orig-vtag", "reply-vtag", "role"]
+        return protoOptions.first(where: refused.contains)
+    }
 }
 
 /// One getopt_long option: name, argument kind (0 none, 1 required,
@@ -134,7 +142,8 @@ private func protocolOptions(_ proto: UInt8) -> [String] {
     case IPProto.dccp: return ports + ["state", "role"]
     case IPProto.icmp: return ["icmp-type", "icmp-code", "icmp-id"]
     case IPProto.icmpv6: return ["icmpv6-type", "icmpv6-code", "icmpv6-id"]
-    case IPProto.gre: return ["srckey", "dstkey"]
+    case IPProto.gre: return ["orig-key-src", "srckey", "orig-key-dst", "dstkey", "reply-key-src", "reply-key-dst",
+                              "mask-key-src", "mask-key-dst", "tuple-key-src", "tuple-key-dst"]
     default: return []
     }
 }
@@ -232,14 +241,22 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "S"): try setCommand(.stats); try tableArgument()
         case UInt8(ascii: "V"): try setCommand(.version)
         case UInt8(ascii: "h"): try setCommand(.help)
-        case UInt8(ascii: "s"): add(.src); inv.selector.origSrc = try parseAddress(optarg, &inv, cidr: true)
-        case UInt8(ascii: "d"): add(.dst); inv.selector.origDst = try parseAddress(optarg, &inv, cidr: true)
-        case UInt8(ascii: "r"): add(.replySrc); inv.selector.replySrc = try parseAddress(optarg, &inv, cidr: false)
-        case UInt8(ascii: "q"): add(.replyDst); inv.selector.replyDst = try parseAddress(optarg, &inv, cidr: false)
+        case UInt8(ascii: "s"):
+            add(.src)
+            let (m, cidr) = try parseAddress(optarg, &inv, option: "src")
+            inv.selector.origSrc = m
+            if cidr { add(.maskSrc) }
+        case UInt8(ascii: "d"):
+            add(.dst)
+            let (m, cidr) = try parseAddress(optarg, &inv, option: "dst")
+            inv.selector.origDst = m
+            if cidr { add(.maskDst) }
+        case UInt8(ascii: "r"): add(.replySrc); inv.selector.replySrc = try parseAddress(optarg, &inv, option: "reply-src", cidr: false).0
+        case UInt8(ascii: "q"): add(.replyDst); inv.selector.replyDst = try parseAddress(optarg, &inv, option: "reply-dst", cidr: false).0
         case UInt8(ascii: "["): add(.tupleSrc)
         case UInt8(ascii: "]"): add(.tupleDst)
-        case UInt8(ascii: "{"): add(.maskSrc); inv.maskSrc = try parseAddress(optarg, &inv, cidr: false).address
-        case UInt8(ascii: "}"): add(.maskDst); inv.maskDst = try parseAddress(optarg, &inv, cidr: false).address
+        case UInt8(ascii: "{"): add(.maskSrc); inv.maskSrc = try parseAddress(optarg, &inv, option: "mask-src", cidr: false).0.address
+        case UInt8(ascii: "}"): add(.maskDst); inv.maskDst = try parseAddress(optarg, &inv, option: "mask-dst", cidr: false).0.address
         case UInt8(ascii: "p"):
             add(.proto)
             let name = String(cString: optarg!)
@@ -248,11 +265,19 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             let extra = protocolOptions(number)
             longOptions = baseOptions + extra.enumerated().map { LongOption($0.element, 1, code: protoOptionBase + Int32($0.offset)) }
             table = cOptions(longOptions)
-        case UInt8(ascii: "t"): add(.timeout)
+        case UInt8(ascii: "t"):
+            add(.timeout)
+            inv.selector.timeout = try number(String(cString: optarg!), max: UInt32.max, what: "timeout")
         case UInt8(ascii: "u"):
             add(.status)
-            let items = try parseList(String(cString: optarg!), names: statusNames.map { $0.0 })
-            inv.selector.status = items.reduce(Status()) { $0.union(statusNames[$1].1) }
+            let items = try parseList(String(cString: optarg!), names: statusNames.map { $0.0 }) { index in
+                // conntrack matches the old NAT names first and only warns.
+                if index < 2 { Console.raw("WARNING: ignoring \(statusNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
+            }
+            let bits = items.reduce(Status()) { $0.union(statusNames[$1].1) }
+            // All -u values are ORed; the first -u that gives bits is the mask.
+            if inv.selector.statusMask.isEmpty { inv.selector.statusMask = bits }
+            inv.selector.status = (inv.selector.status ?? []).union(bits)
         case UInt8(ascii: "e"):
             add(.eventMask)
             try parseList(String(cString: optarg!), names: eventNames)
@@ -268,7 +293,9 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "c"):
             add(.secmark)
             inv.selector.secmark = try number(String(cString: optarg!), max: UInt32.max, what: "secmark")
-        case UInt8(ascii: "i"): add(.id); _ = optionalNext()
+        case UInt8(ascii: "i"):
+            add(.id)
+            if let text = optionalNext() { inv.selector.id = try number(text, max: UInt32.max, what: "id") }
         case UInt8(ascii: "f"):
             add(.family)
             let name = String(cString: optarg!)
@@ -280,9 +307,9 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             }
             if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
             inv.family = family
-        case UInt8(ascii: "n"): add(.srcNat); inv.selector.srcNAT = try parseNAT(optionalNext(), &inv)
-        case UInt8(ascii: "g"): add(.dstNat); inv.selector.dstNAT = try parseNAT(optionalNext(), &inv)
-        case UInt8(ascii: "j"): add(.anyNat); inv.selector.anyNAT = try parseNAT(optionalNext(), &inv)
+        case UInt8(ascii: "n"): add(.srcNat); inv.selector.srcNAT = try parseNAT(optionalNext(), &inv, option: "src-nat")
+        case UInt8(ascii: "g"): add(.dstNat); inv.selector.dstNAT = try parseNAT(optionalNext(), &inv, option: "dst-nat")
+        case UInt8(ascii: "j"): add(.anyNat); inv.selector.anyNAT = try parseNAT(optionalNext(), &inv, option: "any-nat")
         case UInt8(ascii: "o"):
             add(.output)
             let items = try parseList(String(cString: optarg!), names: outputNames.map { $0.0 }) { index in
@@ -329,10 +356,12 @@ private let outputNames: [(String, OutputOptions)] = [
 ]
 /// Names -e accepts.
 private let eventNames = ["ALL", "NEW", "UPDATES", "DESTROY"]
-/// Names -u accepts, with their status bits.
+/// Names -u accepts, with their status bits, in the order conntrack tries
+/// them: the first two are obsolete and only draw a warning.
 private let statusNames: [(String, Status)] = [
+    ("SRC_NAT", []), ("DST_NAT", []),
     ("EXPECTED", .expected), ("ASSURED", .assured), ("SEEN_REPLY", .seenReply),
-    ("FIXED_TIMEOUT", .fixedTimeout), ("UNSET", []),
+    ("FIXED_TIMEOUT", .fixedTimeout), ("UNSET", []), ("OFFLOAD", .offload), ("HW_OFFLOAD", .hwOffload),
 ]
 
 /// conntrack's comma-list parser: each item may be any case-insensitive
@@ -356,32 +385,45 @@ private func parseList(_ text: String, names: [String], onItem: (Int) -> Void = 
     }
 }
 
-/// An address argument, optionally with a prefix length ("10.0.0.0/8"),
-/// and the check that all addresses share one family.
-private func parseAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout Invocation, cidr: Bool) throws(Failure) -> AddressMatch {
+/// An address argument, optionally with a prefix length ("10.0.0.0/8",
+/// -s and -d only), and the check that all addresses share one family.
+/// IPv4 is read as inet_aton(3) reads it ("127.1", "0x7f.0.0.1"), as
+/// conntrack does. Returns whether a prefix length was given.
+private func parseAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout Invocation, option: String,
+                          cidr: Bool = true) throws(Failure) -> (AddressMatch, Bool) {
     let text = String(cString: optarg!)
-    let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-    guard let address = parseIP(String(parts[0])) else { throw .parameter("Invalid IP address `\(text)'") }
+    let slash = text.firstIndex(of: "/")
+    let addressText = slash.map { String(text[..<$0]) } ?? text
+    guard let address = parseIP(addressText) else { throw .parameter("Invalid IP address `\(text)'") }
     var prefix: Int? = nil
-    if parts.count == 2 {
-        guard cidr else { throw .parameter("CIDR notation unavailable") }
+    if let slash {
+        guard cidr else { throw .parameter("CIDR notation unavailable for `--\(option)'") }
+        // strtol(3) rules: leading blanks and a '+' pass, nothing may follow
+        // the digits, and an empty length is 0.
+        let lengthText = text[text.index(after: slash)...].drop(while: { $0 == " " || $0 == "\t" })
+        let digits = lengthText.hasPrefix("+") ? lengthText.dropFirst() : lengthText
         let limit = address.isV4 ? 32 : 128
-        guard let p = Int(parts[1]), p >= 0, p <= limit, parts[1].allSatisfy(\.isNumber) else {
-            throw .parameter("Invalid netmask")
+        if digits.isEmpty && !lengthText.hasPrefix("+") {
+            prefix = 0
+        } else {
+            guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int(digits), p <= limit else {
+                throw .parameter("Invalid netmask")
+            }
+            prefix = p
         }
-        prefix = p
     }
     let family: Family = address.isV4 ? .ipv4 : .ipv6
     if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
     inv.family = family
-    return AddressMatch(address: address, mask: AddressMatch.mask(for: address, prefix: prefix))
+    return (AddressMatch(address: address, mask: AddressMatch.mask(for: address, prefix: prefix)), prefix != nil)
 }
 
 private func parseIP(_ text: String) -> IPAddress? {
-    var buffer = [UInt8](repeating: 0, count: 16)
-    if inet_pton(AF_INET, text, &buffer) == 1 {
-        return .v4(buffer[0..<4].reduce(0) { $0 << 8 | UInt32($1) })
+    var v4 = in_addr()
+    if inet_aton(text, &v4) != 0 {
+        return .v4(UInt32(bigEndian: v4.s_addr))
     }
+    var buffer = [UInt8](repeating: 0, count: 16)
     if inet_pton(AF_INET6, text, &buffer) == 1 {
         let hi = buffer[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let lo = buffer[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
@@ -390,14 +432,43 @@ private func parseIP(_ text: String) -> IPAddress? {
     return nil
 }
 
-/// -n/-g/-j: with an address, NAT to that address; without, any NAT.
-private func parseNAT(_ text: String?, _ inv: inout Invocation) throws(Failure) -> NATMatch {
+/// -n/-g/-j: nothing (any NAT), ADDR, ADDR:PORT or [V6]:PORT.
+private func parseNAT(_ text: String?, _ inv: inout Invocation, option: String) throws(Failure) -> NATMatch {
     guard let text else { return NATMatch(address: nil) }
-    guard let address = parseIP(text) else { throw .parameter("Invalid IP address `\(text)'") }
+    if text.contains("/") { throw .parameter("CIDR notation unavailable for `--\(option)'") }
+    var addressText = text
+    var portText: Substring? = nil
+    if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+        addressText = String(text[text.index(after: text.startIndex)..<close])
+        let rest = text[text.index(after: close)...]
+        if rest.hasPrefix(":") { portText = rest.dropFirst() }
+    } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
+        addressText = String(text[..<colon])
+        portText = text[text.index(after: colon)...]
+    }
+    var port: UInt16? = nil
+    if let portText {
+        guard !portText.isEmpty else { throw .parameter("No port specified after `:'") }
+        guard let p = Int(portText), p >= 0, p <= 65535, portText.allSatisfy(\.isNumber) else {
+            throw .parameter("Invalid port `\(portText)'")
+        }
+        port = UInt16(p)
+    }
+    guard let address = parseIP(addressText) else { throw .parameter("Invalid IP address `\(text)'") }
     let family: Family = address.isV4 ? .ipv4 : .ipv6
     if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
     inv.family = family
-    return NATMatch(address: address)
+    return NATMatch(address: address, port: port)
+}
+
+/// A port or other decimal field: digits only, within 0...max. conntrack
+/// 1.4.7 reads these with atoi() and truncates; ctl refuses junk and
+/// out-of-range values (a deliberate difference).
+private func decimal<T: FixedWidthInteger>(_ text: String, max: T, what: String) throws(Failure) -> T {
+    guard !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text), value <= Int(max) else {
+        throw .parameter("invalid \(what) `\(text)': expected a number from 0 to \(max)")
+    }
+    return T(value)
 }
 
 /// A number where one is needed: decimal, 0x hex or 0 octal, within
@@ -414,39 +485,39 @@ private func number<T: FixedWidthInteger, S: StringProtocol>(_ text: S, max: T, 
 private func parseProtocolOption(_ name: String, _ value: String, _ inv: inout Invocation) throws(Failure) {
     let proto = inv.selector.proto ?? 0
     switch name {
-    case "orig-port-src", "sport": inv.selector.origSrcPort = try number(value, max: UInt16.max, what: "port")
-    case "orig-port-dst", "dport": inv.selector.origDstPort = try number(value, max: UInt16.max, what: "port")
-    case "reply-port-src": inv.selector.replySrcPort = try number(value, max: UInt16.max, what: "port")
-    case "reply-port-dst": inv.selector.replyDstPort = try number(value, max: UInt16.max, what: "port")
-    case "mask-port-src", "mask-port-dst", "tuple-port-src", "tuple-port-dst":
-        _ = try number(value, max: UInt16.max, what: "port")
+    case "orig-port-src", "sport": inv.selector.origSrcPort = try decimal(value, max: UInt16.max, what: "port")
+    case "orig-port-dst", "dport": inv.selector.origDstPort = try decimal(value, max: UInt16.max, what: "port")
+    case "reply-port-src": inv.selector.replySrcPort = try decimal(value, max: UInt16.max, what: "port")
+    case "reply-port-dst": inv.selector.replyDstPort = try decimal(value, max: UInt16.max, what: "port")
     case "state":
         let (table, label): ([StaticString], String) = switch proto {
         case IPProto.sctp: (Names.sctpStates, "SCTP")
         case IPProto.dccp: (Names.dccpStates, "DCCP")
         default: (Names.tcpStates, "TCP")
         }
-        // conntrack also knows the kernel's old name LISTEN for SYN_SENT2.
+        // Exact names; conntrack also knows the kernel's old name LISTEN
+        // for SYN_SENT2. (conntrack 1.4.7 crashes on an unknown SCTP state.)
         let names = table.map { "\($0)" }
-        if let index = names.firstIndex(where: { $0.caseInsensitiveCompare(value) }) {
+        if let index = names.firstIndex(of: value) {
             inv.selector.state = UInt8(index)
-        } else if label == "TCP", value.uppercased() == "LISTEN" {
+        } else if label == "TCP", value == "LISTEN" {
             inv.selector.state = 9
+        } else if label == "DCCP" {
+            throw .parameter("Unknown DCCP state `\(value)'")
         } else {
             throw .parameter("unknown \(label) state `\(value)'")
         }
-    case "icmp-type", "icmpv6-type": inv.selector.icmpType = try number(value, max: UInt8.max, what: "ICMP type")
-    case "icmp-code", "icmpv6-code": inv.selector.icmpCode = try number(value, max: UInt8.max, what: "ICMP code")
-    case "icmp-id", "icmpv6-id": inv.selector.icmpID = try number(value, max: UInt16.max, what: "ICMP id")
-    case "srckey": inv.selector.greSrcKey = try number(value, max: UInt16.max, what: "GRE key")
-    case "dstkey": inv.selector.greDstKey = try number(value, max: UInt16.max, what: "GRE key")
-    case "orig-vtag": inv.selector.origVtag = try number(value, max: UInt32.max, what: "vtag")
-    case "reply-vtag": inv.selector.replyVtag = try number(value, max: UInt32.max, what: "vtag")
+    case "icmp-type", "icmpv6-type": inv.selector.icmpType = try decimal(value, max: UInt8.max, what: "ICMP type")
+    case "icmp-code", "icmpv6-code": inv.selector.icmpCode = try decimal(value, max: UInt8.max, what: "ICMP code")
+    case "icmp-id", "icmpv6-id": inv.selector.icmpID = try decimal(value, max: UInt16.max, what: "ICMP id")
+    case "srckey", "orig-key-src": inv.selector.greSrcKey = try number(value, max: UInt16.max, what: "GRE key")
+    case "dstkey", "orig-key-dst": inv.selector.greDstKey = try number(value, max: UInt16.max, what: "GRE key")
+    case "reply-key-src", "reply-key-dst": _ = try number(value, max: UInt16.max, what: "GRE key")
     case "role":
         switch value.lowercased() {
         case "client": inv.selector.dccpRole = 0
         case "server": inv.selector.dccpRole = 1
-        default: throw .parameter("unknown DCCP role `\(value)'")
+        default: throw .parameter("Unknown DCCP role `\(value)'")
         }
     default:
         break

@@ -46,7 +46,8 @@ private func kernelSupport() -> KernelFilterSupport {
 /// The label map when -o labels asks for names (a missing file is only a
 /// warning, as in conntrack).
 private func outputLabelMap(_ inv: Invocation) -> LabelMap? {
-    guard inv.output.contains(.labels) else { return nil }
+    // -l prints labels too, as -o labels does.
+    guard inv.output.contains(.labels) || !inv.labelNames.isEmpty else { return nil }
     do {
         return try LabelMap.load()
     } catch {
@@ -81,6 +82,7 @@ private final class FlowPrinter {
     let now = Int(time(nil))
     var count = 0
     init(_ inv: Invocation) { formatter = TextFormatter(options: inv.output, labelMap: outputLabelMap(inv)) }
+    init(options: OutputOptions) { formatter = TextFormatter(options: options, labelMap: nil) }
     func print(_ flow: Flow) throws {
         formatter.write(flow, to: out, now: now)
         count += 1
@@ -115,8 +117,11 @@ private func list(_ inv: Invocation) -> ExitCode {
 
 /// -D: delete the selected entries, printing each one deleted.
 private func delete(_ inv: Invocation) -> ExitCode {
-    let selector = resolvedSelector(inv)
-    let printer = FlowPrinter(inv)
+    var selector = resolvedSelector(inv)
+    // -D asks for every -u bit (conntrack 1.4.7's -L uses the first -u's).
+    if let status = selector.status { selector.statusMask = status }
+    // conntrack prints deleted entries without labels and kernel timestamps.
+    let printer = FlowPrinter(options: inv.output.subtracting([.labels, .ktimestamp]))
     let ct = open(.delete)
     do {
         try ct.delete(selector, kernel: kernelSupport()) { try printer.print($0) }
@@ -144,10 +149,14 @@ private func get(_ inv: Invocation) -> ExitCode {
     tuple.icmpType = sel.icmpType
     tuple.icmpCode = sel.icmpCode
     tuple.icmpID = sel.icmpID
+    let selector = resolvedSelector(inv)
     let printer = FlowPrinter(inv)
     let ct = open(.get)
     do {
-        if let flow = try ct.get(family: inv.family ?? .ipv4, tuple: tuple, reply: false, zone: nil) {
+        // The kernel finds the entry by its tuple; the other selectors
+        // (-r, -q, --state, -l, -i, ...) must match it too.
+        if let flow = try ct.get(family: inv.family ?? .ipv4, tuple: tuple, reply: false, zone: nil),
+           selector.matches(flow) {
             try printer.print(flow)
         }
     } catch let error as OutputError {
@@ -158,7 +167,7 @@ private func get(_ inv: Invocation) -> ExitCode {
     }
     Console.flushOut()
     Console.message("\(printer.count) flow entries have been shown.")
-    return .ok
+    return printer.count == 0 ? .failure : .ok
 }
 
 /// -C: the kernel's entry count; /proc when ctnetlink refuses.

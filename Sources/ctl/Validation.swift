@@ -56,6 +56,13 @@ func validate(_ inv: Invocation) throws(Failure) {
             throw .parameter("You need to supply the `--\(o.longName)' option for this command")
         }
     }
+    if command == .list || command == .delete || command == .get, let name = inv.illegalProtoOption,
+       !(command == .get && name.hasSuffix("vtag")) {
+        throw .parameter("Illegal option `--\(name)' with this command")
+    }
+    if inv.options.contains(.anyNat), inv.options.contains(.srcNat) || inv.options.contains(.dstNat) {
+        throw .parameter("cannot specify `--src-nat' or `--dst-nat' with `--any-nat'")
+    }
     if inv.options.contains(.maskSrc), !inv.options.contains(.src) {
         throw .parameter("Can't use --mask-src without --src")
     }
@@ -111,16 +118,13 @@ func checkImplemented(_ inv: Invocation) throws(Failure) {
     if inv.table != .conntrack {
         throw .notImplemented("the `\(inv.table.rawValue)' table with -\(command.rawValue)")
     }
-    let supported: Set<Opt> = [
+    var supported: Set<Opt> = [
         .family, .output, .src, .dst, .replySrc, .replyDst, .proto, .status, .mark, .secmark,
         .zone, .origZone, .replyZone, .srcNat, .dstNat, .anyNat, .label, .maskSrc, .maskDst,
     ]
+    if command == .delete || command == .get { supported.formUnion([.timeout, .id]) }
     if let o = inv.options.subtracting(supported).sorted().first {
         throw .notImplemented("option `--\(o.longName)'")
-    }
-    let unsupportedProto: Set<String> = ["mask-port-src", "mask-port-dst", "tuple-port-src", "tuple-port-dst"]
-    if let name = inv.protoOptions.first(where: unsupportedProto.contains) {
-        throw .notImplemented("option `--\(name)'")
     }
     for (flag, name) in [(OutputOptions.xml, "xml"), (.save, "save")] where inv.output.contains(flag) {
         throw .notImplemented("output format `\(name)'")

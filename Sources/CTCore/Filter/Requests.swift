@@ -101,11 +101,11 @@ extension Selector {
             attrs.append(.u32(CTA.mark, mark))
             attrs.append(.u32(CTA.markMask, markMask))
         }
-        if support.status, let status {
+        if support.status, let status, statusMask.isSuperset(of: status) {
             // Sent even when empty (-u UNSET): the kernel refuses a zero mask
             // with EINVAL, as it does for conntrack.
             attrs.append(.u32(CTA.status, status.rawValue))
-            attrs.append(.u32(CTA.statusMask, status.rawValue))
+            attrs.append(.u32(CTA.statusMask, statusMask.rawValue))
         }
         if support.tupleFilter, family != nil {
             var origFlags: UInt32 = 0, replyFlags: UInt32 = 0

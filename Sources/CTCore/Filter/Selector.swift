@@ -39,10 +39,16 @@ public struct AddressMatch: Equatable, Sendable {
     }
 }
 
-/// A NAT selector (`-n`, `-g`, `-j`), with or without an address.
+/// A NAT selector (`-n`, `-g`, `-j`), with or without an address and port.
 public struct NATMatch: Equatable, Sendable {
+    /// Compared for IPv4 only: conntrack 1.4.7 checks just the family of
+    /// an IPv6 address.
     public var address: IPAddress?
-    public init(address: IPAddress?) { self.address = address }
+    public var port: UInt16?
+    public init(address: IPAddress?, port: UInt16? = nil) {
+        self.address = address
+        self.port = port
+    }
 }
 
 /// Everything that selects entries for -L, -D, -G (and later -U, -E).
@@ -62,18 +68,29 @@ public struct Selector: Equatable, Sendable {
     public var icmpType: UInt8?              // --icmp-type / --icmpv6-type
     public var icmpCode: UInt8?              // --icmp-code / --icmpv6-code
     public var icmpID: UInt16?               // --icmp-id / --icmpv6-id
-    public var greSrcKey: UInt16?            // --srckey
-    public var greDstKey: UInt16?            // --dstkey
+    /// --srckey / --dstkey: used by -G to name an entry; conntrack 1.4.7
+    /// accepts them for -L and -D but selects nothing by them.
+    public var greSrcKey: UInt16?
+    public var greDstKey: UInt16?
     public var origVtag: UInt32?             // --orig-vtag
     public var replyVtag: UInt32?            // --reply-vtag
     public var dccpRole: UInt8?              // --role
     public var mark: UInt32?                 // -m MARK
     public var markMask: UInt32 = .max       // -m MARK/MASK
-    public var status: Status?               // -u (all flags must be set)
+    /// -u: an entry matches when (status & statusMask) == status. conntrack
+    /// 1.4.7 lists with the bits of all -u options as the value and those
+    /// of the first one as the mask; -D uses the value as the mask.
+    public var status: Status?
+    public var statusMask: Status = []
+    /// -t with -D: the timeout must be exactly this.
+    public var timeout: UInt32?
+    /// -i with -D and -G: the entry id.
+    public var id: UInt32?
     public var zone: UInt16?                 // -w
     public var origZone: UInt16?             // --orig-zone
     public var replyZone: UInt16?            // --reply-zone
-    public var secmark: UInt32?              // -c
+    /// -c: conntrack 1.4.7 accepts it with -L and selects nothing by it.
+    public var secmark: UInt32?
     public var srcNAT: NATMatch?             // -n
     public var dstNAT: NATMatch?             // -g
     public var anyNAT: NATMatch?             // -j
@@ -103,8 +120,6 @@ extension Selector {
         if let p = origDstPort, orig?.dstPort != p { return false }
         if let p = replySrcPort, reply?.srcPort != p { return false }
         if let p = replyDstPort, reply?.dstPort != p { return false }
-        if let k = greSrcKey, orig?.srcPort != k { return false }
-        if let k = greDstKey, orig?.dstPort != k { return false }
         if let t = icmpType, orig?.icmpType != t { return false }
         if let c = icmpCode, orig?.icmpCode != c { return false }
         if let i = icmpID, orig?.icmpID != i { return false }
@@ -125,11 +140,12 @@ extension Selector {
             guard case .dccp(let d)? = flow.protoInfo, d.role == role else { return false }
         }
         if let mark, (flow.mark ?? 0) & markMask != mark { return false }
-        if let status, !(flow.status ?? []).contains(status) { return false }
+        if let status, (flow.status ?? []).intersection(statusMask) != status { return false }
+        if let timeout, flow.timeout != timeout { return false }
+        if let id, flow.id != id { return false }
         if let zone, (flow.zone ?? 0) != zone { return false }
         if let z = origZone, (orig?.zone ?? 0) != z { return false }
         if let z = replyZone, (reply?.zone ?? 0) != z { return false }
-        if let secmark, (flow.secmark ?? 0) != secmark { return false }
         if !labels.isEmpty {
             guard let set = flow.labels, labels.allSatisfy(set.contains) else { return false }
         }
@@ -139,28 +155,59 @@ extension Selector {
         return true
     }
 
-    /// conntrack's NAT test: source NAT is done when the status says so and
-    /// the original source differs from the reply destination (or the
-    /// ports differ); an address given must equal the reply destination
-    /// (source NAT) or reply source (destination NAT).
+    /// conntrack's NAT test. Source NAT is done when the status has
+    /// SRC_NAT_DONE and the original source differs from the reply
+    /// destination (SNAT), or the original source "port" from the reply
+    /// destination "port" (SPAT). Ports are compared as raw 16-bit tuple
+    /// fields, so for ICMP the id meets the type and code. Destination NAT
+    /// likewise with DST_NAT_DONE, orig destination and reply source.
     func matchesNAT(_ flow: Flow) -> Bool {
         let status = flow.status ?? []
-        let orig = flow.orig, reply = flow.reply
-        let isSNAT = status.contains(.srcNatDone) && orig?.src != reply?.dst
-        let isSPAT = status.contains(.srcNatDone) && orig?.srcPort != reply?.dstPort
-        let isDNAT = status.contains(.dstNatDone) && orig?.dst != reply?.src
-        let isDPAT = status.contains(.dstNatDone) && orig?.dstPort != reply?.srcPort
+        let orig = flow.orig ?? Tuple(), reply = flow.reply ?? Tuple()
+        let proto = orig.proto ?? 0
+        let isSNAT = status.contains(.srcNatDone) && orig.src != reply.dst
+        let isSPAT = status.contains(.srcNatDone) && Selector.l4src(orig, proto) != Selector.l4dst(reply, proto)
+        let isDNAT = status.contains(.dstNatDone) && orig.dst != reply.src
+        let isDPAT = status.contains(.dstNatDone) && Selector.l4dst(orig, proto) != Selector.l4src(reply, proto)
+        func check(_ m: NATMatch, addressed: Bool, ported: Bool, address: IPAddress?, port: UInt16) -> Bool {
+            var matched = false
+            var checked = false
+            if let a = m.address, case .v4 = a {
+                checked = true
+                matched = addressed && address == a
+            }
+            if let p = m.port {
+                checked = true
+                matched = ported && port == p
+            }
+            if !checked { matched = addressed || ported }
+            return matched
+        }
         func src(_ m: NATMatch) -> Bool {
-            if let a = m.address { return isSNAT && reply?.dst == a }
-            return isSNAT || isSPAT
+            check(m, addressed: isSNAT, ported: isSPAT, address: reply.dst, port: Selector.l4dst(reply, proto))
         }
         func dst(_ m: NATMatch) -> Bool {
-            if let a = m.address { return isDNAT && reply?.src == a }
-            return isDNAT || isDPAT
+            check(m, addressed: isDNAT, ported: isDPAT, address: reply.src, port: Selector.l4src(reply, proto))
         }
         if let any = anyNAT { return src(any) || dst(any) }
         if let s = srcNAT, !src(s) { return false }
         if let d = dstNAT, !dst(d) { return false }
         return true
+    }
+
+    /// The raw 16-bit source "port" of a tuple (the ICMP id for ICMP).
+    static func l4src(_ t: Tuple, _ proto: UInt8) -> UInt16 {
+        switch proto {
+        case IPProto.icmp, IPProto.icmpv6: return t.icmpID ?? 0
+        default: return t.srcPort ?? 0
+        }
+    }
+
+    /// The raw 16-bit destination "port" (type and code bytes for ICMP).
+    static func l4dst(_ t: Tuple, _ proto: UInt8) -> UInt16 {
+        switch proto {
+        case IPProto.icmp, IPProto.icmpv6: return UInt16(t.icmpType ?? 0) << 8 | UInt16(t.icmpCode ?? 0)
+        default: return t.dstPort ?? 0
+        }
     }
 }
