@@ -30,7 +30,8 @@ public final class Conntrack {
     public func dump(_ selector: Selector, kernel: KernelFilterSupport, _ body: (Flow) throws -> Void) throws -> RequestOutcome {
         malformed = []
         // The kernel's tuple filter needs a family: without one, dump each
-        // family on its own with the filter rather than everything without.
+        // family on its own (IPv4 with the filter) rather than everything
+        // without it.
         if selector.family == nil, kernel.family, kernel.tupleFilter, selector.hasTupleFilter {
             var outcome = RequestOutcome()
             for family in [Family.ipv4, .ipv6] {

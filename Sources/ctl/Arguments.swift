@@ -262,7 +262,9 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             let name = String(cString: optarg!)
             guard let number = protocolNumber(name) else { throw .parameter("`\(name)' unsupported protocol") }
             inv.selector.proto = number
-            let extra = protocolOptions(number)
+            // Options come with conntrack's own protocol names and numbers,
+            // not with names found in /etc/protocols.
+            let extra = protocolHasOptions(name) ? protocolOptions(number) : []
             longOptions = baseOptions + extra.enumerated().map { LongOption($0.element, 1, code: protoOptionBase + Int32($0.offset)) }
             table = cOptions(longOptions)
         case UInt8(ascii: "t"):
@@ -278,6 +280,9 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             // All -u values are ORed; the first -u that gives bits is the mask.
             if inv.selector.statusMask.isEmpty { inv.selector.statusMask = bits }
             inv.selector.status = (inv.selector.status ?? []).union(bits)
+            // conntrack 1.4.7 quirk, reproduced: a -u after -m replaces the
+            // mark value with the status bits.
+            if inv.selector.mark != nil { inv.selector.mark = inv.selector.status!.rawValue }
         case UInt8(ascii: "e"):
             add(.eventMask)
             try parseList(String(cString: optarg!), names: eventNames)
@@ -438,10 +443,12 @@ private func parseNAT(_ text: String?, _ inv: inout Invocation, option: String) 
     if text.contains("/") { throw .parameter("CIDR notation unavailable for `--\(option)'") }
     var addressText = text
     var portText: Substring? = nil
-    if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+    if text.hasPrefix("[") {
+        guard let close = text.firstIndex(of: "]") else { throw .parameter("No closing ']' around IPv6 address") }
         addressText = String(text[text.index(after: text.startIndex)..<close])
         let rest = text[text.index(after: close)...]
-        if rest.hasPrefix(":") { portText = rest.dropFirst() }
+        guard rest.hasPrefix(":") else { throw .parameter("Invalid IP address `\(text)'") }
+        portText = rest.dropFirst()
     } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
         addressText = String(text[..<colon])
         portText = text[text.index(after: colon)...]
@@ -532,16 +539,29 @@ extension String {
     func caseInsensitiveCompare(_ other: String) -> Bool { lowercased() == other.lowercased() }
 }
 
+private let knownProtocols: [(String, UInt8)] = [
+    ("tcp", IPProto.tcp), ("udp", IPProto.udp), ("udplite", IPProto.udplite),
+    ("sctp", IPProto.sctp), ("dccp", IPProto.dccp), ("gre", IPProto.gre),
+    ("icmp", IPProto.icmp), ("icmpv6", IPProto.icmpv6),
+]
+
 /// A protocol name (conntrack's own, case-insensitive, or one from
-/// /etc/protocols) or a number up to 255.
+/// /etc/protocols) or a number up to 255 in C notation (" 6", "0x6", "06").
 func protocolNumber(_ name: String) -> UInt8? {
-    let known: [(String, UInt8)] = [
-        ("tcp", IPProto.tcp), ("udp", IPProto.udp), ("udplite", IPProto.udplite),
-        ("sctp", IPProto.sctp), ("dccp", IPProto.dccp), ("gre", IPProto.gre),
-        ("icmp", IPProto.icmp), ("icmpv6", IPProto.icmpv6),
-    ]
-    if let match = known.first(where: { $0.0 == name.lowercased() }) { return match.1 }
+    if let match = knownProtocols.first(where: { $0.0 == name.lowercased() }) { return match.1 }
     if let entry = getprotobyname(name) { return UInt8(truncatingIfNeeded: entry.pointee.p_proto) }
-    if !name.isEmpty, name.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(name), n <= 255 { return UInt8(n) }
+    if let n = protocolNumberValue(name) { return n }
     return nil
+}
+
+private func protocolNumberValue(_ name: String) -> UInt8? {
+    let trimmed = name.drop(while: { $0 == " " || $0 == "\t" })
+    guard let n = parseCInteger(trimmed), n <= 255 else { return nil }
+    return UInt8(n)
+}
+
+/// Whether -p NAME brings its protocol's options: conntrack's own names
+/// and numbers do, names only /etc/protocols knows do not.
+private func protocolHasOptions(_ name: String) -> Bool {
+    knownProtocols.contains { $0.0 == name.lowercased() } || protocolNumberValue(name) != nil
 }

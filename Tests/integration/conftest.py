@@ -185,16 +185,21 @@ def _ensure_nl(s):
     return s if (not s or s.endswith("\n")) else s + "\n(no newline at end)\n"
 
 
-def run(ns, prog, args, timeout=20, wrapper=()):
+def run(ns, prog, args, timeout=20, wrapper=(), env=None):
     """Run ``prog args`` inside namespace ``ns`` -> Result(rc, stdout, stderr).
 
     ``ns`` is a Netns or a namespace name; ``wrapper`` is an optional argv
-    prefix executed inside the namespace (e.g. setpriv ...)."""
+    prefix executed inside the namespace (e.g. setpriv ...); ``env`` is an
+    optional dict of extra environment variables for the program."""
     name = ns.name if isinstance(ns, Netns) else ns
     argv = [IP, "netns", "exec", name] + list(wrapper) + [prog] + list(args)
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update(env)
     try:
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=timeout)
+                           timeout=timeout, env=full_env)
     except subprocess.TimeoutExpired as e:  # child already killed by run()
         return Result(-9, (e.stdout or b"").decode("utf-8", "replace"),
                       (e.stderr or b"").decode("utf-8", "replace")
@@ -723,9 +728,9 @@ def _timeout_span(line):
         return toks[2][1]                      # default format
     if len(words) >= 2 and words[0].isdigit() and words[1].startswith("proto="):
         return toks[0][1]                      # expectation line
-    if len(words) >= 3 and words[0] == "-A" and words[1] == "-t" \
+    if len(words) >= 3 and words[0] in ("-A", "-D") and words[1] == "-t" \
             and words[2].isdigit():
-        return toks[2][1]                      # -o save
+        return toks[2][1]                      # -o save (-D prints "-D -t")
     return None
 
 

@@ -107,7 +107,10 @@ extension Selector {
             attrs.append(.u32(CTA.status, status.rawValue))
             attrs.append(.u32(CTA.statusMask, statusMask.rawValue))
         }
-        if support.tupleFilter, family != nil {
+        // IPv4 only: this kernel's tuple filter drops IPv6 entries whose
+        // address EQUALS the filter's (and refuses some IPv6 requests), so
+        // IPv6 is never handed to it.
+        if support.tupleFilter, family == .ipv4 {
             var origFlags: UInt32 = 0, replyFlags: UInt32 = 0
             var orig = Tuple(), reply = Tuple()
             if let m = origSrc, m.isExact { orig.src = m.address; origFlags |= FilterFlag.ipSrc }
@@ -130,13 +133,11 @@ extension Selector {
                         if let p = replyDstPort { reply.dstPort = p; replyFlags |= FilterFlag.dstPort }
                     }
                 case IPProto.icmp:
-                    if let v = icmpType { orig.icmpType = v; origFlags |= FilterFlag.icmpType }
+                    // The kernel refuses (EINVAL) a type it has no reply
+                    // type for; only echo request and reply go to it.
+                    if let v = icmpType, v == 0 || v == 8 { orig.icmpType = v; origFlags |= FilterFlag.icmpType }
                     if let v = icmpCode { orig.icmpCode = v; origFlags |= FilterFlag.icmpCode }
                     if let v = icmpID { orig.icmpID = v; origFlags |= FilterFlag.icmpID }
-                case IPProto.icmpv6:
-                    if let v = icmpType { orig.icmpType = v; origFlags |= FilterFlag.icmpv6Type }
-                    if let v = icmpCode { orig.icmpCode = v; origFlags |= FilterFlag.icmpv6Code }
-                    if let v = icmpID { orig.icmpID = v; origFlags |= FilterFlag.icmpv6ID }
                 default:
                     break
                 }
@@ -163,7 +164,7 @@ extension Selector {
     /// (CTA_FILTER) can evaluate exactly.
     public var hasTupleFilter: Bool {
         var probe = self
-        probe.family = probe.family ?? .ipv4
+        probe.family = .ipv4
         return probe.dumpAttributes(KernelFilterSupport(mark: false, status: false, tupleFilter: true))
             .contains { if case .nested(CTA.filter, _) = $0 { return true } else { return false } }
     }
