@@ -68,32 +68,35 @@ public final class Conntrack {
     /// sendmsg, each naming its entry by tuple, zone and id so that nothing
     /// but that entry can go. An entry that vanished meanwhile (ENOENT) is
     /// skipped; any other error ends the operation.
+    ///
+    /// The deletes run on a second thread while this one reads the dump,
+    /// so the kernel's dump and delete work use both cores. At most two
+    /// batches wait between the threads; `onDeleted` is called on the
+    /// delete thread, one entry at a time, in order.
     public func delete(_ selector: Selector, kernel: KernelFilterSupport, _ onDeleted: (Flow) throws -> Void) throws {
         let deleter = try NetlinkSocket()
-        var batch: [NetlinkRequest] = []
-        var flows: [Flow] = []
-        var bytes = 0
-        func flushBatch() throws {
-            let failures = try deleter.performBatch(batch)
-            for (i, flow) in flows.enumerated() {
-                if let error = failures[i] {
-                    if error == Errno.noEntry { continue }
-                    throw error
+        let perBatch = max(1, deleter.sendCapacity / 2 / 160)
+        try withoutActuallyEscaping(onDeleted) { onDeleted in
+            let pipeline = DeletePipeline(socket: deleter, onDeleted: onDeleted)
+            try pipeline.start()
+            var batch = DeleteBatch()
+            do {
+                try dump(selector, kernel: kernel) { flow in
+                    guard let request = Conntrack.deleteRequest(for: flow) else { return }
+                    batch.requests.append(request)
+                    batch.flows.append(flow)
+                    if batch.requests.count >= perBatch {
+                        try pipeline.submit(batch)
+                        batch = DeleteBatch()
+                    }
                 }
-                try onDeleted(flow)
+                if !batch.requests.isEmpty { try pipeline.submit(batch) }
+            } catch {
+                _ = pipeline.finish()
+                throw error
             }
-            batch.removeAll(keepingCapacity: true)
-            flows.removeAll(keepingCapacity: true)
-            bytes = 0
+            if let error = pipeline.finish() { throw error }
         }
-        try dump(selector, kernel: kernel) { flow in
-            guard let request = Conntrack.deleteRequest(for: flow) else { return }
-            batch.append(request)
-            flows.append(flow)
-            bytes += 160
-            if bytes >= deleter.sendCapacity / 2 { try flushBatch() }
-        }
-        try flushBatch()
     }
 
     /// IPCTNL_MSG_CT_DELETE for exactly `flow`: its original tuple, zone and id.

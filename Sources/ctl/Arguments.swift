@@ -294,7 +294,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             let text = String(cString: optarg!)
             let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
             inv.selector.mark = try number(parts[0], max: UInt32.max, what: "mark", text)
-            if parts.count == 2 { inv.selector.markMask = try number(parts[1], max: UInt32.max, what: "mark mask", text) }
+            inv.selector.markMask = parts.count == 2 ? try number(parts[1], max: UInt32.max, what: "mark mask", text) : .max
         case UInt8(ascii: "c"):
             add(.secmark)
             inv.selector.secmark = try number(String(cString: optarg!), max: UInt32.max, what: "secmark")

@@ -118,8 +118,10 @@ private func list(_ inv: Invocation) -> ExitCode {
 /// -D: delete the selected entries, printing each one deleted.
 private func delete(_ inv: Invocation) -> ExitCode {
     var selector = resolvedSelector(inv)
-    // -D asks for every -u bit (conntrack 1.4.7's -L uses the first -u's).
+    // -D asks for every -u bit (conntrack 1.4.7's -L uses the first -u's);
+    // no bit at all (-u UNSET) selects everything.
     if let status = selector.status { selector.statusMask = status }
+    if selector.status == [] { selector.status = nil }
     // conntrack prints deleted entries without labels and kernel timestamps.
     let printer = FlowPrinter(options: inv.output.subtracting([.labels, .ktimestamp]))
     let ct = open(.delete)
@@ -140,6 +142,18 @@ private func delete(_ inv: Invocation) -> ExitCode {
 /// -G: one entry by its original tuple.
 private func get(_ inv: Invocation) -> ExitCode {
     let sel = inv.selector
+    // What conntrack's request makes the kernel answer when the original
+    // tuple is incomplete (EINVAL) or reply ports come without any reply
+    // addresses (ENODATA).
+    let portProto = [IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp].contains(sel.proto ?? 0)
+    if sel.origSrc == nil || sel.origDst == nil || (portProto && (sel.origSrcPort == nil || sel.origDstPort == nil)) {
+        Console.message(operationFailed(Errno(EINVAL), .get))
+        return .failure
+    }
+    if sel.replySrcPort != nil || sel.replyDstPort != nil, sel.replySrc == nil, sel.replyDst == nil {
+        Console.message(operationFailed(Errno(ENODATA), .get))
+        return .failure
+    }
     var tuple = Tuple()
     tuple.src = sel.origSrc?.address
     tuple.dst = sel.origDst?.address
@@ -148,7 +162,7 @@ private func get(_ inv: Invocation) -> ExitCode {
     tuple.dstPort = sel.origDstPort ?? sel.greDstKey
     tuple.icmpType = sel.icmpType
     tuple.icmpCode = sel.icmpCode
-    tuple.icmpID = sel.icmpID
+    tuple.icmpID = sel.icmpID ?? 0
     let selector = resolvedSelector(inv)
     let printer = FlowPrinter(inv)
     let ct = open(.get)

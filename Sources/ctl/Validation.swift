@@ -84,17 +84,20 @@ func validate(_ inv: Invocation) throws(Failure) {
 /// fields must all be there.
 private func checkGetTuple(_ inv: Invocation) throws(Failure) {
     let sel = inv.selector
-    guard sel.origSrc != nil, sel.origDst != nil else { throw .parameter("you have to specify `--src' and `--dst'") }
+    // Either direction's tuple will do for these checks, as in conntrack.
+    guard (sel.origSrc != nil && sel.origDst != nil) || (sel.replySrc != nil && sel.replyDst != nil) else {
+        throw .parameter("you have to specify `--src' and `--dst'")
+    }
     switch sel.proto ?? 0 {
     case IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp:
-        guard sel.origSrcPort != nil, sel.origDstPort != nil else {
+        guard (sel.origSrcPort != nil && sel.origDstPort != nil) || (sel.replySrcPort != nil && sel.replyDstPort != nil) else {
             throw .parameter("you have to specify `--sport' and `--dport'")
         }
     case IPProto.icmp, IPProto.icmpv6:
+        // The id may be left out: the lookup then uses id 0.
         let prefix = sel.proto == IPProto.icmp ? "icmp" : "icmpv6"
         if sel.icmpType == nil { throw .parameter("You need to supply the `--\(prefix)-type' option for this command") }
         if sel.icmpCode == nil { throw .parameter("You need to supply the `--\(prefix)-code' option for this command") }
-        if sel.icmpID == nil { throw .parameter("You need to supply the `--\(prefix)-id' option for this command") }
     case IPProto.gre:
         guard sel.greSrcKey != nil, sel.greDstKey != nil else {
             throw .parameter("you have to specify `--srckey' and `--dstkey'")
