@@ -27,7 +27,10 @@ let package = Package(
             dependencies: ["CTCore", "CGetopt"],
             // getopt_long's globals (optind, optarg, opterr) are plain C
             // variables, which Swift 6 mode refuses to touch.
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v5)],
+            // A system tool: no dependency on the toolchain's runtime
+            // libraries, and a faster start.
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
         ),
         // Developer tool: writes each message of a table dump to a file,
         // for the decoder's byte fixtures (make fixtures).
