@@ -139,10 +139,9 @@ public final class NetlinkSocket {
 
         var outcome = RequestOutcome()
         var deferred: Error? = nil
-        receiving: while true {
-            let received = retryOnInterrupt { mnl_socket_recvfrom(handle, receiveBuffer.baseAddress, receiveBuffer.count) }
-            guard received >= 0 else { throw Errno.current }
-            let view = ByteView(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))
+        // Returns true when the chunk ended the answer.
+        func process(_ view: ByteView) throws -> Bool {
+            let received = view.count
             var offset = 0
             while offset < received {
                 guard let len32 = view.u32host(at: offset), let type = view.u16host(at: offset + 4),
@@ -162,10 +161,10 @@ public final class NetlinkSocket {
                 case NLMSG_ERROR:
                     guard let code = payload.i32host(at: 0) else { throw Errno.badMessage }
                     if code != 0 { throw Errno(-code) }
-                    if !request.isDump { break receiving }
+                    if !request.isDump { return true }
                 case NLMSG_DONE:
                     if let code = payload.i32host(at: 0), code < 0 { throw Errno(-code) }
-                    break receiving
+                    return true
                 case NLMSG_OVERRUN:
                     throw Errno.noBufferSpace
                 default:
@@ -180,10 +179,36 @@ public final class NetlinkSocket {
                 }
                 offset += (len + 3) & ~3
             }
+            return false
+        }
+
+        if request.isDump, Self.readAhead {
+            let reader = ReadAhead(handle: handle, sequence: sequence, buffers: 4, size: receiveBuffer.count)
+            try reader.start()
+            defer { reader.finish() }
+            while let chunk = reader.next() {
+                guard chunk.length >= 0 else { throw Errno(Int32(-chunk.length)) }
+                let ended = try process(reader.view(chunk))
+                reader.release(chunk)
+                if ended { break }
+            }
+        } else {
+            while true {
+                let received = retryOnInterrupt { mnl_socket_recvfrom(handle, receiveBuffer.baseAddress, receiveBuffer.count) }
+                guard received >= 0 else { throw Errno.current }
+                if try process(ByteView(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))) { break }
+            }
         }
         if let deferred { throw deferred }
         return outcome
     }
+
+    /// Whether dumps are received on a second thread (see `ReadAhead`).
+    /// CTL_NO_READ_AHEAD=1 turns it off.
+    static let readAhead: Bool = {
+        guard let v = getenv("CTL_NO_READ_AHEAD") else { return true }
+        return String(cString: v) != "1"
+    }()
 
     /// Sends `requests` in one sendmsg (the kernel handles every message of
     /// the buffer in order) with an acknowledgement asked for the last one
