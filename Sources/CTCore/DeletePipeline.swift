@@ -1,5 +1,3 @@
-import Glibc
-
 /// Delete requests and the entries they delete.
 struct DeleteBatch {
     var requests: [NetlinkRequest] = []
@@ -13,86 +11,59 @@ struct DeleteBatch {
 final class DeletePipeline: @unchecked Sendable {
     private let socket: NetlinkSocket
     private let onDeleted: (Flow) throws -> Void
-    private var mutex = pthread_mutex_t()
-    private var changed = pthread_cond_t()
+    private let monitor = Monitor()
     private var queue: [DeleteBatch] = []
     private var closed = false
     private var failure: Error?
-    private var thread = pthread_t()
-    private var started = false
+    private var worker: WorkerThread?
     private let capacity = 2
 
     init(socket: NetlinkSocket, onDeleted: @escaping (Flow) throws -> Void) {
         self.socket = socket
         self.onDeleted = onDeleted
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&changed, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(&changed)
-        pthread_mutex_destroy(&mutex)
     }
 
     func start() throws {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-            let pipeline = Unmanaged<DeletePipeline>.fromOpaque(context!).takeRetainedValue()
-            pipeline.run()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<DeletePipeline>.fromOpaque(context).release()
-            throw Errno(rc)
-        }
-        started = true
+        worker = try WorkerThread { [self] in run() }
     }
 
     /// Queues a batch; throws the delete thread's error if it has failed.
     func submit(_ batch: DeleteBatch) throws {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        while queue.count >= capacity && failure == nil {
-            pthread_cond_wait(&changed, &mutex)
+        try monitor.locked {
+            monitor.wait { queue.count < capacity || failure != nil }
+            if let failure { throw failure }
+            queue.append(batch)
+            monitor.broadcast()
         }
-        if let failure { throw failure }
-        queue.append(batch)
-        pthread_cond_broadcast(&changed)
     }
 
     /// No more batches: waits until all are done and returns the first error.
     func finish() -> Error? {
-        pthread_mutex_lock(&mutex)
-        closed = true
-        pthread_cond_broadcast(&changed)
-        pthread_mutex_unlock(&mutex)
-        if started { pthread_join(thread, nil) }
-        started = false
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return failure
+        monitor.locked {
+            closed = true
+            monitor.broadcast()
+        }
+        worker?.join()
+        worker = nil
+        return monitor.locked { failure }
     }
 
     private func run() {
         while true {
-            pthread_mutex_lock(&mutex)
-            while queue.isEmpty && !closed && failure == nil {
-                pthread_cond_wait(&changed, &mutex)
+            let next: DeleteBatch? = monitor.locked {
+                monitor.wait { !queue.isEmpty || closed || failure != nil }
+                guard !queue.isEmpty, failure == nil else { return nil }
+                monitor.broadcast()
+                return queue.removeFirst()
             }
-            if queue.isEmpty || failure != nil {
-                pthread_mutex_unlock(&mutex)
-                return
-            }
-            let batch = queue.removeFirst()
-            pthread_cond_broadcast(&changed)
-            pthread_mutex_unlock(&mutex)
+            guard let batch = next else { return }
             do {
                 try perform(batch)
             } catch {
-                pthread_mutex_lock(&mutex)
-                if failure == nil { failure = error }
-                pthread_cond_broadcast(&changed)
-                pthread_mutex_unlock(&mutex)
+                monitor.locked {
+                    if failure == nil { failure = error }
+                    monitor.broadcast()
+                }
                 return
             }
         }

@@ -21,10 +21,8 @@ final class ReadAhead: @unchecked Sendable {
     private var full: [Chunk] = []
     private var cancelled = false
     private var finished = false
-    private var mutex = pthread_mutex_t()
-    private var changed = pthread_cond_t()
-    private var thread = pthread_t()
-    private var started = false
+    private let monitor = Monitor()
+    private var worker: WorkerThread?
 
     init(handle: OpaquePointer, sequence: UInt32, buffers: Int, size: Int) {
         self.handle = handle
@@ -32,37 +30,23 @@ final class ReadAhead: @unchecked Sendable {
         self.buffers = (0..<buffers).map { _ in .allocate(byteCount: size, alignment: 8) }
         scratch = .allocate(byteCount: size, alignment: 8)
         free = Array(0..<buffers)
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&changed, nil)
     }
 
     deinit {
         for b in buffers { b.deallocate() }
         scratch.deallocate()
-        pthread_cond_destroy(&changed)
-        pthread_mutex_destroy(&mutex)
     }
 
     func start() throws {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-            let reader = Unmanaged<ReadAhead>.fromOpaque(context!).takeRetainedValue()
-            reader.run()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<ReadAhead>.fromOpaque(context).release()
-            throw Errno(rc)
-        }
-        started = true
+        worker = try WorkerThread { [self] in run() }
     }
 
     /// The next received chunk, in order; nil once the reader has ended.
     func next() -> Chunk? {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        while full.isEmpty && !finished { pthread_cond_wait(&changed, &mutex) }
-        return full.isEmpty ? nil : full.removeFirst()
+        monitor.locked {
+            monitor.wait { !full.isEmpty || finished }
+            return full.isEmpty ? nil : full.removeFirst()
+        }
     }
 
     /// The bytes of a chunk, valid until `release`.
@@ -72,45 +56,40 @@ final class ReadAhead: @unchecked Sendable {
 
     /// Hands a chunk's buffer back to the reader.
     func release(_ chunk: Chunk) {
-        pthread_mutex_lock(&mutex)
-        free.append(chunk.index)
-        pthread_cond_broadcast(&changed)
-        pthread_mutex_unlock(&mutex)
+        monitor.locked {
+            free.append(chunk.index)
+            monitor.broadcast()
+        }
     }
 
     /// Stops handing out chunks and waits for the reader, which reads (and
     /// drops) the rest of the dump so that the socket stays usable.
     func finish() {
-        pthread_mutex_lock(&mutex)
-        cancelled = true
-        pthread_cond_broadcast(&changed)
-        pthread_mutex_unlock(&mutex)
-        if started { pthread_join(thread, nil) }
-        started = false
+        monitor.locked {
+            cancelled = true
+            monitor.broadcast()
+        }
+        worker?.join()
+        worker = nil
     }
 
     private func run() {
         while true {
-            pthread_mutex_lock(&mutex)
-            while free.isEmpty && !cancelled { pthread_cond_wait(&changed, &mutex) }
-            let dropping = cancelled
-            let index = dropping ? -1 : free.removeFirst()
-            pthread_mutex_unlock(&mutex)
-
-            let buffer = dropping ? scratch : buffers[index]
+            let index: Int = monitor.locked {
+                monitor.wait { !free.isEmpty || cancelled }
+                return cancelled ? -1 : free.removeFirst()
+            }
+            let buffer = index < 0 ? scratch : buffers[index]
             let received = retryOnInterrupt { mnl_socket_recvfrom(handle, buffer.baseAddress, buffer.count) }
             let length = received >= 0 ? received : -Int(Glibc.errno)
-            let last = length < 0 || endsDump(ByteView(UnsafeRawBufferPointer(rebasing: buffer[0..<length.clamped(to: 0...buffer.count)])))
-
-            pthread_mutex_lock(&mutex)
-            if dropping || cancelled {
-                if !dropping { free.append(index) }
-            } else {
-                full.append(Chunk(index: index, length: length))
+            let last = length < 0 || endsDump(ByteView(UnsafeRawBufferPointer(rebasing: buffer[0..<max(length, 0)])))
+            monitor.locked {
+                if index >= 0 {
+                    if cancelled { free.append(index) } else { full.append(Chunk(index: index, length: length)) }
+                }
+                if last { finished = true }
+                monitor.broadcast()
             }
-            if last { finished = true }
-            pthread_cond_broadcast(&changed)
-            pthread_mutex_unlock(&mutex)
             if last { return }
         }
     }
@@ -130,8 +109,4 @@ final class ReadAhead: @unchecked Sendable {
         }
         return false
     }
-}
-
-extension Int {
-    func clamped(to range: ClosedRange<Int>) -> Int { Swift.min(Swift.max(self, range.lowerBound), range.upperBound) }
 }

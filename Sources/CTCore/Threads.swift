@@ -1,0 +1,58 @@
+import Glibc
+
+/// A mutex with one condition variable: the two pipelines' only shared
+/// state is guarded by one of these.
+final class Monitor: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    /// Runs `body` holding the lock.
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+
+    /// Inside `locked`: waits until `ready()` holds, releasing the lock meanwhile.
+    func wait(until ready: () -> Bool) {
+        while !ready() { pthread_cond_wait(&condition, &mutex) }
+    }
+
+    /// Inside `locked`: wakes every waiter.
+    func broadcast() { pthread_cond_broadcast(&condition) }
+}
+
+/// A POSIX thread running one closure; `join` waits for it to end.
+final class WorkerThread: @unchecked Sendable {
+    private var thread = pthread_t()
+    private var running = false
+
+    init(_ body: @escaping @Sendable () -> Void) throws {
+        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        let rc = pthread_create(&thread, nil, { context in
+            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, context)
+        guard rc == 0 else {
+            Unmanaged<Box>.fromOpaque(context).release()
+            throw Errno(rc)
+        }
+        running = true
+    }
+
+    func join() {
+        if running { pthread_join(thread, nil) }
+        running = false
+    }
+}
