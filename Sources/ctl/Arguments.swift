@@ -282,7 +282,10 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             inv.selector.status = (inv.selector.status ?? []).union(bits)
             // conntrack 1.4.7 quirk, reproduced: a -u after -m replaces the
             // mark value with the status bits.
-            if inv.selector.mark != nil { inv.selector.mark = inv.selector.status!.rawValue }
+            if let mark = inv.selector.mark {
+                inv.selector.listMark = inv.selector.listMark ?? mark
+                inv.selector.mark = inv.selector.status!.rawValue
+            }
         case UInt8(ascii: "e"):
             add(.eventMask)
             try parseList(String(cString: optarg!), names: eventNames)
@@ -294,6 +297,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             let text = String(cString: optarg!)
             let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
             inv.selector.mark = try number(parts[0], max: UInt32.max, what: "mark", text)
+            inv.selector.listMark = nil
             inv.selector.markMask = parts.count == 2 ? try number(parts[1], max: UInt32.max, what: "mark mask", text) : .max
         case UInt8(ascii: "c"):
             add(.secmark)

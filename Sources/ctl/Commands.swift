@@ -122,6 +122,8 @@ private func delete(_ inv: Invocation) -> ExitCode {
     // no bit at all (-u UNSET) selects everything.
     if let status = selector.status { selector.statusMask = status }
     if selector.status == [] { selector.status = nil }
+    // -D checks only the mark as -u left it.
+    selector.listMark = nil
     // conntrack prints deleted entries without labels and kernel timestamps.
     let printer = FlowPrinter(options: inv.output.subtracting([.labels, .ktimestamp]))
     let ct = open(.delete)

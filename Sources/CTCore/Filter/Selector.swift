@@ -77,6 +77,10 @@ public struct Selector: Equatable, Sendable {
     public var dccpRole: UInt8?              // --role
     public var mark: UInt32?                 // -m MARK
     public var markMask: UInt32 = .max       // -m MARK/MASK
+    /// For -L: the last -m value as given, when a later -u replaced `mark`
+    /// (a conntrack 1.4.7 quirk): the kernel is asked for this one and the
+    /// replaced one is checked after, so an entry must match both.
+    public var listMark: UInt32?
     /// -u: an entry matches when (status & statusMask) == status. conntrack
     /// 1.4.7 lists with the bits of all -u options as the value and those
     /// of the first one as the mask; -D uses the value as the mask.
@@ -140,6 +144,7 @@ extension Selector {
             guard case .dccp(let d)? = flow.protoInfo, d.role == role else { return false }
         }
         if let mark, (flow.mark ?? 0) & markMask != mark { return false }
+        if let listMark, (flow.mark ?? 0) & markMask != listMark { return false }
         if let status, (flow.status ?? []).intersection(statusMask) != status { return false }
         if let timeout, flow.timeout != timeout { return false }
         if let id, flow.id != id { return false }
