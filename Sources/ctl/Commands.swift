@@ -90,29 +90,35 @@ private final class FlowPrinter {
     }
 }
 
-/// Reports decode problems after the output; true if there were any.
-private func reportMalformed(_ ct: Conntrack) -> Bool {
+/// Runs `body`, which prints entries through `printer` as they come, then
+/// reports skipped messages and conntrack's summary "N flow entries have
+/// been VERB.". Returns whether it all went well; a kernel failure is
+/// reported with conntrack's message and gives false.
+private func printingFlows(_ command: Command, _ printer: FlowPrinter, verb: String,
+                           _ body: (Conntrack) throws -> Void) -> Bool {
+    let ct = open(command)
+    do {
+        try body(ct)
+    } catch let error as OutputError {
+        Console.handle(error)
+    } catch {
+        Console.message(operationFailed(error, command))
+        return false
+    }
+    Console.flushOut()
     for problem in ct.malformed { Console.message("skipped a \(problem)") }
-    return !ct.malformed.isEmpty
+    Console.message("\(printer.count) flow entries have been \(verb).")
+    return ct.malformed.isEmpty
 }
 
 /// -L: one line per selected entry, streamed as the dump arrives.
 private func list(_ inv: Invocation) -> ExitCode {
     let selector = resolvedSelector(inv)
     let printer = FlowPrinter(inv)
-    let ct = open(.list)
-    do {
+    let ok = printingFlows(.list, printer, verb: "shown") { ct in
         try ct.dump(selector, kernel: kernelSupport()) { try printer.print($0) }
-    } catch let error as OutputError {
-        Console.handle(error)
-    } catch {
-        Console.message(operationFailed(error, .list))
-        return .failure
     }
-    Console.flushOut()
-    let bad = reportMalformed(ct)
-    Console.message("\(printer.count) flow entries have been shown.")
-    return bad ? .failure : .ok
+    return ok ? .ok : .failure
 }
 
 /// -D: delete the selected entries, printing each one deleted.
@@ -126,19 +132,10 @@ private func delete(_ inv: Invocation) -> ExitCode {
     selector.listMark = nil
     // conntrack prints deleted entries without labels and kernel timestamps.
     let printer = FlowPrinter(options: inv.output.subtracting([.labels, .ktimestamp]))
-    let ct = open(.delete)
-    do {
+    let ok = printingFlows(.delete, printer, verb: "deleted") { ct in
         try ct.delete(selector, kernel: kernelSupport()) { try printer.print($0) }
-    } catch let error as OutputError {
-        Console.handle(error)
-    } catch {
-        Console.message(operationFailed(error, .delete))
-        return .failure
     }
-    Console.flushOut()
-    let bad = reportMalformed(ct)
-    Console.message("\(printer.count) flow entries have been deleted.")
-    return bad || printer.count == 0 ? .failure : .ok
+    return ok && printer.count > 0 ? .ok : .failure
 }
 
 /// -G: one entry by its original tuple.
@@ -167,23 +164,15 @@ private func get(_ inv: Invocation) -> ExitCode {
     tuple.icmpID = sel.icmpID ?? 0
     let selector = resolvedSelector(inv)
     let printer = FlowPrinter(inv)
-    let ct = open(.get)
-    do {
+    let ok = printingFlows(.get, printer, verb: "shown") { ct in
         // The kernel finds the entry by its tuple; the other selectors
         // (-r, -q, --state, -l, -i, ...) must match it too.
         if let flow = try ct.get(family: inv.family ?? .ipv4, tuple: tuple, reply: false, zone: nil),
            selector.matches(flow) {
             try printer.print(flow)
         }
-    } catch let error as OutputError {
-        Console.handle(error)
-    } catch {
-        Console.message(operationFailed(error, .get))
-        return .failure
     }
-    Console.flushOut()
-    Console.message("\(printer.count) flow entries have been shown.")
-    return printer.count == 0 ? .failure : .ok
+    return ok && printer.count > 0 ? .ok : .failure
 }
 
 /// -C: the kernel's entry count; /proc when ctnetlink refuses.
