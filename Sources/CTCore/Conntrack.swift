@@ -12,17 +12,6 @@ public final class Conntrack {
     /// Messages that could not be decoded during the last operation, with why.
     public private(set) var malformed: [MalformedMessage] = []
 
-    /// Dumps the conntrack table (IPCTNL_MSG_CT_GET with NLM_F_DUMP) of
-    /// `family` (nil: every family) and calls `body` for each entry as its
-    /// message arrives. A message that cannot be decoded is recorded in
-    /// `malformed` and skipped.
-    @discardableResult
-    public func dump(family: Family?, _ body: (Flow) throws -> Void) throws -> RequestOutcome {
-        var selector = Selector()
-        selector.family = family
-        return try dump(selector, kernel: KernelFilterSupport(mark: false, status: false, tupleFilter: false), body)
-    }
-
     /// Dumps the entries `selector` selects: the kernel drops what it can
     /// evaluate exactly (family, and what `kernel` allows), and every entry
     /// that arrives is checked against the whole selector again.
@@ -109,13 +98,11 @@ public final class Conntrack {
                               flags: 0, family: flow.family, attributes: attrs)
     }
 
-    /// Gets one entry by its original (or, with `reply`, reply) tuple.
-    /// Throws ENOENT when there is none.
-    public func get(family: Family, tuple: Tuple, reply: Bool, zone: UInt16?) throws -> Flow? {
-        var attrs: [RequestAttribute] = [Encode.tuple(reply ? CTA.tupleReply : CTA.tupleOrig, tuple)]
-        if let zone { attrs.append(.u16(CTA.zone, zone)) }
+    /// Gets one entry by its original tuple. Throws ENOENT when there is none.
+    public func get(family: Family, tuple: Tuple) throws -> Flow? {
         let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get,
-                                     flags: NetlinkFlags.ack, family: family.rawValue, attributes: attrs)
+                                     flags: NetlinkFlags.ack, family: family.rawValue,
+                                     attributes: [Encode.tuple(CTA.tupleOrig, tuple)])
         var result: Flow? = nil
         try socket.perform(request) { message in
             result = try Decoder.flow(message.payload)

@@ -539,10 +539,6 @@ extension IPAddress {
     var isV4: Bool { if case .v4 = self { return true } else { return false } }
 }
 
-extension String {
-    func caseInsensitiveCompare(_ other: String) -> Bool { lowercased() == other.lowercased() }
-}
-
 private let knownProtocols: [(String, UInt8)] = [
     ("tcp", IPProto.tcp), ("udp", IPProto.udp), ("udplite", IPProto.udplite),
     ("sctp", IPProto.sctp), ("dccp", IPProto.dccp), ("gre", IPProto.gre),

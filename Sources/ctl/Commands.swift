@@ -167,7 +167,7 @@ private func get(_ inv: Invocation) -> ExitCode {
     let ok = printingFlows(.get, printer, verb: "shown") { ct in
         // The kernel finds the entry by its tuple; the other selectors
         // (-r, -q, --state, -l, -i, ...) must match it too.
-        if let flow = try ct.get(family: inv.family ?? .ipv4, tuple: tuple, reply: false, zone: nil),
+        if let flow = try ct.get(family: inv.family ?? .ipv4, tuple: tuple),
            selector.matches(flow) {
             try printer.print(flow)
         }

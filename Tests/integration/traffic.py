@@ -65,16 +65,34 @@ def listener(family, addr, port, kind=socket.SOCK_STREAM):
     return s
 
 
+def _connected(family, srv, dst, data, src_addr=None):
+    """Connect to `srv` at `dst`, send `data` and read it on the accepted
+    side; returns (client, accepted)."""
+    c = socket.socket(family, socket.SOCK_STREAM)
+    c.settimeout(5)
+    if src_addr is not None:
+        c.bind((src_addr, 0))
+    c.connect(dst)
+    a, _ = srv.accept()
+    c.sendall(data)
+    a.recv(100)
+    return c, a
+
+
+def _short_listener(family, addr, port):
+    """A listener closed again by its caller (not kept)."""
+    srv = socket.socket(family, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((addr, port))
+    srv.listen(1)
+    return srv
+
+
 def tcp_established(family, listen_addr, port, connect_addr=None,
                     connect_port=None, data=b"hello"):
     """Open a TCP connection and keep both ends open."""
     srv = listener(family, listen_addr, port)
-    c = socket.socket(family, socket.SOCK_STREAM)
-    c.settimeout(5)
-    c.connect((connect_addr or listen_addr, connect_port or port))
-    a, _ = srv.accept()
-    c.sendall(data)
-    a.recv(100)
+    c, a = _connected(family, srv, (connect_addr or listen_addr, connect_port or port), data)
     a.sendall(data + b"-reply")
     c.recv(100)
     KEEP.extend([c, a])
@@ -82,28 +100,13 @@ def tcp_established(family, listen_addr, port, connect_addr=None,
 
 def tcp_established_snat(family, src_addr, dst_addr, port):
     srv = listener(family, dst_addr, port)
-    c = socket.socket(family, socket.SOCK_STREAM)
-    c.settimeout(5)
-    c.bind((src_addr, 0))
-    c.connect((dst_addr, port))
-    a, _ = srv.accept()
-    c.sendall(b"snat")
-    a.recv(100)
-    KEEP.extend([c, a])
+    KEEP.extend(_connected(family, srv, (dst_addr, port), b"snat", src_addr=src_addr))
 
 
 def tcp_time_wait(family, addr, port):
     """Client closes first -> client side TIME_WAIT, conntrack TIME_WAIT."""
-    srv = socket.socket(family, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((addr, port))
-    srv.listen(1)
-    c = socket.socket(family, socket.SOCK_STREAM)
-    c.settimeout(5)
-    c.connect((addr, port))
-    a, _ = srv.accept()
-    c.sendall(b"bye")
-    a.recv(100)
+    srv = _short_listener(family, addr, port)
+    c, a = _connected(family, srv, (addr, port), b"bye")
     c.close()            # FIN from client
     a.recv(100)          # EOF
     a.close()            # FIN from server
@@ -113,16 +116,8 @@ def tcp_time_wait(family, addr, port):
 
 def tcp_reset(family, addr, port):
     """Established, then the client aborts (RST) -> conntrack state CLOSE."""
-    srv = socket.socket(family, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((addr, port))
-    srv.listen(1)
-    c = socket.socket(family, socket.SOCK_STREAM)
-    c.settimeout(5)
-    c.connect((addr, port))
-    a, _ = srv.accept()
-    c.sendall(b"abort")
-    a.recv(100)
+    srv = _short_listener(family, addr, port)
+    c, a = _connected(family, srv, (addr, port), b"abort")
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
     KEEP.append(a)

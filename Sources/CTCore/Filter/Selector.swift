@@ -102,11 +102,6 @@ public struct Selector: Equatable, Sendable {
     public var labels: [Int] = []
 
     public init() {}
-
-    /// True when nothing is selected by content: every entry matches.
-    public var isEmpty: Bool { self == Selector(family: family) }
-
-    init(family: Family?) { self.family = family }
 }
 
 extension Selector {

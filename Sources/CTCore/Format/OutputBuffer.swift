@@ -92,10 +92,6 @@ public final class OutputBuffer {
         count += other.count
     }
 
-    @inlinable public func append(bytes other: [UInt8]) {
-        other.withUnsafeBufferPointer { append(bytes: $0) }
-    }
-
     /// Appends `value` in decimal.
     @inlinable public func append(decimal value: UInt64) {
         if value < 10 {
