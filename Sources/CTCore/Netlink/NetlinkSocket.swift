@@ -18,7 +18,7 @@ public struct NetlinkMessage {
 
 /// One attribute of a request, serialised by libmnl. Integer values are
 /// written in network byte order, as ctnetlink expects.
-public indirect enum RequestAttribute {
+public enum RequestAttribute {
     case u8(UInt16, UInt8)
     case u16(UInt16, UInt16)
     case u32(UInt16, UInt32)
