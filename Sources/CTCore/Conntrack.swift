@@ -14,9 +14,13 @@ public final class Conntrack {
 
     /// Dumps the entries `selector` selects: the kernel drops what it can
     /// evaluate exactly (family, and what `kernel` allows), and every entry
-    /// that arrives is checked against the whole selector again.
+    /// that arrives is checked against the whole selector again. With
+    /// `zeroCounters` the kernel zeroes each entry's counters as it reports
+    /// them (IPCTNL_MSG_CT_GET_CTRZERO); the receive buffer is larger than
+    /// any dump chunk, so no message is ever built twice.
     @discardableResult
-    public func dump(_ selector: Selector, kernel: KernelFilterSupport, _ body: (Flow) throws -> Void) throws -> RequestOutcome {
+    public func dump(_ selector: Selector, kernel: KernelFilterSupport, zeroCounters: Bool = false,
+                     _ body: (Flow) throws -> Void) throws -> RequestOutcome {
         malformed = []
         // The kernel's tuple filter needs a family: without one, dump each
         // family on its own (IPv4 with the filter) rather than everything
@@ -26,15 +30,17 @@ public final class Conntrack {
             for family in [Family.ipv4, .ipv6] {
                 var one = selector
                 one.family = family
-                if try dumpOnce(one, kernel: kernel, body).interrupted { outcome.interrupted = true }
+                if try dumpOnce(one, kernel: kernel, zeroCounters: zeroCounters, body).interrupted { outcome.interrupted = true }
             }
             return outcome
         }
-        return try dumpOnce(selector, kernel: kernel, body)
+        return try dumpOnce(selector, kernel: kernel, zeroCounters: zeroCounters, body)
     }
 
-    private func dumpOnce(_ selector: Selector, kernel: KernelFilterSupport, _ body: (Flow) throws -> Void) throws -> RequestOutcome {
-        let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get,
+    private func dumpOnce(_ selector: Selector, kernel: KernelFilterSupport, zeroCounters: Bool,
+                          _ body: (Flow) throws -> Void) throws -> RequestOutcome {
+        let request = NetlinkRequest(subsystem: CTMessage.subsystem,
+                                     message: zeroCounters ? CTMessage.getCtrZero : CTMessage.get,
                                      flags: NetlinkFlags.dump,
                                      family: kernel.family ? selector.family?.rawValue ?? 0 : 0,
                                      attributes: selector.dumpAttributes(kernel))

@@ -116,7 +116,7 @@ private func list(_ inv: Invocation) -> ExitCode {
     let selector = resolvedSelector(inv)
     let printer = FlowPrinter(inv)
     let ok = printingFlows(.list, printer, verb: "shown") { ct in
-        try ct.dump(selector, kernel: kernelSupport()) { try printer.print($0) }
+        try ct.dump(selector, kernel: kernelSupport(), zeroCounters: inv.options.contains(.zero)) { try printer.print($0) }
     }
     return ok ? .ok : .failure
 }

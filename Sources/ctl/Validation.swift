@@ -126,6 +126,7 @@ func checkImplemented(_ inv: Invocation) throws(Failure) {
         .zone, .origZone, .replyZone, .srcNat, .dstNat, .anyNat, .label, .maskSrc, .maskDst,
     ]
     if command == .delete || command == .get { supported.formUnion([.timeout, .id]) }
+    if command == .list { supported.insert(.zero) }
     if let o = inv.options.subtracting(supported).sorted().first {
         throw .notImplemented("option `--\(o.longName)'")
     }
