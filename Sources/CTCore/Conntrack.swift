@@ -72,26 +72,48 @@ public final class Conntrack {
         let deleter = try NetlinkSocket()
         let perBatch = max(1, deleter.sendCapacity / 2 / 160)
         try withoutActuallyEscaping(onDeleted) { onDeleted in
-            let pipeline = DeletePipeline(socket: deleter, onDeleted: onDeleted)
-            try pipeline.start()
-            var batch = DeleteBatch()
-            do {
-                try dump(selector, kernel: kernel) { flow in
-                    guard let request = Conntrack.deleteRequest(for: flow) else { return }
-                    batch.requests.append(request)
-                    batch.flows.append(flow)
-                    if batch.requests.count >= perBatch {
-                        try pipeline.submit(batch)
-                        batch = DeleteBatch()
+            try pipelined(selector, kernel: kernel, perBatch: perBatch, requests: { flow in
+                Conntrack.deleteRequest(for: flow).map { [$0] } ?? []
+            }, work: { batch in
+                let failures = try deleter.performBatch(batch.requests)
+                for (i, flow) in batch.flows.enumerated() {
+                    if let error = failures[i] {
+                        // Gone meanwhile (expired, or deleted by someone else).
+                        if error == Errno.noEntry { continue }
+                        throw error
                     }
+                    try onDeleted(flow)
                 }
-                if !batch.requests.isEmpty { try pipeline.submit(batch) }
-            } catch {
-                _ = pipeline.finish()
-                throw error
-            }
-            if let error = pipeline.finish() { throw error }
+            })
         }
+    }
+
+    /// Dumps what `selector` selects on this thread and hands the requests
+    /// `requests` makes of each entry, `perBatch` entries at a time, to
+    /// `work` on a second thread.
+    func pipelined(_ selector: Selector, kernel: KernelFilterSupport, perBatch: Int,
+                   requests: (Flow) throws -> [NetlinkRequest],
+                   work: @escaping (RequestBatch) throws -> Void) throws {
+        let pipeline = BatchPipeline(work: work)
+        try pipeline.start()
+        var batch = RequestBatch()
+        do {
+            try dump(selector, kernel: kernel) { flow in
+                let made = try requests(flow)
+                guard !made.isEmpty else { return }
+                batch.requests += made
+                batch.flows.append(flow)
+                if batch.flows.count >= perBatch {
+                    try pipeline.submit(batch)
+                    batch = RequestBatch()
+                }
+            }
+            if !batch.flows.isEmpty { try pipeline.submit(batch) }
+        } catch {
+            _ = pipeline.finish()
+            throw error
+        }
+        if let error = pipeline.finish() { throw error }
     }
 
     /// IPCTNL_MSG_CT_DELETE for exactly `flow`: its original tuple, zone and id.

@@ -214,8 +214,9 @@ public final class NetlinkSocket {
     /// the buffer in order) with an acknowledgement asked for the last one
     /// only, then reads until that acknowledgement. Returns the error of
     /// each request that failed, by its index; requests without an entry
-    /// succeeded. Data replies are ignored.
-    public func performBatch(_ requests: [NetlinkRequest]) throws -> [Int: Errno] {
+    /// succeeded. Data replies go to `onData` with their request's index.
+    public func performBatch(_ requests: [NetlinkRequest],
+                             onData: ((Int, NetlinkMessage) throws -> Void)? = nil) throws -> [Int: Errno] {
         guard !requests.isEmpty else { return [:] }
         let first = nextSequence
         var offset = 0
@@ -237,6 +238,7 @@ public final class NetlinkSocket {
             var at = 0
             while at < received {
                 guard let len32 = view.u32host(at: at), let type = view.u16host(at: at + 4),
+                      let flags = view.u16host(at: at + 6),
                       let seq = view.u32host(at: at + 8), let pid = view.u32host(at: at + 12) else {
                     throw Errno.badMessage
                 }
@@ -245,10 +247,20 @@ public final class NetlinkSocket {
                 guard pid == 0 || pid == portID else { throw Errno.noSuchProcess }
                 let index = Int(seq &- first)
                 guard index >= 0, index < requests.count else { throw Errno.protocolError }
-                if Int32(type) == NLMSG_ERROR {
+                switch Int32(type) {
+                case NLMSG_ERROR:
                     guard let code = view.i32host(at: at + 16) else { throw Errno.badMessage }
                     if code != 0 { failures[index] = Errno(-code) }
                     if seq == last { return failures }
+                case NLMSG_NOOP, NLMSG_DONE:
+                    break
+                case NLMSG_OVERRUN:
+                    throw Errno.noBufferSpace
+                default:
+                    if let onData {
+                        let payload = view.slice(at + 16, len - 16)!
+                        try onData(index, NetlinkMessage(type: type, flags: flags, sequence: seq, portID: pid, payload: payload))
+                    }
                 }
                 at += (len + 3) & ~3
             }

@@ -1,34 +1,32 @@
-/// Delete requests and the entries they delete.
-struct DeleteBatch {
+/// Requests and the entries they are about, in the same order.
+struct RequestBatch {
     var requests: [NetlinkRequest] = []
     var flows: [Flow] = []
 }
 
-/// Hands batches of delete requests from the dumping thread to a thread
-/// that sends them and reports each deleted entry. Bounded: `submit`
-/// blocks while two batches are waiting. The first error stops the work;
-/// `finish` waits for the thread and returns that error.
-final class DeletePipeline: @unchecked Sendable {
-    private let socket: NetlinkSocket
-    private let onDeleted: (Flow) throws -> Void
+/// Hands batches from the dumping thread to a second thread that sends
+/// them (`work`) while the dump goes on. Bounded: `submit` blocks while two
+/// batches are waiting. The first error stops the work; `finish` waits for
+/// the thread and returns that error.
+final class BatchPipeline: @unchecked Sendable {
+    private let work: (RequestBatch) throws -> Void
     private let monitor = Monitor()
-    private var queue: [DeleteBatch] = []
+    private var queue: [RequestBatch] = []
     private var closed = false
     private var failure: Error?
     private var worker: WorkerThread?
     private let capacity = 2
 
-    init(socket: NetlinkSocket, onDeleted: @escaping (Flow) throws -> Void) {
-        self.socket = socket
-        self.onDeleted = onDeleted
+    init(work: @escaping (RequestBatch) throws -> Void) {
+        self.work = work
     }
 
     func start() throws {
         worker = try WorkerThread { [self] in run() }
     }
 
-    /// Queues a batch; throws the delete thread's error if it has failed.
-    func submit(_ batch: DeleteBatch) throws {
+    /// Queues a batch; throws the work thread's error if it has failed.
+    func submit(_ batch: RequestBatch) throws {
         try monitor.locked {
             monitor.wait { queue.count < capacity || failure != nil }
             if let failure { throw failure }
@@ -50,7 +48,7 @@ final class DeletePipeline: @unchecked Sendable {
 
     private func run() {
         while true {
-            let next: DeleteBatch? = monitor.locked {
+            let next: RequestBatch? = monitor.locked {
                 monitor.wait { !queue.isEmpty || closed || failure != nil }
                 guard !queue.isEmpty, failure == nil else { return nil }
                 monitor.broadcast()
@@ -58,7 +56,7 @@ final class DeletePipeline: @unchecked Sendable {
             }
             guard let batch = next else { return }
             do {
-                try perform(batch)
+                try work(batch)
             } catch {
                 monitor.locked {
                     if failure == nil { failure = error }
@@ -66,18 +64,6 @@ final class DeletePipeline: @unchecked Sendable {
                 }
                 return
             }
-        }
-    }
-
-    private func perform(_ batch: DeleteBatch) throws {
-        let failures = try socket.performBatch(batch.requests)
-        for (i, flow) in batch.flows.enumerated() {
-            if let error = failures[i] {
-                // Gone meanwhile (expired, or deleted by someone else).
-                if error == Errno.noEntry { continue }
-                throw error
-            }
-            try onDeleted(flow)
         }
     }
 }

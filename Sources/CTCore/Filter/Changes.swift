@@ -1,0 +1,79 @@
+/// What a create (-I, -A) or an update (-U) asks the kernel to set.
+/// `entry` carries the tuples and the values to set; the label change is
+/// expressed as bits to set and a mask of the bits it touches.
+public struct EntryChange: Equatable, Sendable {
+    public var entry: Flow
+    /// CTA_MARK_MASK: the bits of the mark the change sets; the kernel
+    /// makes the new mark `(old & ~mask) ^ mark`, atomically. nil sends no
+    /// mask: the mark is replaced.
+    public var markMask: UInt32?
+    /// CTA_LABELS_MASK: which label bits `entry.labels` sets or clears.
+    public var labelsMask: Labels?
+
+    public init(entry: Flow, markMask: UInt32? = nil, labelsMask: Labels? = nil) {
+        self.entry = entry
+        self.markMask = markMask
+        self.labelsMask = labelsMask
+    }
+}
+
+extension Encode {
+    /// IPCTNL_MSG_CT_NEW attributes for `change`: tuples (original first),
+    /// zone, status, timeout, mark, protocol state, labels, secmark.
+    static func changeAttributes(_ change: EntryChange) -> [RequestAttribute] {
+        let flow = change.entry
+        var attrs: [RequestAttribute] = []
+        if let t = flow.orig { attrs.append(tuple(CTA.tupleOrig, t)) }
+        if let t = flow.reply { attrs.append(tuple(CTA.tupleReply, t)) }
+        if let zone = flow.zone { attrs.append(.u16(CTA.zone, zone)) }
+        if let status = flow.status { attrs.append(.u32(CTA.status, status.rawValue)) }
+        if let timeout = flow.timeout { attrs.append(.u32(CTA.timeout, timeout)) }
+        if let mark = flow.mark {
+            attrs.append(.u32(CTA.mark, mark))
+            if let mask = change.markMask { attrs.append(.u32(CTA.markMask, mask)) }
+        }
+        if let info = flow.protoInfo, let encoded = protoInfo(info) { attrs.append(encoded) }
+        if let labels = flow.labels {
+            attrs.append(.bytes(CTA.labels, labelBytes(labels)))
+            if let mask = change.labelsMask { attrs.append(.bytes(CTA.labelsMask, labelBytes(mask))) }
+        }
+        if let secmark = flow.secmark { attrs.append(.u32(CTA.secmark, secmark)) }
+        return attrs
+    }
+
+    /// CTA_PROTOINFO with the fields a create or update may set.
+    static func protoInfo(_ info: ProtoInfo) -> RequestAttribute? {
+        var inner: [RequestAttribute] = []
+        let kind: UInt16
+        switch info {
+        case .tcp(let tcp):
+            kind = CTA.ProtoInfo.tcp
+            if let v = tcp.state { inner.append(.u8(CTA.TCP.state, v)) }
+            if let v = tcp.windowScaleOriginal { inner.append(.u8(CTA.TCP.wscaleOriginal, v)) }
+            if let v = tcp.windowScaleReply { inner.append(.u8(CTA.TCP.wscaleReply, v)) }
+            if let f = tcp.flagsOriginal { inner.append(.bytes(CTA.TCP.flagsOriginal, [f.flags, f.mask])) }
+            if let f = tcp.flagsReply { inner.append(.bytes(CTA.TCP.flagsReply, [f.flags, f.mask])) }
+        case .sctp(let sctp):
+            kind = CTA.ProtoInfo.sctp
+            if let v = sctp.state { inner.append(.u8(CTA.SCTP.state, v)) }
+            if let v = sctp.vtagOriginal { inner.append(.u32(CTA.SCTP.vtagOriginal, v)) }
+            if let v = sctp.vtagReply { inner.append(.u32(CTA.SCTP.vtagReply, v)) }
+        case .dccp(let dccp):
+            kind = CTA.ProtoInfo.dccp
+            if let v = dccp.state { inner.append(.u8(CTA.DCCP.state, v)) }
+            if let v = dccp.role { inner.append(.u8(CTA.DCCP.role, v)) }
+            if let v = dccp.handshakeSeq { inner.append(.u64(CTA.DCCP.handshakeSeq, v)) }
+        }
+        guard !inner.isEmpty else { return nil }
+        return .nested(CTA.protoinfo, [.nested(kind, inner)])
+    }
+
+    /// The kernel's label bitmap layout (host-order longs; on a
+    /// little-endian host bit N is bit N%8 of byte N/8), `byteCount` long.
+    static func labelBytes(_ labels: Labels) -> [UInt8] {
+        (0..<labels.byteCount).map { i in
+            let word = i < 8 ? labels.words.0 : labels.words.1
+            return UInt8(truncatingIfNeeded: word >> UInt64(8 * (i % 8)))
+        }
+    }
+}
