@@ -3,7 +3,7 @@ import Glibc
 /// Conntrack operations over one netlink socket. Everything above this
 /// type works on model values; the socket and its buffers stay inside.
 public final class Conntrack {
-    private let socket: NetlinkSocket
+    let socket: NetlinkSocket
 
     public init() throws(Errno) {
         socket = try NetlinkSocket()

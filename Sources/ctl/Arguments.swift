@@ -78,6 +78,13 @@ struct Invocation {
     var labelNames: [String] = []
     /// -R's file name.
     var loadFile: String?
+    /// --label-add names (repeats add up).
+    var labelAddNames: [String] = []
+    /// --label-del names: nil when not given, empty for a bare --label-del.
+    var labelDelNames: [String]?
+    /// --reply-key-src / --reply-key-dst (gre), used by -I/-A.
+    var replyKeySrc: UInt16?
+    var replyKeyDst: UInt16?
 
     /// Protocol options conntrack refuses with the selecting commands.
     var illegalProtoOption: String? {
@@ -333,8 +340,16 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "l"):
             add(.label)
             inv.labelNames += String(cString: optarg!).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        case UInt8(ascii: "<"): add(.labelAdd)
-        case UInt8(ascii: ">"): add(.labelDel); _ = optionalNext()
+        case UInt8(ascii: "<"):
+            add(.labelAdd)
+            inv.labelAddNames += String(cString: optarg!).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        case UInt8(ascii: ">"):
+            add(.labelDel)
+            // conntrack takes the names only from a separate next word;
+            // "--label-del=NAME" counts as a bare --label-del.
+            let names = optarg == nil ? optionalNext() : nil
+            inv.labelDelNames = (inv.labelDelNames ?? []) +
+                (names?.split(separator: ",", omittingEmptySubsequences: false).map(String.init) ?? [])
         case UInt8(ascii: "("):
             add(.origZone)
             inv.selector.origZone = try number(String(cString: optarg!), max: UInt16.max, what: "zone")
@@ -523,7 +538,10 @@ private func parseProtocolOption(_ name: String, _ value: String, _ inv: inout I
     case "icmp-id", "icmpv6-id": inv.selector.icmpID = try decimal(value, max: UInt16.max, what: "ICMP id")
     case "srckey", "orig-key-src": inv.selector.greSrcKey = try number(value, max: UInt16.max, what: "GRE key")
     case "dstkey", "orig-key-dst": inv.selector.greDstKey = try number(value, max: UInt16.max, what: "GRE key")
-    case "reply-key-src", "reply-key-dst": _ = try number(value, max: UInt16.max, what: "GRE key")
+    case "reply-key-src": inv.replyKeySrc = try number(value, max: UInt16.max, what: "GRE key")
+    case "reply-key-dst": inv.replyKeyDst = try number(value, max: UInt16.max, what: "GRE key")
+    case "orig-vtag": inv.selector.origVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
+    case "reply-vtag": inv.selector.replyVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
     case "role":
         switch value.lowercased() {
         case "client": inv.selector.dccpRole = 0

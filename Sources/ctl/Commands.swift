@@ -18,12 +18,14 @@ func run(_ inv: Invocation) -> ExitCode {
     case .count?: return count(inv)
     case .stats?: return stats(inv)
     case .flush?: return flush(inv)
+    case .create?, .add?: return create(inv)
+    case .update?: return update(inv)
     default: return .failure
     }
 }
 
 /// Opens the conntrack socket or ends with conntrack's failure message.
-private func open(_ command: Command) -> Conntrack {
+func openConntrack(_ command: Command) -> Conntrack {
     do {
         return try Conntrack()
     } catch {
@@ -31,23 +33,23 @@ private func open(_ command: Command) -> Conntrack {
     }
 }
 
-private func operationFailed(_ error: Error, _ command: Command) -> String {
+func operationFailed(_ error: Error, _ command: Command) -> String {
     if let errno = error as? Errno { return "Operation failed: \(describe(errno, command: command))" }
     return "Operation failed: \(error)"
 }
 
 /// What the running kernel may filter; CTL_NO_KERNEL_FILTER=1 turns every
 /// kernel-side filter off (the userspace check alone then selects).
-private func kernelSupport() -> KernelFilterSupport {
+func kernelSupport() -> KernelFilterSupport {
     if let v = getenv("CTL_NO_KERNEL_FILTER"), String(cString: v) == "1" { return .none }
     return .forKernel(.running)
 }
 
 /// The label map when -o labels asks for names (a missing file is only a
 /// warning, as in conntrack).
-private func outputLabelMap(_ inv: Invocation) -> LabelMap? {
+private func outputLabelMap(_ inv: Invocation, labels: Bool? = nil) -> LabelMap? {
     // -l prints labels too, as -o labels does.
-    guard inv.output.contains(.labels) || !inv.labelNames.isEmpty else { return nil }
+    guard labels ?? (inv.output.contains(.labels) || !inv.labelNames.isEmpty) else { return nil }
     do {
         return try LabelMap.load()
     } catch {
@@ -57,7 +59,7 @@ private func outputLabelMap(_ inv: Invocation) -> LabelMap? {
 }
 
 /// The selector with -l names turned into label bits.
-private func resolvedSelector(_ inv: Invocation) -> Selector {
+func resolvedSelector(_ inv: Invocation) -> Selector {
     var selector = inv.selector
     guard !inv.labelNames.isEmpty else { return selector }
     var map = LabelMap(names: [:])
@@ -76,15 +78,28 @@ private func resolvedSelector(_ inv: Invocation) -> Selector {
 }
 
 /// Streams flows through `formatter` into stdout, counting them.
-private final class FlowPrinter {
+final class FlowPrinter {
     let formatter: TextFormatter
+    /// Set for -o save.
+    let save: SaveFormatter?
     let out = Console.out
     let now = Int(time(nil))
     var count = 0
-    init(_ inv: Invocation) { formatter = TextFormatter(options: inv.output, labelMap: outputLabelMap(inv)) }
-    init(options: OutputOptions) { formatter = TextFormatter(options: options, labelMap: nil) }
+    /// `labels` overrides whether label names are printed (-o labels, -l).
+    init(_ inv: Invocation, labels: Bool? = nil) {
+        formatter = TextFormatter(options: inv.output, labelMap: inv.output.contains(.save) ? nil : outputLabelMap(inv, labels: labels))
+        save = inv.output.contains(.save) ? SaveFormatter() : nil
+    }
+    init(options: OutputOptions, saveCommand: StaticString = "-A") {
+        formatter = TextFormatter(options: options, labelMap: nil)
+        save = options.contains(.save) ? SaveFormatter(command: saveCommand) : nil
+    }
     func print(_ flow: Flow) throws {
-        formatter.write(flow, to: out, now: now)
+        if let save {
+            save.write(flow, to: out)
+        } else {
+            formatter.write(flow, to: out, now: now)
+        }
         count += 1
         try out.flushIfFull()
     }
@@ -96,7 +111,7 @@ private final class FlowPrinter {
 /// reported with conntrack's message and gives false.
 private func printingFlows(_ command: Command, _ printer: FlowPrinter, verb: String,
                            _ body: (Conntrack) throws -> Void) -> Bool {
-    let ct = open(command)
+    let ct = openConntrack(command)
     do {
         try body(ct)
     } catch let error as OutputError {
@@ -131,7 +146,7 @@ private func delete(_ inv: Invocation) -> ExitCode {
     // -D checks only the mark as -u left it.
     selector.listMark = nil
     // conntrack prints deleted entries without labels and kernel timestamps.
-    let printer = FlowPrinter(options: inv.output.subtracting([.labels, .ktimestamp]))
+    let printer = FlowPrinter(options: inv.output.subtracting([.labels, .ktimestamp]), saveCommand: "-D")
     let ok = printingFlows(.delete, printer, verb: "deleted") { ct in
         try ct.delete(selector, kernel: kernelSupport()) { try printer.print($0) }
     }
@@ -177,7 +192,7 @@ private func get(_ inv: Invocation) -> ExitCode {
 
 /// -C: the kernel's entry count; /proc when ctnetlink refuses.
 private func count(_ inv: Invocation) -> ExitCode {
-    let ct = open(.count)
+    let ct = openConntrack(.count)
     do {
         let n = try ct.count()
         Console.out.append("\(n)\n")
@@ -196,7 +211,7 @@ private func count(_ inv: Invocation) -> ExitCode {
 
 /// -S: per-CPU statistics; /proc/net/stat/nf_conntrack when ctnetlink refuses.
 private func stats(_ inv: Invocation) -> ExitCode {
-    let ct = open(.stats)
+    let ct = openConntrack(.stats)
     do {
         try ct.cpuStatistics { stats in
             TextFormatter.write(stats, to: Console.out)
@@ -242,7 +257,7 @@ private func flush(_ inv: Invocation) -> ExitCode {
     if inv.family != nil, !Conntrack.kernelFiltersFlushByFamily {
         Console.fail(.other("flushing one family needs Linux 5.0 or later; this kernel would flush every family"))
     }
-    let ct = open(.flush)
+    let ct = openConntrack(.flush)
     do {
         try ct.flush(family: inv.family)
         Console.message("connection tracking table has been emptied.")

@@ -85,7 +85,8 @@ enum Console {
 func describe(_ error: Errno, command: Command) -> String {
     switch error.rawValue {
     case EPERM: return "sorry, you must be root or get CAP_NET_ADMIN capability to do this"
-    case EINVAL: return "invalid parameters"
+    case EINVAL where command != .add: return "invalid parameters"
+    case EEXIST where command == .create: return "Such conntrack exists, try -U to update"
     case EOPNOTSUPP where command == .list: return "function not implemented"
     case ENOENT where command == .get || command == .delete || command == .create:
         return "such conntrack doesn't exist"

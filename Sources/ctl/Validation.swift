@@ -14,6 +14,8 @@ private func illegalOptions(_ command: Command) -> Set<Opt> {
                        .origZone, .replyZone]
     case .flush: return all.subtracting([.family, .label, .labelAdd, .labelDel])
     case .count, .stats: return all.subtracting([.label, .labelAdd, .labelDel])
+    case .create, .add: return [.zero, .eventMask, .tupleSrc, .tupleDst, .maskSrc, .maskDst, .family, .output,
+                                .secmark, .bufferSize, .anyNat, .label, .labelDel]
     case .help, .version: return all
     default: return []
     }
@@ -78,6 +80,50 @@ func validate(_ inv: Invocation) throws(Failure) {
     if command == .get, inv.table == .conntrack {
         try checkGetTuple(inv)
     }
+    if command == .create || command == .add, inv.table == .conntrack {
+        try checkCreateTuple(inv)
+    }
+}
+
+/// -I and -A need a whole tuple (either direction) and each protocol's
+/// mandatory fields, checked in conntrack's order.
+private func checkCreateTuple(_ inv: Invocation) throws(Failure) {
+    let sel = inv.selector
+    guard (sel.origSrc != nil && sel.origDst != nil) || (sel.replySrc != nil && sel.replyDst != nil) else {
+        throw .parameter("you have to specify `--src' and `--dst'")
+    }
+    func need(_ present: Bool, _ name: String) throws(Failure) {
+        if !present { throw .parameter("You need to supply the `--\(name)' option for this command") }
+    }
+    let given = Set(inv.protoOptions)
+    let ports = (given.contains("sport") || given.contains("orig-port-src")) &&
+        (given.contains("dport") || given.contains("orig-port-dst"))
+    switch sel.proto ?? 0 {
+    case IPProto.tcp:
+        try need(sel.state != nil, "state")
+        if !ports { throw .parameter("you have to specify `--sport' and `--dport'") }
+    case IPProto.sctp:
+        try need(sel.state != nil, "state")
+        try need(given.contains("orig-vtag"), "orig-vtag")
+        try need(given.contains("reply-vtag"), "reply-vtag")
+        if !ports { throw .parameter("you have to specify `--sport' and `--dport'") }
+    case IPProto.dccp:
+        try need(sel.state != nil, "state")
+        try need(given.contains("role"), "role")
+        if !ports { throw .parameter("you have to specify `--sport' and `--dport'") }
+    case IPProto.udp, IPProto.udplite:
+        if !ports { throw .parameter("you have to specify `--sport' and `--dport'") }
+    case IPProto.gre:
+        guard sel.greSrcKey != nil, sel.greDstKey != nil else {
+            throw .parameter("you have to specify `--srckey' and `--dstkey'")
+        }
+    case IPProto.icmp, IPProto.icmpv6:
+        let prefix = sel.proto == IPProto.icmp ? "icmp" : "icmpv6"
+        try need(sel.icmpType != nil, "\(prefix)-type")
+        try need(sel.icmpCode != nil, "\(prefix)-code")
+    default:
+        break
+    }
 }
 
 /// -G names one entry by its original tuple: addresses and the protocol's
@@ -111,7 +157,7 @@ private func checkGetTuple(_ inv: Invocation) throws(Failure) {
 func checkImplemented(_ inv: Invocation) throws(Failure) {
     guard let command = inv.command else { return }
     switch command {
-    case .list, .count, .flush, .stats, .delete, .get:
+    case .list, .count, .flush, .stats, .delete, .get, .create, .add, .update, .load:
         break
     case .help, .version:
         return
@@ -126,11 +172,15 @@ func checkImplemented(_ inv: Invocation) throws(Failure) {
         .zone, .origZone, .replyZone, .srcNat, .dstNat, .anyNat, .label, .maskSrc, .maskDst,
     ]
     if command == .delete || command == .get { supported.formUnion([.timeout, .id]) }
+    if command == .create || command == .add || command == .update {
+        supported.formUnion([.timeout, .labelAdd, .labelDel])
+    }
+    if command == .load { return }
     if command == .list { supported.insert(.zero) }
     if let o = inv.options.subtracting(supported).sorted().first {
         throw .notImplemented("option `--\(o.longName)'")
     }
-    for (flag, name) in [(OutputOptions.xml, "xml"), (.save, "save")] where inv.output.contains(flag) {
+    for (flag, name) in [(OutputOptions.xml, "xml")] where inv.output.contains(flag) {
         throw .notImplemented("output format `\(name)'")
     }
 }

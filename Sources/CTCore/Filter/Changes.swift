@@ -9,12 +9,24 @@ public struct EntryChange: Equatable, Sendable {
     public var markMask: UInt32?
     /// CTA_LABELS_MASK: which label bits `entry.labels` sets or clears.
     public var labelsMask: Labels?
+    /// CTA_NAT_SRC / CTA_NAT_DST: a translation the kernel sets up on create.
+    public var sourceNAT: NATMatch?
+    public var destinationNAT: NATMatch?
 
     public init(entry: Flow, markMask: UInt32? = nil, labelsMask: Labels? = nil) {
         self.entry = entry
         self.markMask = markMask
         self.labelsMask = labelsMask
     }
+}
+
+/// CTA_NAT_* and CTA_PROTONAT_* attribute numbers.
+enum NATAttr {
+    static let v4MinIP: UInt16 = 1      // CTA_NAT_V4_MINIP
+    static let proto: UInt16 = 3        // CTA_NAT_PROTO
+    static let v6MinIP: UInt16 = 4      // CTA_NAT_V6_MINIP
+    static let portMin: UInt16 = 1      // CTA_PROTONAT_PORT_MIN
+    static let portMax: UInt16 = 2      // CTA_PROTONAT_PORT_MAX
 }
 
 extension Encode {
@@ -33,12 +45,29 @@ extension Encode {
             if let mask = change.markMask { attrs.append(.u32(CTA.markMask, mask)) }
         }
         if let info = flow.protoInfo, let encoded = protoInfo(info) { attrs.append(encoded) }
+        if let nat = change.sourceNAT, let encoded = natAttribute(CTA.natSrc, nat) { attrs.append(encoded) }
+        if let nat = change.destinationNAT, let encoded = natAttribute(CTA.natDst, nat) { attrs.append(encoded) }
         if let labels = flow.labels {
             attrs.append(.bytes(CTA.labels, labelBytes(labels)))
             if let mask = change.labelsMask { attrs.append(.bytes(CTA.labelsMask, labelBytes(mask))) }
         }
         if let secmark = flow.secmark { attrs.append(.u32(CTA.secmark, secmark)) }
         return attrs
+    }
+
+    /// A one-address (and optionally one-port) NAT range; nil without an address.
+    static func natAttribute(_ type: UInt16, _ nat: NATMatch) -> RequestAttribute? {
+        guard let address = nat.address else { return nil }
+        var members: [RequestAttribute]
+        switch ip(address, source: true) {
+        case .u32(_, let v): members = [.u32(NATAttr.v4MinIP, v)]
+        case .bytes(_, let v): members = [.bytes(NATAttr.v6MinIP, v)]
+        default: return nil
+        }
+        if let port = nat.port {
+            members.append(.nested(NATAttr.proto, [.u16(NATAttr.portMin, port), .u16(NATAttr.portMax, port)]))
+        }
+        return .nested(type, members)
     }
 
     /// CTA_PROTOINFO with the fields a create or update may set.
@@ -56,8 +85,9 @@ extension Encode {
         case .sctp(let sctp):
             kind = CTA.ProtoInfo.sctp
             if let v = sctp.state { inner.append(.u8(CTA.SCTP.state, v)) }
-            if let v = sctp.vtagOriginal { inner.append(.u32(CTA.SCTP.vtagOriginal, v)) }
-            if let v = sctp.vtagReply { inner.append(.u32(CTA.SCTP.vtagReply, v)) }
+            // Host order, as conntrack sends them (see Decoder).
+            if let v = sctp.vtagOriginal { inner.append(.u32Host(CTA.SCTP.vtagOriginal, v)) }
+            if let v = sctp.vtagReply { inner.append(.u32Host(CTA.SCTP.vtagReply, v)) }
         case .dccp(let dccp):
             kind = CTA.ProtoInfo.dccp
             if let v = dccp.state { inner.append(.u8(CTA.DCCP.state, v)) }

@@ -233,8 +233,10 @@ public enum Decoder {
                 try a.value.forEachAttribute { f in
                     switch f.type {
                     case CTA.SCTP.state: sctp.state = try u8(f)
-                    case CTA.SCTP.vtagOriginal: sctp.vtagOriginal = try u32(f)
-                    case CTA.SCTP.vtagReply: sctp.vtagReply = try u32(f)
+                    // Read in host order, as conntrack reads and writes
+                    // them, so that a saved vtag loads back as it was.
+                    case CTA.SCTP.vtagOriginal: sctp.vtagOriginal = try u32host(f)
+                    case CTA.SCTP.vtagReply: sctp.vtagReply = try u32host(f)
                     default: break
                     }
                 }
@@ -326,6 +328,10 @@ public enum Decoder {
     }
     @inline(__always) static func u32(_ a: Attribute) throws -> UInt32 {
         guard a.value.count == 4, let v = a.value.u32be(at: 0) else { throw wrongLength(a, 4) }
+        return v
+    }
+    @inline(__always) static func u32host(_ a: Attribute) throws -> UInt32 {
+        guard a.value.count == 4, let v = a.value.u32host(at: 0) else { throw wrongLength(a, 4) }
         return v
     }
     @inline(__always) static func u64(_ a: Attribute) throws -> UInt64 {

@@ -67,6 +67,7 @@ public struct Status: OptionSet, Equatable, Sendable {
 public struct TCPFlags: Equatable, Sendable {
     public var flags: UInt8
     public var mask: UInt8
+    public init(flags: UInt8, mask: UInt8) { self.flags = flags; self.mask = mask }
 }
 
 /// CTA_PROTOINFO_TCP

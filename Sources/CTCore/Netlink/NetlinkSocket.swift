@@ -66,6 +66,8 @@ public struct NetlinkRequest {
 public enum NetlinkFlags {
     public static let ack = UInt16(NLM_F_ACK)     // NLM_F_ACK
     public static let dump = UInt16(NLM_F_DUMP)   // NLM_F_DUMP (NLM_F_ROOT | NLM_F_MATCH)
+    public static let create = UInt16(NLM_F_CREATE) // NLM_F_CREATE
+    public static let exclusive = UInt16(NLM_F_EXCL) // NLM_F_EXCL
 }
 
 /// What a completed request reports besides its messages.
