@@ -155,6 +155,17 @@ private func protocolOptions(_ proto: UInt8) -> [String] {
     }
 }
 
+/// The C option tables, made once each: the base one and one per
+/// protocol whose options -p adds (-R parses many lines).
+nonisolated(unsafe) private var cOptionTables: [Int: UnsafeMutablePointer<option>] = [:]
+
+private func cOptions(forProtocol proto: Int, _ options: [LongOption]) -> UnsafeMutablePointer<option> {
+    if let table = cOptionTables[proto] { return table }
+    let table = cOptions(options)
+    cOptionTables[proto] = table
+    return table
+}
+
 /// A C `struct option` array that lives until the process ends.
 private func cOptions(_ options: [LongOption]) -> UnsafeMutablePointer<option> {
     let table = UnsafeMutablePointer<option>.allocate(capacity: options.count + 1)
@@ -168,7 +179,10 @@ private func cOptions(_ options: [LongOption]) -> UnsafeMutablePointer<option> {
 /// Parses argv as conntrack does: GNU getopt_long (abbreviations, argument
 /// permutation, optional arguments), one command, an optional table name
 /// after the command, `-o a,b,c` lists.
-func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) throws(Failure) -> Invocation {
+///
+/// `inFile` parses a line of a -R file: -R itself is then unknown.
+func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+                    inFile: Bool = false) throws(Failure) -> Invocation {
     var inv = Invocation()
     func arg(_ i: Int32) -> String? {
         guard i < argc, let p = argv[Int(i)] else { return nil }
@@ -176,21 +190,24 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
     }
 
     // conntrack takes -R/--load-file only as the first argument.
-    if argc >= 3, let first = arg(1), first == "-R" || first == "--load-file" {
+    if !inFile, argc >= 3, let first = arg(1), first == "-R" || first == "--load-file" {
         let path = arg(2)!
-        guard let f = fopen(path, "r") else {
-            throw .parameter("Failed to open file \(path) for reading")
+        if path != "-" {
+            guard let f = fopen(path, "r") else {
+                throw .parameter("Failed to open file \(path) for reading")
+            }
+            fclose(f)
         }
-        fclose(f)
         inv.command = .load
         inv.loadFile = path
         return inv
     }
 
     var longOptions = baseOptions
-    var table = cOptions(longOptions)
+    var table = cOptions(forProtocol: -1, longOptions)
     opterr = 0
-    optind = 1
+    // 0 makes glibc start afresh (a -R file parses one line after another).
+    optind = 0
 
     func setCommand(_ c: Command) throws(Failure) {
         if inv.command != nil { throw .parameter("Invalid commands combination") }
@@ -273,7 +290,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             // not with names found in /etc/protocols.
             let extra = protocolHasOptions(name) ? protocolOptions(number) : []
             longOptions = baseOptions + extra.enumerated().map { LongOption($0.element, 1, code: protoOptionBase + Int32($0.offset)) }
-            table = cOptions(longOptions)
+            table = cOptions(forProtocol: extra.isEmpty ? -1 : Int(number), longOptions)
         case UInt8(ascii: "t"):
             add(.timeout)
             inv.selector.timeout = try number(String(cString: optarg!), max: UInt32.max, what: "timeout")

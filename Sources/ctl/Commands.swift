@@ -20,14 +20,21 @@ func run(_ inv: Invocation) -> ExitCode {
     case .flush?: return flush(inv)
     case .create?, .add?: return create(inv)
     case .update?: return update(inv)
+    case .load?: return load(inv)
     default: return .failure
     }
 }
 
 /// Opens the conntrack socket or ends with conntrack's failure message.
+/// The one handle of this run: -R's lines all share it.
+nonisolated(unsafe) private var sharedConntrack: Conntrack?
+
 func openConntrack(_ command: Command) -> Conntrack {
+    if let ct = sharedConntrack { return ct }
     do {
-        return try Conntrack()
+        let ct = try Conntrack()
+        sharedConntrack = ct
+        return ct
     } catch {
         Console.fail(.other("Can't open handler: \(error)"))
     }
@@ -117,12 +124,12 @@ private func printingFlows(_ command: Command, _ printer: FlowPrinter, verb: Str
     } catch let error as OutputError {
         Console.handle(error)
     } catch {
-        Console.message(operationFailed(error, command))
+        Console.error(operationFailed(error, command))
         return false
     }
     Console.flushOut()
     for problem in ct.malformed { Console.message("skipped a \(problem)") }
-    Console.message("\(printer.count) flow entries have been \(verb).")
+    Console.summary("\(printer.count) flow entries have been \(verb).")
     return ct.malformed.isEmpty
 }
 
@@ -150,7 +157,7 @@ private func delete(_ inv: Invocation) -> ExitCode {
     let ok = printingFlows(.delete, printer, verb: "deleted") { ct in
         try ct.delete(selector, kernel: kernelSupport()) { try printer.print($0) }
     }
-    return ok && printer.count > 0 ? .ok : .failure
+    return ok && (printer.count > 0 || Console.inLoadFile) ? .ok : .failure
 }
 
 /// -G: one entry by its original tuple.
@@ -161,11 +168,11 @@ private func get(_ inv: Invocation) -> ExitCode {
     // addresses (ENODATA).
     let portProto = [IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp].contains(sel.proto ?? 0)
     if sel.origSrc == nil || sel.origDst == nil || (portProto && (sel.origSrcPort == nil || sel.origDstPort == nil)) {
-        Console.message(operationFailed(Errno(EINVAL), .get))
+        Console.error(operationFailed(Errno(EINVAL), .get))
         return .failure
     }
     if sel.replySrcPort != nil || sel.replyDstPort != nil, sel.replySrc == nil, sel.replyDst == nil {
-        Console.message(operationFailed(Errno(ENODATA), .get))
+        Console.error(operationFailed(Errno(ENODATA), .get))
         return .failure
     }
     var tuple = Tuple()
@@ -187,7 +194,7 @@ private func get(_ inv: Invocation) -> ExitCode {
             try printer.print(flow)
         }
     }
-    return ok && printer.count > 0 ? .ok : .failure
+    return ok && (printer.count > 0 || Console.inLoadFile) ? .ok : .failure
 }
 
 /// -C: the kernel's entry count; /proc when ctnetlink refuses.
@@ -199,7 +206,7 @@ private func count(_ inv: Invocation) -> ExitCode {
         Console.flushOut()
         return .ok
     } catch {
-        Console.message(operationFailed(error, .count))
+        Console.error(operationFailed(error, .count))
         if let text = try? readTextFile("/proc/sys/net/netfilter/nf_conntrack_count"),
            let n = Int(text.trimmingCharacters(in: " \n")) {
             Console.out.append("\(n)\n")
@@ -222,7 +229,7 @@ private func stats(_ inv: Invocation) -> ExitCode {
         Console.handle(error)
     } catch {
         Console.out.removeAllPending()
-        Console.message(operationFailed(error, .stats))
+        Console.error(operationFailed(error, .stats))
         if let text = try? readTextFile("/proc/net/stat/nf_conntrack") {
             writeProcStats(text, to: Console.out)
             Console.flushOut()
@@ -265,7 +272,7 @@ private func flush(_ inv: Invocation) -> ExitCode {
     } catch {
         // conntrack reports the flush and then the failure; so does ctl.
         Console.message("connection tracking table has been emptied.")
-        Console.message(operationFailed(error, .flush))
+        Console.error(operationFailed(error, .flush))
         return .failure
     }
 }

@@ -35,6 +35,22 @@ enum Console {
     nonisolated(unsafe) static let out = OutputBuffer(fd: 1)
     nonisolated(unsafe) static let err = OutputBuffer(fd: 2, capacity: 4096)
 
+    /// Set while -R runs a line of its file: "line N: ", put before errors.
+    nonisolated(unsafe) static var errorContext = ""
+    /// Set while -R runs its file: commands print no summary lines.
+    nonisolated(unsafe) static var inLoadFile = false
+
+    /// An error line: the message with the -R line it belongs to, if any.
+    static func error(_ text: String) {
+        message(errorContext + text)
+    }
+
+    /// A command's closing summary ("N flow entries have been ..."), which
+    /// -R leaves out for the commands of its file.
+    static func summary(_ text: String) {
+        if !inLoadFile { message(text) }
+    }
+
     /// Writes one line "ctl vX: message" to stderr.
     static func message(_ text: String) {
         flushOut()
@@ -75,7 +91,7 @@ enum Console {
     }
 
     static func fail(_ failure: Failure) -> Never {
-        message(failure.message)
+        error(failure.message)
         if failure.hint { raw("Try `ctl -h' or 'ctl --help' for more information.") }
         exit(failure.code.rawValue)
     }

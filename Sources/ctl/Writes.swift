@@ -211,7 +211,7 @@ func create(_ inv: Invocation) -> ExitCode {
         Console.message("0 flow entries have been added.")
         return .ok
     } catch {
-        Console.message(operationFailed(error, command))
+        Console.error(operationFailed(error, command))
         return .failure
     }
     Console.message(command == .add ? "1 flow entries have been added." : "1 flow entries have been created.")
@@ -345,11 +345,11 @@ func update(_ inv: Invocation) -> ExitCode {
     } catch let error as OutputError {
         Console.handle(error)
     } catch {
-        Console.message(operationFailed(error, .update))
+        Console.error(operationFailed(error, .update))
         return .failure
     }
     Console.flushOut()
     for problem in ct.malformed { Console.message("skipped a \(problem)") }
-    Console.message("\(printer.count) flow entries have been updated.")
-    return printer.count > 0 ? .ok : .failure
+    Console.summary("\(printer.count) flow entries have been updated.")
+    return printer.count > 0 || Console.inLoadFile ? .ok : .failure
 }

@@ -49,19 +49,29 @@ public struct LabelMap: Equatable, Sendable {
 /// The whole contents of a small text file (a configuration file or a
 /// /proc entry), decoded as UTF-8.
 public func readTextFile(_ path: String) throws(Errno) -> String {
-    guard let file = fopen(path, "r") else { throw Errno.current }
-    defer { fclose(file) }
+    String(decoding: try readFileBytes(path), as: UTF8.self)
+}
+
+/// The whole contents of a file; "-" reads standard input. A directory
+/// reads as nothing.
+public func readFileBytes(_ path: String) throws(Errno) -> [UInt8] {
+    let isStdin = path == "-"
+    guard let file = isStdin ? fdopen(0, "r") : fopen(path, "r") else { throw Errno.current }
+    defer { if !isStdin { fclose(file) } }
     var data: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
     while true {
         let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
         if n > 0 { data.append(contentsOf: chunk[0..<n]) }
         if n < chunk.count {
-            if ferror(file) != 0 { throw Errno.current }
+            if ferror(file) != 0 {
+                if errno == EISDIR { return [] }
+                throw Errno.current
+            }
             break
         }
     }
-    return String(decoding: data, as: UTF8.self)
+    return data
 }
 
 /// A whole word as strtoul(3) with base 0 reads it: decimal, 0x hex or
