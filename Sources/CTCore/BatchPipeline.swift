@@ -8,16 +8,16 @@ struct RequestBatch {
 /// them (`work`) while the dump goes on. Bounded: `submit` blocks while two
 /// batches are waiting. The first error stops the work; `finish` waits for
 /// the thread and returns that error.
-final class BatchPipeline: @unchecked Sendable {
-    private let work: (RequestBatch) throws -> Void
+final class BatchPipeline<Batch>: @unchecked Sendable {
+    private let work: (Batch) throws -> Void
     private let monitor = Monitor()
-    private var queue: [RequestBatch] = []
+    private var queue: [Batch] = []
     private var closed = false
     private var failure: Error?
     private var worker: WorkerThread?
     private let capacity = 2
 
-    init(work: @escaping (RequestBatch) throws -> Void) {
+    init(work: @escaping (Batch) throws -> Void) {
         self.work = work
     }
 
@@ -26,7 +26,7 @@ final class BatchPipeline: @unchecked Sendable {
     }
 
     /// Queues a batch; throws the work thread's error if it has failed.
-    func submit(_ batch: RequestBatch) throws {
+    func submit(_ batch: Batch) throws {
         try monitor.locked {
             monitor.wait { queue.count < capacity || failure != nil }
             if let failure { throw failure }
@@ -48,7 +48,7 @@ final class BatchPipeline: @unchecked Sendable {
 
     private func run() {
         while true {
-            let next: RequestBatch? = monitor.locked {
+            let next: Batch? = monitor.locked {
                 monitor.wait { !queue.isEmpty || closed || failure != nil }
                 guard !queue.isEmpty, failure == nil else { return nil }
                 monitor.broadcast()

@@ -94,7 +94,7 @@ public final class Conntrack {
     func pipelined(_ selector: Selector, kernel: KernelFilterSupport, perBatch: Int,
                    requests: (Flow) throws -> [NetlinkRequest],
                    work: @escaping (RequestBatch) throws -> Void) throws {
-        let pipeline = BatchPipeline(work: work)
+        let pipeline = BatchPipeline<RequestBatch>(work: work)
         try pipeline.start()
         var batch = RequestBatch()
         do {

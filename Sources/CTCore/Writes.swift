@@ -15,32 +15,6 @@ extension Conntrack {
         try socket.perform(request) { _ in }
     }
 
-    /// Creates many entries, as many per sendmsg as fit, in order. Returns
-    /// the error of each create that failed, by index.
-    public func create(batch changes: [EntryChange]) throws -> [Int: Errno] {
-        var failures: [Int: Errno] = [:]
-        var start = 0
-        let perBatch = max(1, socket.sendCapacity / 2 / 256)
-        while start < changes.count {
-            let end = min(changes.count, start + perBatch)
-            let requests = changes[start..<end].map(Conntrack.createRequest)
-            for (i, error) in try socket.performBatch(requests) { failures[start + i] = error }
-            start = end
-        }
-        return failures
-    }
-
-    /// Deletes the entry a create made (tuple and zone), to take back
-    /// creates sent after one that failed.
-    public func undoCreate(_ change: EntryChange) throws {
-        var flow = change.entry
-        flow.id = nil
-        guard let request = Conntrack.deleteRequest(for: flow) else { return }
-        var acked = request
-        acked.flags |= NetlinkFlags.ack
-        try socket.perform(acked) { _ in }
-    }
-
     /// What happened to one entry an update was sent for.
     public enum UpdateResult {
         /// The entry after the update (the update itself may have failed
@@ -105,5 +79,126 @@ extension Conntrack {
         let get = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get, flags: 0,
                                  family: flow.family, attributes: key)
         return [update, get]
+    }
+}
+
+/// Creates entries as they are handed over, in batches sent by a second
+/// thread, while the caller goes on (-R parses its file meanwhile). The
+/// first create that fails (other than EEXIST where that is allowed) stops
+/// the stream: the creates sent after it in its batch are taken back and
+/// later batches are not sent. `rollBack` deletes every entry the stream
+/// created, for a caller that must leave the table as it found it.
+public final class CreateStream {
+    /// A create the kernel refused: its index in the order of `add` calls.
+    public struct Failure: Sendable {
+        public let index: Int
+        public let error: Errno
+    }
+
+    private struct Batch {
+        var start: Int
+        var changes: [EntryChange] = []
+        var tolerateExisting: [Bool] = []
+    }
+
+    /// What deletes one created entry again.
+    private struct Key {
+        var family: UInt8
+        var orig: Tuple
+        var zone: UInt16?
+    }
+
+    private let socket: NetlinkSocket
+    private var pipeline: BatchPipeline<Batch>!
+    private var batch: Batch
+    private var count = 0
+    private let perBatch: Int
+    private let monitor = Monitor()
+    // Written by the sending thread; read by others under `monitor`, or
+    // after `finish`.
+    private var created: [Key] = []
+    private var failed: Failure?
+
+    public init() throws {
+        socket = try NetlinkSocket()
+        perBatch = max(1, socket.sendCapacity / 2 / 256)
+        batch = Batch(start: 0)
+        pipeline = BatchPipeline<Batch> { [unowned self] batch in try self.send(batch) }
+        try pipeline.start()
+    }
+
+    /// True once a create has failed: nothing more will be sent.
+    public var hasFailed: Bool { monitor.locked { failed != nil } }
+
+    /// Queues one create; `tolerateExisting` makes EEXIST no failure (-A).
+    public func add(_ change: EntryChange, tolerateExisting: Bool) throws {
+        batch.changes.append(change)
+        batch.tolerateExisting.append(tolerateExisting)
+        count += 1
+        if batch.changes.count >= perBatch { try flush() }
+    }
+
+    private func flush() throws {
+        guard !batch.changes.isEmpty else { return }
+        let full = batch
+        batch = Batch(start: count)
+        try pipeline.submit(full)
+    }
+
+    /// Sends what is queued and waits for all of it. Returns the failure,
+    /// if a create failed.
+    public func finish() throws -> Failure? {
+        try flush()
+        if let error = pipeline.finish() { throw error }
+        return failed
+    }
+
+    /// Deletes every entry this stream created (call after `finish`).
+    public func rollBack() throws {
+        var requests: [NetlinkRequest] = []
+        for key in created.reversed() {
+            var flow = Flow()
+            flow.family = key.family
+            flow.orig = key.orig
+            flow.zone = key.zone
+            if let request = Conntrack.deleteRequest(for: flow) { requests.append(request) }
+            if requests.count >= perBatch {
+                _ = try socket.performBatch(requests)
+                requests = []
+            }
+        }
+        if !requests.isEmpty { _ = try socket.performBatch(requests) }
+        created = []
+    }
+
+    private func send(_ batch: Batch) throws {
+        if monitor.locked({ failed != nil }) { return }
+        let failures = try socket.performBatch(batch.changes.map(Conntrack.createRequest))
+        let firstFailure = failures.keys.sorted().first { i in
+            !(batch.tolerateExisting[i] && failures[i] == Errno.exists)
+        }
+        let end = firstFailure ?? batch.changes.count
+        var made: [Key] = []
+        for i in 0..<batch.changes.count where failures[i] == nil {
+            let entry = batch.changes[i].entry
+            guard let orig = entry.orig else { continue }
+            if i < end {
+                made.append(Key(family: entry.family, orig: orig, zone: entry.zone))
+            } else {
+                // Sent after the failure: conntrack would not have made it.
+                var flow = Flow()
+                flow.family = entry.family
+                flow.orig = orig
+                flow.zone = entry.zone
+                if var request = Conntrack.deleteRequest(for: flow) {
+                    request.flags |= NetlinkFlags.ack
+                    _ = try? socket.perform(request) { _ in }
+                }
+            }
+        }
+        monitor.locked {
+            created += made
+            if let f = firstFailure { failed = Failure(index: batch.start + f, error: failures[f]!) }
+        }
     }
 }

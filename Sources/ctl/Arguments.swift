@@ -60,11 +60,31 @@ enum Opt: Int, CaseIterable, Comparable {
     static func < (a: Opt, b: Opt) -> Bool { a.rawValue < b.rawValue }
 }
 
+/// A set of options, one bit each (a hash set costs too much when -R
+/// parses a hundred thousand lines).
+struct OptSet: Equatable, ExpressibleByArrayLiteral {
+    private(set) var bits: UInt64 = 0
+
+    init() {}
+    init(arrayLiteral elements: Opt...) { for o in elements { insert(o) } }
+    init<S: Sequence>(_ elements: S) where S.Element == Opt { for o in elements { insert(o) } }
+
+    static var all: OptSet { OptSet(Opt.allCases) }
+    var isEmpty: Bool { bits == 0 }
+    func contains(_ o: Opt) -> Bool { bits & (1 << UInt64(o.rawValue)) != 0 }
+    mutating func insert(_ o: Opt) { bits |= 1 << UInt64(o.rawValue) }
+    mutating func formUnion(_ other: OptSet) { bits |= other.bits }
+    func subtracting(_ other: OptSet) -> OptSet { var r = self; r.bits &= ~other.bits; return r }
+    func isDisjoint(with other: OptSet) -> Bool { bits & other.bits == 0 }
+    /// The options in conntrack's order.
+    func sorted() -> [Opt] { Opt.allCases.filter(contains) }
+}
+
 /// What the command line asks for.
 struct Invocation {
     var command: Command?
     var table: Table = .conntrack
-    var options: Set<Opt> = []
+    var options = OptSet()
     var family: Family?
     var output: OutputOptions = []
     /// Protocol-specific options given after -p (e.g. "sport").
@@ -416,7 +436,7 @@ private func parseList(_ text: String, names: [String], onItem: (Int) -> Void = 
         let comma = rest.firstIndex(of: ",")
         let item = comma.map { rest[rest.startIndex..<$0] } ?? rest
         guard !item.isEmpty,
-              let index = names.firstIndex(where: { $0.lowercased().hasPrefix(item.lowercased()) }) else {
+              let index = names.firstIndex(where: { hasPrefixIgnoringCase($0, item) }) else {
             throw .parameter("Bad parameter `\(rest)'")
         }
         onItem(index)
@@ -424,6 +444,16 @@ private func parseList(_ text: String, names: [String], onItem: (Int) -> Void = 
         guard let comma else { return result }
         rest = rest[rest.index(after: comma)...]
     }
+}
+
+/// Whether `prefix` begins `name`, ASCII letters compared without case.
+private func hasPrefixIgnoringCase(_ name: String, _ prefix: Substring) -> Bool {
+    var n = name.utf8.makeIterator()
+    for p in prefix.utf8 {
+        guard let c = n.next() else { return false }
+        if c | 0x20 != p | 0x20 || !(c | 0x20 >= 0x61 && c | 0x20 <= 0x7a) && c != p { return false }
+    }
+    return true
 }
 
 /// An address argument, optionally with a prefix length ("10.0.0.0/8",
@@ -583,7 +613,8 @@ private let knownProtocols: [(String, UInt8)] = [
 /// A protocol name (conntrack's own, case-insensitive, or one from
 /// /etc/protocols) or a number up to 255 in C notation (" 6", "0x6", "06").
 func protocolNumber(_ name: String) -> UInt8? {
-    if let match = knownProtocols.first(where: { $0.0 == name.lowercased() }) { return match.1 }
+    let lower = name.lowercased()
+    if let match = knownProtocols.first(where: { $0.0 == lower }) { return match.1 }
     if let entry = getprotobyname(name) { return UInt8(truncatingIfNeeded: entry.pointee.p_proto) }
     if let n = protocolNumberValue(name) { return n }
     return nil

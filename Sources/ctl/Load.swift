@@ -21,13 +21,15 @@ private enum Action {
     case command(Invocation)
 }
 
-/// The words of each line that has any, with its line number: blanks and
-/// tabs separate words, double quotes group them (and go), a NUL ends the
-/// line, and lines whose first word starts with '#' are comments.
-private func lines(of bytes: [UInt8]) -> [(number: Int, words: [String])] {
-    var result: [(Int, [String])] = []
+/// Calls `body` with the words of each line that has any, and its line
+/// number, until `body` returns false: blanks and tabs separate words,
+/// double quotes group them (and go), a NUL ends the line, and lines whose
+/// first word starts with '#' are comments.
+private func forEachLine(of bytes: [UInt8], _ body: (Int, [String]) -> Bool) {
     var number = 1
     var start = 0
+    var words: [String] = []
+    var word: [UInt8] = []
     while start < bytes.count {
         var end = start
         while end < bytes.count, bytes[end] != UInt8(ascii: "\n"), end - start < lineBufferLength { end += 1 }
@@ -37,8 +39,8 @@ private func lines(of bytes: [UInt8]) -> [(number: Int, words: [String])] {
             next = end + 1
             number += 1
         }
-        var words: [String] = []
-        var word: [UInt8] = []
+        words.removeAll(keepingCapacity: true)
+        word.removeAll(keepingCapacity: true)
         var inWord = false
         var quoted = false
         for b in bytes[start..<end] {
@@ -56,10 +58,11 @@ private func lines(of bytes: [UInt8]) -> [(number: Int, words: [String])] {
             }
         }
         if inWord, !word.isEmpty { words.append(String(decoding: word, as: UTF8.self)) }
-        if let first = words.first, !first.hasPrefix("#") { result.append((lineNumber, words)) }
+        if let first = words.first, !first.hasPrefix("#") {
+            if !body(lineNumber, words) { return }
+        }
         start = next
     }
-    return result
 }
 
 /// Parses and checks one line.
@@ -109,63 +112,103 @@ func load(_ inv: Invocation) -> ExitCode {
     } catch {
         Console.fail(.parameter("Failed to open file \(path) for reading"))
     }
-    var actions: [(line: Int, action: Action)] = []
-    for (number, words) in lines(of: bytes) {
-        Console.errorContext = "line \(number): "
-        do {
-            actions.append((number, try parseLine(words)))
+    // The leading creates go out while the rest of the file is parsed; a
+    // bad line found later takes them all back, so that, as with conntrack,
+    // a file with a bad line changes nothing. From the first other command
+    // on, lines wait until the whole file has been checked.
+    let stream = openStream()
+    var streamed: [(line: Int, add: Bool)] = []
+    var rest: [(line: Int, action: Action)] = []
+    var badLine: (line: Int, failure: Failure)? = nil
+    var streamError: Error? = nil
+    forEachLine(of: bytes) { number, words in
+        let action: Action
+        do throws(Failure) {
+            action = try parseLine(words)
         } catch {
-            Console.fail(error)
+            badLine = (number, error)
+            return false
         }
+        if rest.isEmpty, streamError == nil, case .create(let change, let add) = action {
+            guard !stream.hasFailed else { return true }
+            do {
+                try stream.add(change, tolerateExisting: add)
+                streamed.append((number, add))
+            } catch {
+                streamError = error
+            }
+        } else {
+            rest.append((number, action))
+        }
+        return true
     }
+    var failure: CreateStream.Failure? = nil
+    do {
+        failure = try stream.finish()
+    } catch {
+        streamError = streamError ?? error
+    }
+    if let badLine {
+        do {
+            try stream.rollBack()
+        } catch {
+            Console.error(operationFailed(error, .create))
+        }
+        Console.errorContext = "line \(badLine.line): "
+        Console.fail(badLine.failure)
+    }
+    if let streamError {
+        Console.error(operationFailed(streamError, .create))
+        return .failure
+    }
+    if let failure {
+        let line = streamed[failure.index]
+        Console.errorContext = "line \(line.line): "
+        Console.error(operationFailed(failure.error, line.add ? .add : .create))
+        return .failure
+    }
+    // The rest, in order; creates still in batches.
     Console.inLoadFile = true
     var i = 0
-    while i < actions.count {
-        Console.errorContext = "line \(actions[i].line): "
-        guard case .create = actions[i].action else {
-            guard case .command(let lineInvocation) = actions[i].action else { continue }
+    while i < rest.count {
+        Console.errorContext = "line \(rest[i].line): "
+        if case .command(let lineInvocation) = rest[i].action {
             let code = run(lineInvocation)
             if code != .ok { return code }
             i += 1
             continue
         }
-        // A run of creates goes out in batches.
-        var end = i
-        var changes: [EntryChange] = []
-        var adds: [Bool] = []
-        while end < actions.count, case .create(let change, let add) = actions[end].action {
-            changes.append(change)
-            adds.append(add)
-            end += 1
+        let creates = openStream()
+        var lines: [(line: Int, add: Bool)] = []
+        while i < rest.count, case .create(let change, let add) = rest[i].action {
+            do {
+                try creates.add(change, tolerateExisting: add)
+            } catch {
+                Console.error(operationFailed(error, .create))
+                return .failure
+            }
+            lines.append((rest[i].line, add))
+            i += 1
         }
-        if let code = createRun(changes, adds: adds, lines: actions[i..<end].map(\.line)) { return code }
-        i = end
+        do {
+            if let failure = try creates.finish() {
+                let line = lines[failure.index]
+                Console.errorContext = "line \(line.line): "
+                Console.error(operationFailed(failure.error, line.add ? .add : .create))
+                return .failure
+            }
+        } catch {
+            Console.error(operationFailed(error, .create))
+            return .failure
+        }
     }
     return .ok
 }
 
-/// Sends a run of creates in batches. The first failure (EEXIST is none
-/// for -A) stops the run as conntrack stops there; the creates after it
-/// that went out in the same batch are taken back, so the table is as
-/// conntrack would leave it. Returns the exit code of a failure.
-private func createRun(_ changes: [EntryChange], adds: [Bool], lines: [Int]) -> ExitCode? {
-    let ct = openConntrack(.create)
-    let failures: [Int: Errno]
+private func openStream() -> CreateStream {
     do {
-        failures = try ct.create(batch: changes)
+        return try CreateStream()
     } catch {
-        Console.errorContext = "line \(lines[0]): "
-        Console.error(operationFailed(error, .create))
-        return .failure
+        Console.fail(.other("Can't open handler: \(error)"))
     }
-    let firstFailure = failures.keys.sorted().first { index in
-        !(adds[index] && failures[index] == Errno(EEXIST))
-    }
-    guard let failed = firstFailure else { return nil }
-    for j in (failed + 1)..<changes.count where failures[j] == nil {
-        try? ct.undoCreate(changes[j])
-    }
-    Console.errorContext = "line \(lines[failed]): "
-    Console.error(operationFailed(failures[failed]!, adds[failed] ? .add : .create))
-    return .failure
 }

@@ -2,8 +2,8 @@ import CTCore
 
 /// Which options each command refuses (conntrack's option table for the
 /// conntrack table). Options not listed are optional.
-private func illegalOptions(_ command: Command) -> Set<Opt> {
-    let all = Set(Opt.allCases)
+private func illegalOptions(_ command: Command) -> OptSet {
+    let all = OptSet.all
     switch command {
     case .list: return [.timeout, .eventMask, .bufferSize, .tupleSrc, .tupleDst, .id]
     case .update: return [.zero, .eventMask, .anyNat, .secmark, .bufferSize, .zone, .tupleSrc, .tupleDst, .origZone, .replyZone]
@@ -22,7 +22,7 @@ private func illegalOptions(_ command: Command) -> Set<Opt> {
 }
 
 /// Options a command needs.
-private func mandatoryOptions(_ command: Command) -> Set<Opt> {
+private func mandatoryOptions(_ command: Command) -> OptSet {
     switch command {
     case .create, .add: return [.proto, .timeout]
     case .get: return [.proto]
@@ -31,7 +31,7 @@ private func mandatoryOptions(_ command: Command) -> Set<Opt> {
 }
 
 /// Selectors that make `-z` refuse to run.
-private let filterOptions: Set<Opt> = [
+private let filterOptions: OptSet = [
     .src, .dst, .replySrc, .replyDst, .proto, .status, .mark, .zone, .origZone, .replyZone,
     .label, .maskSrc, .maskDst, .secmark,
 ]
@@ -167,7 +167,7 @@ func checkImplemented(_ inv: Invocation) throws(Failure) {
     if inv.table != .conntrack {
         throw .notImplemented("the `\(inv.table.rawValue)' table with -\(command.rawValue)")
     }
-    var supported: Set<Opt> = [
+    var supported: OptSet = [
         .family, .output, .src, .dst, .replySrc, .replyDst, .proto, .status, .mark, .secmark,
         .zone, .origZone, .replyZone, .srcNat, .dstNat, .anyNat, .label, .maskSrc, .maskDst,
     ]

@@ -20,6 +20,7 @@ public struct Errno: Error, Equatable, Hashable, CustomStringConvertible, Sendab
     public static let noSuchProcess = Errno(ESRCH)
     public static let notSupported = Errno(EOPNOTSUPP)
     public static let noEntry = Errno(ENOENT)
+    public static let exists = Errno(EEXIST)
     public static let brokenPipe = Errno(EPIPE)
     public static let tryAgain = Errno(EAGAIN)
 }
