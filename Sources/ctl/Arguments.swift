@@ -179,9 +179,11 @@ private func protocolOptions(_ proto: UInt8) -> [String] {
 /// protocol whose options -p adds (-R parses many lines).
 nonisolated(unsafe) private var cOptionTables: [Int: UnsafeMutablePointer<option>] = [:]
 
-private func cOptions(forProtocol proto: Int, _ options: [LongOption]) -> UnsafeMutablePointer<option> {
+private func cOptions(forProtocol proto: Int, _ extraNames: [String]) -> UnsafeMutablePointer<option> {
     if let table = cOptionTables[proto] { return table }
-    let table = cOptions(options)
+    let table = cOptions(baseOptions + extraNames.enumerated().map {
+        LongOption($0.element, 1, code: protoOptionBase + Int32($0.offset))
+    })
     cOptionTables[proto] = table
     return table
 }
@@ -223,8 +225,8 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         return inv
     }
 
-    var longOptions = baseOptions
-    var table = cOptions(forProtocol: -1, longOptions)
+    var extraNames: [String] = []
+    var table = cOptions(forProtocol: -1, extraNames)
     opterr = 0
     // 0 makes glibc start afresh (a -R file parses one line after another).
     optind = 0
@@ -261,9 +263,10 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
     while true {
         let c = getopt_long(argc, argv, shortOptions, table, nil)
         if c == -1 { break }
-        let current = optind > 0 ? (arg(optind - 1) ?? "") : ""
+        // The word getopt stopped at, for messages only.
+        var current: String { optind > 0 ? (arg(optind - 1) ?? "") : "" }
         if c >= protoOptionBase {
-            let name = longOptions[Int(c - protoOptionBase) + baseOptions.count].name
+            let name = extraNames[Int(c - protoOptionBase)]
             inv.protoOptions.append(name)
             try parseProtocolOption(name, String(cString: optarg!), &inv)
             continue
@@ -308,15 +311,14 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             inv.selector.proto = number
             // Options come with conntrack's own protocol names and numbers,
             // not with names found in /etc/protocols.
-            let extra = protocolHasOptions(name) ? protocolOptions(number) : []
-            longOptions = baseOptions + extra.enumerated().map { LongOption($0.element, 1, code: protoOptionBase + Int32($0.offset)) }
-            table = cOptions(forProtocol: extra.isEmpty ? -1 : Int(number), longOptions)
+            extraNames = protocolHasOptions(name) ? protocolOptions(number) : []
+            table = cOptions(forProtocol: extraNames.isEmpty ? -1 : Int(number), extraNames)
         case UInt8(ascii: "t"):
             add(.timeout)
             inv.selector.timeout = try number(String(cString: optarg!), max: UInt32.max, what: "timeout")
         case UInt8(ascii: "u"):
             add(.status)
-            let items = try parseList(String(cString: optarg!), names: statusNames.map { $0.0 }) { index in
+            let items = try parseList(String(cString: optarg!), names: statusNameList) { index in
                 // conntrack matches the old NAT names first and only warns.
                 if index < 2 { Console.raw("WARNING: ignoring \(statusNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
             }
@@ -365,7 +367,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "j"): add(.anyNat); inv.selector.anyNAT = try parseNAT(optionalNext(), &inv, option: "any-nat")
         case UInt8(ascii: "o"):
             add(.output)
-            let items = try parseList(String(cString: optarg!), names: outputNames.map { $0.0 }) { index in
+            let items = try parseList(String(cString: optarg!), names: outputNameList) { index in
                 // conntrack matches the old NAT names first and only warns.
                 if index < 2 { Console.raw("WARNING: ignoring \(outputNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
             }
@@ -415,6 +417,8 @@ private let outputNames: [(String, OutputOptions)] = [
     ("SRC_NAT", []), ("DST_NAT", []), ("xml", .xml), ("extended", .extended), ("timestamp", .timestamp), ("id", .id),
     ("ktimestamp", .ktimestamp), ("labels", .labels), ("save", .save), ("userspace", .userspace),
 ]
+private let outputNameList = outputNames.map { $0.0 }
+private let statusNameList = statusNames.map { $0.0 }
 /// Names -e accepts.
 private let eventNames = ["ALL", "NEW", "UPDATES", "DESTROY"]
 /// Names -u accepts, with their status bits, in the order conntrack tries
@@ -433,7 +437,7 @@ private func parseList(_ text: String, names: [String], onItem: (Int) -> Void = 
     var result: [Int] = []
     var rest = Substring(text)
     while true {
-        let comma = rest.firstIndex(of: ",")
+        let comma = rest.utf8.firstIndex(of: UInt8(ascii: ","))
         let item = comma.map { rest[rest.startIndex..<$0] } ?? rest
         guard !item.isEmpty,
               let index = names.firstIndex(where: { hasPrefixIgnoringCase($0, item) }) else {
@@ -442,9 +446,11 @@ private func parseList(_ text: String, names: [String], onItem: (Int) -> Void = 
         onItem(index)
         result.append(index)
         guard let comma else { return result }
-        rest = rest[rest.index(after: comma)...]
+        rest = rest[rest.utf8.index(after: comma)...]
     }
 }
+
+private func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
 
 /// Whether `prefix` begins `name`, ASCII letters compared without case.
 private func hasPrefixIgnoringCase(_ name: String, _ prefix: Substring) -> Bool {
@@ -477,7 +483,7 @@ private func parseAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout I
         if digits.isEmpty && !lengthText.hasPrefix("+") {
             prefix = 0
         } else {
-            guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let p = Int(digits), p <= limit else {
+            guard !digits.isEmpty, digits.utf8.allSatisfy(isDigit), let p = Int(digits), p <= limit else {
                 throw .parameter("Invalid netmask")
             }
             prefix = p
@@ -522,7 +528,7 @@ private func parseNAT(_ text: String?, _ inv: inout Invocation, option: String) 
     var port: UInt16? = nil
     if let portText {
         guard !portText.isEmpty else { throw .parameter("No port specified after `:'") }
-        guard let p = Int(portText), p >= 0, p <= 65535, portText.allSatisfy(\.isNumber) else {
+        guard let p = Int(portText), p >= 0, p <= 65535, portText.utf8.allSatisfy(isDigit) else {
             throw .parameter("Invalid port `\(portText)'")
         }
         port = UInt16(p)
@@ -538,7 +544,7 @@ private func parseNAT(_ text: String?, _ inv: inout Invocation, option: String) 
 /// 1.4.7 reads these with atoi() and truncates; ctl refuses junk and
 /// out-of-range values (a deliberate difference).
 private func decimal<T: FixedWidthInteger>(_ text: String, max: T, what: String) throws(Failure) -> T {
-    guard !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text), value <= Int(max) else {
+    guard !text.isEmpty, text.utf8.allSatisfy(isDigit), let value = Int(text), value <= Int(max) else {
         throw .parameter("invalid \(what) `\(text)': expected a number from 0 to \(max)")
     }
     return T(value)

@@ -21,15 +21,22 @@ private enum Action {
     case command(Invocation)
 }
 
+/// The words of one line, each NUL-terminated in one buffer, ready to be
+/// handed to getopt as an argv.
+private struct LineWords {
+    var text: [CChar] = []
+    var starts: [Int] = []
+    var count: Int { starts.count }
+}
+
 /// Calls `body` with the words of each line that has any, and its line
 /// number, until `body` returns false: blanks and tabs separate words,
 /// double quotes group them (and go), a NUL ends the line, and lines whose
 /// first word starts with '#' are comments.
-private func forEachLine(of bytes: [UInt8], _ body: (Int, [String]) -> Bool) {
+private func forEachLine(of bytes: [UInt8], _ body: (Int, inout LineWords) -> Bool) {
     var number = 1
     var start = 0
-    var words: [String] = []
-    var word: [UInt8] = []
+    var words = LineWords()
     while start < bytes.count {
         var end = start
         while end < bytes.count, bytes[end] != UInt8(ascii: "\n"), end - start < lineBufferLength { end += 1 }
@@ -39,43 +46,53 @@ private func forEachLine(of bytes: [UInt8], _ body: (Int, [String]) -> Bool) {
             next = end + 1
             number += 1
         }
-        words.removeAll(keepingCapacity: true)
-        word.removeAll(keepingCapacity: true)
-        var inWord = false
+        words.text.removeAll(keepingCapacity: true)
+        words.starts.removeAll(keepingCapacity: true)
+        // The program name getopt expects first.
+        words.starts.append(0)
+        words.text.append(contentsOf: [0x63, 0x74, 0x6c, 0])   // "ctl"
+        var wordStart = -1      // start of the word being read, if any
         var quoted = false
+        func endWord() {
+            if wordStart >= 0, words.text.count > wordStart {
+                words.text.append(0)
+                words.starts.append(wordStart)
+            }
+            wordStart = -1
+        }
         for b in bytes[start..<end] {
             if b == 0 { break }
             if b == UInt8(ascii: "\"") {
                 quoted.toggle()
-                inWord = true
+                if wordStart < 0 { wordStart = words.text.count }
             } else if !quoted, b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") {
-                if inWord, !word.isEmpty { words.append(String(decoding: word, as: UTF8.self)) }
-                word.removeAll(keepingCapacity: true)
-                inWord = false
+                endWord()
             } else {
-                word.append(b)
-                inWord = true
+                if wordStart < 0 { wordStart = words.text.count }
+                words.text.append(CChar(bitPattern: b))
             }
         }
-        if inWord, !word.isEmpty { words.append(String(decoding: word, as: UTF8.self)) }
-        if let first = words.first, !first.hasPrefix("#") {
-            if !body(lineNumber, words) { return }
+        endWord()
+        if words.count > 1, words.text[words.starts[1]] != CChar(UInt8(ascii: "#")) {
+            if !body(lineNumber, &words) { return }
         }
         start = next
     }
 }
 
 /// Parses and checks one line.
-private func parseLine(_ words: [String]) throws(Failure) -> Action {
-    guard words.count <= maximumWords else { throw .parameter("too many arguments") }
-    var argv: [UnsafeMutablePointer<CChar>?] = (["conntrack"] + words).map { strdup($0) }
-    argv.append(nil)
-    defer { for p in argv { free(p) } }
-    let parsed: Result<Invocation, Failure> = argv.withUnsafeMutableBufferPointer { buffer in
-        do throws(Failure) {
-            return .success(try parseArguments(Int32(words.count + 1), buffer.baseAddress!, inFile: true))
-        } catch {
-            return .failure(error)
+private func parseLine(_ words: inout LineWords) throws(Failure) -> Action {
+    guard words.count - 1 <= maximumWords else { throw .parameter("too many arguments") }
+    let starts = words.starts
+    let parsed: Result<Invocation, Failure> = words.text.withUnsafeMutableBufferPointer { text in
+        var argv: [UnsafeMutablePointer<CChar>?] = starts.map { text.baseAddress! + $0 }
+        argv.append(nil)
+        return argv.withUnsafeMutableBufferPointer { buffer in
+            do throws(Failure) {
+                return .success(try parseArguments(Int32(starts.count), buffer.baseAddress!, inFile: true))
+            } catch {
+                return .failure(error)
+            }
         }
     }
     let inv = try parsed.get()
@@ -124,7 +141,7 @@ func load(_ inv: Invocation) -> ExitCode {
     forEachLine(of: bytes) { number, words in
         let action: Action
         do throws(Failure) {
-            action = try parseLine(words)
+            action = try parseLine(&words)
         } catch {
             badLine = (number, error)
             return false

@@ -77,9 +77,34 @@ public func readFileBytes(_ path: String) throws(Errno) -> [UInt8] {
 /// A whole word as strtoul(3) with base 0 reads it: decimal, 0x hex or
 /// 0 octal; nil for anything else (signs, junk, empty).
 public func parseCInteger<S: StringProtocol>(_ word: S) -> Int? {
-    let lower = word.lowercased()
-    guard let first = lower.first, first.isASCII, first.isNumber else { return nil }
-    if lower.hasPrefix("0x") { return lower.count > 2 ? Int(lower.dropFirst(2), radix: 16) : nil }
-    if lower.count > 1, lower.hasPrefix("0") { return Int(lower.dropFirst(), radix: 8) }
-    return Int(lower, radix: 10)
+    let bytes = Array(word.utf8)
+    guard let first = bytes.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { return nil }
+    var radix = 10
+    var digits = bytes[...]
+    if bytes.count > 1, first == UInt8(ascii: "0") {
+        if bytes[1] | 0x20 == UInt8(ascii: "x") {
+            radix = 16
+            digits = bytes[2...]
+            guard !digits.isEmpty else { return nil }
+        } else {
+            radix = 8
+            digits = bytes[1...]
+        }
+    }
+    var value = 0
+    for b in digits {
+        let d: Int
+        switch b {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): d = Int(b - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): d = Int(b - UInt8(ascii: "a")) + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): d = Int(b - UInt8(ascii: "A")) + 10
+        default: return nil
+        }
+        guard d < radix else { return nil }
+        let (m, o1) = value.multipliedReportingOverflow(by: radix)
+        let (a, o2) = m.addingReportingOverflow(d)
+        if o1 || o2 { return nil }
+        value = a
+    }
+    return value
 }
