@@ -22,10 +22,10 @@ def sh(*args, **kw):
     return subprocess.run(list(args), check=True, **kw)
 
 
-def seed(ns, count):
-    """Creates `count` distinct tcp entries through conntrack -R: the first
-    half from 10.0.0.0/9, the second from 10.128.0.0/9; mark i % 4 (so
-    -m 1 is a quarter); dport 80 for every tenth entry, else 443."""
+def write_seed_file(count):
+    """A -R file of `count` distinct tcp entries: the first half from
+    10.0.0.0/9, the second from 10.128.0.0/9; mark i % 4 (so -m 1 is a
+    quarter); dport 80 for every tenth entry, else 443."""
     with tempfile.NamedTemporaryFile("w", suffix=".ct", delete=False) as f:
         half = count // 2
         for i in range(count):
@@ -35,7 +35,12 @@ def seed(ns, count):
             f.write(f"-I -p tcp -s {src} -d 192.0.2.{i % 200 + 1} "
                     f"--sport {1024 + i % 60000} --dport {dport} --state ESTABLISHED "
                     f"-u SEEN_REPLY,ASSURED -m {i % 4} -t 3600\n")
-        path = f.name
+        return f.name
+
+
+def seed(ns, count):
+    """Fills `ns` with the entries of write_seed_file, through conntrack -R."""
+    path = write_seed_file(count)
     try:
         sh("ip", "netns", "exec", ns, "conntrack", "-R", path,
            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -108,6 +113,8 @@ def main():
         delete_cases = [
             ("-D -s 10.0.0.0/9 (half)", ["-D", "-s", "10.0.0.0/9"]),
             ("-D -m 1 (a quarter)", ["-D", "-m", "1"]),
+            # conntrack -U needs an address or -f to update anything.
+            ("-U -s 10.0.0.0/9 -m 7 (half)", ["-U", "-s", "10.0.0.0/9", "-m", "7"]),
         ]
         for label, argv in delete_cases:
             a_times, b_times = [], []
@@ -123,6 +130,24 @@ def main():
                         subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
             a, b = statistics.median(a_times), statistics.median(b_times)
             print(f"{label:34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
+
+        # -R of the seed file into an empty namespace: kernel work per
+        # created entry is the floor.
+        path = write_seed_file(args.entries)
+        try:
+            a_times, b_times = [], []
+            for _ in range(max(3, args.rounds // 3)):
+                for tool, times in (("conntrack", a_times), (args.ctl, b_times)):
+                    ns = f"ctlbench-r-{uuid.uuid4().hex[:6]}"
+                    sh("ip", "netns", "add", ns)
+                    try:
+                        times.append(wall(ns, [tool, "-R", path]))
+                    finally:
+                        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+            a, b = statistics.median(a_times), statistics.median(b_times)
+            print(f"{f'-R ({args.entries:,} lines)':34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
+        finally:
+            os.unlink(path)
 
         rss_small = peak_rss_kib(small_ns, [args.ctl, "-L"])
         rss_big = peak_rss_kib(big_ns, [args.ctl, "-L"])

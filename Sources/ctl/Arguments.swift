@@ -469,7 +469,7 @@ private func hasPrefixIgnoringCase(_ name: String, _ prefix: Substring) -> Bool 
 private func parseAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout Invocation, option: String,
                           cidr: Bool = true) throws(Failure) -> (AddressMatch, Bool) {
     let text = String(cString: optarg!)
-    let slash = text.firstIndex(of: "/")
+    let slash = text.utf8.firstIndex(of: UInt8(ascii: "/"))
     let addressText = slash.map { String(text[..<$0]) } ?? text
     guard let address = parseIP(addressText) else { throw .parameter("Invalid IP address `\(text)'") }
     var prefix: Int? = nil

@@ -95,7 +95,7 @@ private func checkCreateTuple(_ inv: Invocation) throws(Failure) {
     func need(_ present: Bool, _ name: String) throws(Failure) {
         if !present { throw .parameter("You need to supply the `--\(name)' option for this command") }
     }
-    let given = Set(inv.protoOptions)
+    let given = inv.protoOptions
     let ports = (given.contains("sport") || given.contains("orig-port-src")) &&
         (given.contains("dport") || given.contains("orig-port-dst"))
     switch sel.proto ?? 0 {
