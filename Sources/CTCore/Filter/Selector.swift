@@ -72,8 +72,10 @@ public struct Selector: Equatable, Sendable {
     /// accepts them for -L and -D but selects nothing by them.
     public var greSrcKey: UInt16?
     public var greDstKey: UInt16?
-    public var origVtag: UInt32?             // --orig-vtag
-    public var replyVtag: UInt32?            // --reply-vtag
+    /// --orig-vtag / --reply-vtag: values for -I and -U; conntrack 1.4.7's
+    /// -G accepts them without selecting by them.
+    public var origVtag: UInt32?
+    public var replyVtag: UInt32?
     public var dccpRole: UInt8?              // --role
     public var mark: UInt32?                 // -m MARK
     public var markMask: UInt32 = .max       // -m MARK/MASK
@@ -129,11 +131,6 @@ extension Selector {
             case .dccp(let d)?: if d.state != state { return false }
             case nil: return false
             }
-        }
-        if origVtag != nil || replyVtag != nil {
-            guard case .sctp(let s)? = flow.protoInfo else { return false }
-            if let v = origVtag, s.vtagOriginal != v { return false }
-            if let v = replyVtag, s.vtagReply != v { return false }
         }
         if let role = dccpRole {
             guard case .dccp(let d)? = flow.protoInfo, d.role == role else { return false }
