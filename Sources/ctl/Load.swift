@@ -179,10 +179,7 @@ func load(_ inv: Invocation) -> ExitCode {
         return .failure
     }
     if let failure {
-        let line = streamed[failure.index]
-        Console.errorContext = "line \(line.line): "
-        Console.error(operationFailed(failure.error, line.add ? .add : .create))
-        return .failure
+        return report(failure, streamed)
     }
     // The rest, in order; creates still in batches.
     Console.inLoadFile = true
@@ -208,18 +205,21 @@ func load(_ inv: Invocation) -> ExitCode {
             i += 1
         }
         do {
-            if let failure = try creates.finish() {
-                let line = lines[failure.index]
-                Console.errorContext = "line \(line.line): "
-                Console.error(operationFailed(failure.error, line.add ? .add : .create))
-                return .failure
-            }
+            if let failure = try creates.finish() { return report(failure, lines) }
         } catch {
             Console.error(operationFailed(error, .create))
             return .failure
         }
     }
     return .ok
+}
+
+/// Reports the create that failed, with its line, as -I (or -A) would.
+private func report(_ failure: CreateStream.Failure, _ lines: [(line: Int, add: Bool)]) -> ExitCode {
+    let line = lines[failure.index]
+    Console.errorContext = "line \(line.line): "
+    Console.error(operationFailed(failure.error, line.add ? .add : .create))
+    return .failure
 }
 
 private func openStream() -> CreateStream {
