@@ -51,7 +51,7 @@ private func tcpInfo(state: UInt8) -> TCPInfo {
 }
 
 /// The protocol state -p's options give, if any.
-private func protoInfo(_ inv: Invocation, forCreate: Bool) -> ProtoInfo? {
+private func requestedProtoInfo(_ inv: Invocation, forCreate: Bool) -> ProtoInfo? {
     let sel = inv.selector
     switch sel.proto ?? 0 {
     case IPProto.tcp:
@@ -163,7 +163,7 @@ func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
             reply.zone = sel.replyZone
             flow.reply = reply
         }
-        flow.protoInfo = protoInfo(inv, forCreate: true)
+        flow.protoInfo = requestedProtoInfo(inv, forCreate: true)
     } else {
         // Only -r and -q: conntrack derives the original tuple from them
         // and sends both without any layer 4 fields.
@@ -232,7 +232,7 @@ struct UpdatePlan {
         if let m = sel.mark { mark = (m, sel.markMask) }
         timeout = sel.timeout
         if inv.options.contains(.status) { status = sel.status ?? [] }
-        protoInfo = Writes.protoInfo(inv)
+        protoInfo = requestedProtoInfo(inv, forCreate: false)
         // Names are checked first (conntrack does so while parsing), then
         // the two options together are refused.
         let names = inv.labelAddNames + (inv.labelDelNames ?? [])
@@ -301,10 +301,6 @@ private func stateValue(_ info: ProtoInfo) -> UInt8? {
     case .sctp(let s): return s.state
     case .dccp(let d): return d.state
     }
-}
-
-enum Writes {
-    static func protoInfo(_ inv: Invocation) -> ProtoInfo? { ctl.protoInfo(inv, forCreate: false) }
 }
 
 /// -U: change the selected entries, printing each as it is afterwards.
