@@ -235,8 +235,11 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         if inv.command != nil { throw .parameter("Invalid commands combination") }
         inv.command = c
     }
+    // An optional argument, as conntrack takes it: only from a separate
+    // next word that is not an option; "--src-nat=ADDR" and "-nADDR" count
+    // as the bare option.
     func optionalNext() -> String? {
-        if let optarg { return String(cString: optarg) }
+        if optarg != nil { return nil }
         if optind < argc, let p = argv[Int(optind)], p[0] != 0x2d /* - */, p[0] != 0x21 /* ! */ {
             optind += 1
             return String(cString: p)
@@ -384,9 +387,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             inv.labelAddNames += String(cString: optarg!).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         case UInt8(ascii: ">"):
             add(.labelDel)
-            // conntrack takes the names only from a separate next word;
-            // "--label-del=NAME" counts as a bare --label-del.
-            let names = optarg == nil ? optionalNext() : nil
+            let names = optionalNext()
             inv.labelDelNames = (inv.labelDelNames ?? []) +
                 (names?.split(separator: ",", omittingEmptySubsequences: false).map(String.init) ?? [])
         case UInt8(ascii: "("):

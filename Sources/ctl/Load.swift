@@ -101,13 +101,20 @@ private func parseLine(_ words: inout LineWords) throws(Failure) -> Action {
         throw .parameter("Cannot use command `unknown' with --load-file")
     }
     switch command {
-    case .create, .add, .update, .delete, .flush:
+    case .create, .add, .delete:
+        // Expectation lines are parsed, then answered as the command line
+        // answers them.
+        break
+    case .update, .flush:
         guard inv.table != .conntrack else { break }
         fallthrough
     default:
         let name = "-\(command.rawValue)" + (inv.table == .conntrack ? "" : " \(inv.table.rawValue)")
         throw .parameter("Cannot use command `\(name)' with --load-file")
     }
+    // Expectation lines are answered "not implemented" before their
+    // options are checked against the conntrack table's rules.
+    if inv.table != .conntrack { try checkImplemented(inv) }
     try validate(inv)
     try checkImplemented(inv)
     switch command {

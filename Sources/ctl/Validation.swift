@@ -74,7 +74,7 @@ func validate(_ inv: Invocation) throws(Failure) {
     if command == .list, inv.options.contains(.zero), !inv.options.isDisjoint(with: filterOptions) {
         throw .parameter("Can't use -z with filtering parameters")
     }
-    if inv.output.contains(.save), inv.output != .save {
+    if inv.output.contains(.save), inv.output.subtracting(.userspace) != .save {
         throw .other("cannot combine save output with any other output type, use -o save only")
     }
     if command == .get, inv.table == .conntrack {

@@ -112,25 +112,30 @@ private func originalTuple(_ inv: Invocation) -> Tuple {
 }
 
 /// `t` seen from the other side: addresses and ports swapped, ICMP types
-/// mapped to their reply types.
-private func inverted(_ t: Tuple) -> Tuple {
+/// mapped to their reply types (by the family's table, as conntrack maps
+/// them: ICMP in IPv6 gets no reply type the kernel accepts).
+private func inverted(_ t: Tuple, family: Family) -> Tuple {
     var r = t
     r.src = t.dst
     r.dst = t.src
     r.srcPort = t.dstPort
     r.dstPort = t.srcPort
     if let p = t.proto, p == IPProto.icmp || p == IPProto.icmpv6 {
-        r.icmpType = replyICMPType(t.icmpType, v6: p == IPProto.icmpv6)
+        r.icmpType = replyICMPType(t.icmpType, v6: family == .ipv6)
     }
     r.zone = nil
     return r
 }
 
+/// Protocols whose tuples carry ports.
+private let portProtocols: Set<UInt8> = [IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp]
+
 /// The entry -I / -A describe, built the way conntrack builds it.
 func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
     let sel = inv.selector
     var flow = Flow()
-    flow.family = (inv.family ?? .ipv4).rawValue
+    let family = inv.family ?? .ipv4
+    flow.family = family.rawValue
     let haveOrig = sel.origSrc != nil && sel.origDst != nil
     let haveReply = sel.replySrc != nil || sel.replyDst != nil
     let zero: IPAddress = inv.family == .ipv6 ? .v6(0, 0) : .v4(0)
@@ -138,28 +143,29 @@ func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
         let orig = originalTuple(inv)
         flow.orig = orig
         if haveReply {
-            // The reply tuple is what -r, -q and the reply ports say; without
-            // reply ports it has no protocol (the kernel refuses that).
-            var reply = Tuple()
+            // The reply tuple is what -r, -q and the reply ports (or keys)
+            // say; for a protocol with ports or keys but none given it has
+            // no protocol (the kernel refuses that). ICMP fields are derived
+            // from the original's.
+            var reply = inverted(orig, family: family)
             reply.src = sel.replySrc?.address ?? zero
             reply.dst = sel.replyDst?.address ?? zero
-            let replyKeys = inv.replyKeySrc != nil || inv.replyKeyDst != nil
-            let replyPorts = sel.replySrcPort != nil || sel.replyDstPort != nil
-            if orig.proto == IPProto.gre, replyKeys {
-                reply.proto = orig.proto
-                reply.srcPort = inv.replyKeySrc ?? 0
-                reply.dstPort = inv.replyKeyDst ?? 0
-            } else if orig.proto != IPProto.gre, replyPorts {
-                reply.proto = orig.proto
-                reply.srcPort = sel.replySrcPort ?? 0
-                reply.dstPort = sel.replyDstPort ?? 0
-            } else {
-                reply.proto = 0
+            let proto = orig.proto ?? 0
+            if proto == IPProto.gre {
+                let given = inv.replyKeySrc != nil || inv.replyKeyDst != nil
+                reply.proto = given ? proto : 0
+                reply.srcPort = given ? inv.replyKeySrc ?? 0 : nil
+                reply.dstPort = given ? inv.replyKeyDst ?? 0 : nil
+            } else if portProtocols.contains(proto) {
+                let given = sel.replySrcPort != nil || sel.replyDstPort != nil
+                reply.proto = given ? proto : 0
+                reply.srcPort = given ? sel.replySrcPort ?? 0 : nil
+                reply.dstPort = given ? sel.replyDstPort ?? 0 : nil
             }
             reply.zone = sel.replyZone
             flow.reply = reply
         } else {
-            var reply = inverted(orig)
+            var reply = inverted(orig, family: family)
             reply.zone = sel.replyZone
             flow.reply = reply
         }
@@ -171,7 +177,7 @@ func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
         reply.src = sel.replySrc?.address
         reply.dst = sel.replyDst?.address
         reply.proto = 0
-        var orig = inverted(reply)
+        var orig = inverted(reply, family: family)
         orig.zone = sel.origZone
         reply.zone = sel.replyZone
         flow.orig = orig
@@ -188,8 +194,10 @@ func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
     }
     var change = EntryChange(entry: flow)
     if haveOrig {
-        change.sourceNAT = sel.srcNAT
-        change.destinationNAT = sel.dstNAT
+        // conntrack sends a NAT port only for protocols with ports.
+        let keepPort = portProtocols.contains(sel.proto ?? 0)
+        change.sourceNAT = sel.srcNAT.map { NATMatch(address: $0.address, port: keepPort ? $0.port : nil) }
+        change.destinationNAT = sel.dstNAT.map { NATMatch(address: $0.address, port: keepPort ? $0.port : nil) }
     }
     return change
 }
@@ -323,7 +331,11 @@ func update(_ inv: Invocation) -> ExitCode {
     selector.origVtag = nil
     selector.replyVtag = nil
     selector.dccpRole = nil
-    let printer = FlowPrinter(inv, labels: inv.output.contains(.labels) || inv.options.contains(.label)
+    // conntrack prints updated entries without kernel timestamps, and with
+    // labels whenever it has read the label names.
+    var shown = inv
+    shown.output.remove(.ktimestamp)
+    let printer = FlowPrinter(shown, labels: inv.output.contains(.labels) || inv.options.contains(.label)
                                 || inv.options.contains(.labelAdd) || inv.options.contains(.labelDel))
     let ct = openConntrack(.update)
     do {

@@ -169,13 +169,10 @@ def test_save_combination_error(scratch_ns):
 # ------------------------------------------------------------ not implemented
 
 # Commands and options later milestones implement (selectors, -G and -D
-# are implemented and compared in test_selectors.py / test_delete_get.py).
+# are implemented and compared in test_selectors.py / test_delete_get.py;
+# -I, -A, -U, -L -z, -o save and -R in test_write.py).
 NOT_IMPLEMENTED = [
-    ["-I", "-p", "tcp", "-s", "1.1.1.1", "-d", "2.2.2.2", "--sport", "1",
-     "--dport", "2", "--state", "ESTABLISHED", "-t", "10"],
-    ["-U", "-m", "1"],
     ["-E"],
-    ["-L", "-z"],
     ["-L", "-o", "xml"],
     ["-L", "expect"],
 ]

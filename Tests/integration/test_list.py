@@ -76,6 +76,9 @@ LIST_CASES = [
     ["-L", "-oextended"],
     ["-L", "-oextended,id"],
     ["--dump", "-o", "id", "--family", "ipv6"],
+    # save format (more in test_write.py)
+    ["-L", "-o", "save"],
+    ["-L", "-o", "save", "-f", "ipv6"],
 ]
 
 
@@ -141,7 +144,6 @@ LATER_LIST_CASES = [
     ["-L", "unconfirmed"],
     ["-L", "-o", "xml"],
     ["-L", "-o", "xml,ktimestamp,id"],
-    ["-L", "-o", "save"],
 ]
 
 
