@@ -25,6 +25,10 @@ final class DecoderFixtureTests: XCTestCase {
             let plain = normalise(String(format(flow, []).dropLast()), extended: false).0
             let defaults = try Fixtures.text("\(base).default.txt").split(separator: "\n").map { normalise(String($0), extended: false).0 }
             XCTAssertTrue(defaults.contains(plain), "\(name): \(plain) not in \(defaults)")
+            // Save output: one of conntrack's -o save lines, timeouts aside.
+            let saved = saveNormalised(saveLine(flow))
+            let saves = try Fixtures.text("\(base).save.txt").split(separator: "\n").map { saveNormalised(String($0)) }
+            XCTAssertTrue(saves.contains(saved), "\(name): \(saved) not in \(saves)")
             checked += 1
         }
         XCTAssertEqual(checked, names.count)

@@ -60,3 +60,17 @@ func normalise(_ line: String, extended: Bool) -> (String, Int?) {
     }
     return (fields.joined(separator: " "), timeout)
 }
+
+/// `flow` as a -o save line, without its newline.
+func saveLine(_ flow: Flow, command: StaticString = "-A") -> String {
+    let out = OutputBuffer(fd: -1)
+    SaveFormatter(command: command).write(flow, to: out)
+    return String(decoding: out.pending.dropLast(), as: UTF8.self)
+}
+
+/// A save line with the value after "-t" replaced by "T".
+func saveNormalised(_ line: String) -> String {
+    var words = line.split(separator: " ").map(String.init)
+    if let i = words.firstIndex(of: "-t"), i + 1 < words.count { words[i + 1] = "T" }
+    return words.joined(separator: " ")
+}

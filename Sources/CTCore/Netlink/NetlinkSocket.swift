@@ -269,6 +269,19 @@ public final class NetlinkSocket {
         }
     }
 
+    /// The attributes as libmnl lays them out in a message (for tests).
+    static func encode(_ attributes: [RequestAttribute]) throws(Errno) -> [UInt8] {
+        let size = 8192
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+        defer { buffer.deallocate() }
+        let nlh = mnl_nlmsg_put_header(buffer.baseAddress)!
+        let start = Int(nlh.pointee.nlmsg_len)
+        for attribute in attributes {
+            guard put(attribute, into: nlh, size: size) else { throw Errno(EMSGSIZE) }
+        }
+        return Array(buffer[start..<Int(nlh.pointee.nlmsg_len)])
+    }
+
     /// Room in the send buffer, for callers sizing their batches.
     public var sendCapacity: Int { sendBuffer.count }
 
@@ -287,12 +300,12 @@ public final class NetlinkSocket {
         nfg.pointee.version = request.version
         nfg.pointee.res_id = request.resourceID.bigEndian
         for attribute in request.attributes {
-            guard put(attribute, into: nlh, size: sendBuffer.count - offset) else { throw Errno(EMSGSIZE) }
+            guard Self.put(attribute, into: nlh, size: sendBuffer.count - offset) else { throw Errno(EMSGSIZE) }
         }
         return Int(nlh.pointee.nlmsg_len)
     }
 
-    private func put(_ attribute: RequestAttribute, into nlh: UnsafeMutablePointer<nlmsghdr>, size: Int) -> Bool {
+    private static func put(_ attribute: RequestAttribute, into nlh: UnsafeMutablePointer<nlmsghdr>, size: Int) -> Bool {
         switch attribute {
         case let .u8(type, value):
             return mnl_attr_put_u8_check(nlh, size, type, value)
@@ -310,7 +323,7 @@ public final class NetlinkSocket {
             return mnl_attr_put_strz_check(nlh, size, type, value)
         case let .nested(type, children):
             guard let nest = mnl_attr_nest_start_check(nlh, size, type) else { return false }
-            for child in children where !put(child, into: nlh, size: size) {
+            for child in children where !Self.put(child, into: nlh, size: size) {
                 mnl_attr_nest_cancel(nlh, nest)
                 return false
             }
