@@ -238,8 +238,10 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
     // An optional argument, as conntrack takes it: only from a separate
     // next word that is not an option; "--src-nat=ADDR" and "-nADDR" count
     // as the bare option.
-    func optionalNext() -> String? {
-        if optarg != nil { return nil }
+    // (-i takes its argument as getopt hands it: "-i ID" is a required
+    // argument in the short form.)
+    func optionalNext(attached: Bool = false) -> String? {
+        if let optarg { return attached ? String(cString: optarg) : nil }
         if optind < argc, let p = argv[Int(optind)], p[0] != 0x2d /* - */, p[0] != 0x21 /* ! */ {
             optind += 1
             return String(cString: p)
@@ -353,7 +355,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             inv.selector.secmark = try number(String(cString: optarg!), max: UInt32.max, what: "secmark")
         case UInt8(ascii: "i"):
             add(.id)
-            if let text = optionalNext() { inv.selector.id = try number(text, max: UInt32.max, what: "id") }
+            if let text = optionalNext(attached: true) { inv.selector.id = try number(text, max: UInt32.max, what: "id") }
         case UInt8(ascii: "f"):
             add(.family)
             let name = String(cString: optarg!)
