@@ -51,6 +51,12 @@ from pathlib import Path
 
 import pytest
 
+# Tests start processes from several threads at once (namespaces are filled
+# in the background); CPython's vfork path then failed once with EFAULT
+# ("Bad address") while exec'ing ip(8). Plain fork avoids that.
+if hasattr(subprocess, "_USE_VFORK"):
+    subprocess._USE_VFORK = False
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 SBIN_PATH = os.environ.get("PATH", "") + ":/usr/local/sbin:/usr/sbin:/sbin"
