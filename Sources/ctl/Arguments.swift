@@ -437,6 +437,28 @@ private let statusNames: [(String, Status)] = [
 /// reported with the rest of the list from that item on.
 @discardableResult
 private func parseList(_ text: String, names: [String], onItem: (Int) -> Void = { _ in }) throws(Failure) -> [Int] {
+    // A -R file repeats the same few lists ("-u SEEN_REPLY,ASSURED") on
+    // every line: remember what each text gave.
+    let key = ListKey(text: text, count: names.count, last: names.last ?? "")
+    if let known = parsedLists[key] {
+        known.forEach(onItem)
+        return known
+    }
+    let result = try parseListItems(text, names: names, onItem: onItem)
+    if parsedLists.count < 256 { parsedLists[key] = result }
+    return result
+}
+
+private struct ListKey: Hashable {
+    let text: String
+    /// Tell the name lists (status, output, event) apart.
+    let count: Int
+    let last: String
+}
+
+nonisolated(unsafe) private var parsedLists: [ListKey: [Int]] = [:]
+
+private func parseListItems(_ text: String, names: [String], onItem: (Int) -> Void) throws(Failure) -> [Int] {
     var result: [Int] = []
     var rest = Substring(text)
     while true {
