@@ -69,7 +69,7 @@ public final class Conntrack {
     /// batches wait between the threads; `onDeleted` is called on the
     /// delete thread, one entry at a time, in order.
     public func delete(_ selector: Selector, kernel: KernelFilterSupport, _ onDeleted: (Flow) throws -> Void) throws {
-        let deleter = try NetlinkSocket()
+        let deleter = try NetlinkSocket.forBatches()
         let perBatch = max(1, deleter.sendCapacity / 2 / 160)
         try withoutActuallyEscaping(onDeleted) { onDeleted in
             try pipelined(selector, kernel: kernel, perBatch: perBatch, requests: { flow in

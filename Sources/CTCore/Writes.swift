@@ -32,9 +32,7 @@ extension Conntrack {
     public func update(_ selector: Selector, kernel: KernelFilterSupport,
                        change: (Flow) -> EntryChange?,
                        _ onResult: (UpdateResult) throws -> Void) throws {
-        let updater = try NetlinkSocket()
-        // Room for every reply of a batch: one entry message per get.
-        try? updater.setSocketReceiveBuffer(bytes: 4 << 20)
+        let updater = try NetlinkSocket.forBatches()
         let perBatch = 128
         try withoutActuallyEscaping(onResult) { onResult in
             try pipelined(selector, kernel: kernel, perBatch: perBatch, requests: { flow in
@@ -120,7 +118,7 @@ public final class CreateStream {
     private var failed: Failure?
 
     public init() throws {
-        socket = try NetlinkSocket()
+        socket = try NetlinkSocket.forBatches()
         perBatch = max(1, socket.sendCapacity / 2 / 256)
         batch = Batch(start: 0)
         pipeline = BatchPipeline<Batch> { [unowned self] batch in try self.send(batch) }

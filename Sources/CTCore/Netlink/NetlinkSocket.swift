@@ -108,6 +108,19 @@ public final class NetlinkSocket {
         nextSequence = UInt32(truncatingIfNeeded: time(nil))
         receiveBuffer = .allocate(byteCount: Self.receiveBufferSize, alignment: 8)
         sendBuffer = .allocate(byteCount: Self.sendBufferSize, alignment: 8)
+        // Error replies carry only the request's header, not all of it
+        // (Linux 4.3+; older kernels keep sending the whole request).
+        var one: Int32 = 1
+        _ = setsockopt(mnl_socket_get_fd(nl), SOL_NETLINK, NETLINK_CAP_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// A socket for `performBatch`: its receive buffer holds the replies of
+    /// a whole batch, even when every request of it fails (entries that
+    /// exist or vanished), which the default buffer does not.
+    public static func forBatches() throws -> NetlinkSocket {
+        let socket = try NetlinkSocket()
+        try? socket.setSocketReceiveBuffer(bytes: 4 << 20)
+        return socket
     }
 
     deinit {
@@ -162,10 +175,10 @@ public final class NetlinkSocket {
                     break
                 case NLMSG_ERROR:
                     guard let code = payload.i32host(at: 0) else { throw Errno.badMessage }
-                    if code != 0 { throw Errno(-code) }
+                    if code != 0 { throw Errno(0 &- code) }
                     if !request.isDump { return true }
                 case NLMSG_DONE:
-                    if let code = payload.i32host(at: 0), code < 0 { throw Errno(-code) }
+                    if let code = payload.i32host(at: 0), code < 0 { throw Errno(0 &- code) }
                     return true
                 case NLMSG_OVERRUN:
                     throw Errno.noBufferSpace
@@ -252,7 +265,7 @@ public final class NetlinkSocket {
                 switch Int32(type) {
                 case NLMSG_ERROR:
                     guard let code = view.i32host(at: at + 16) else { throw Errno.badMessage }
-                    if code != 0 { failures[index] = Errno(-code) }
+                    if code != 0 { failures[index] = Errno(0 &- code) }
                     if seq == last { return failures }
                 case NLMSG_NOOP, NLMSG_DONE:
                     break
