@@ -99,11 +99,27 @@ public final class CreateStream {
         var tolerateExisting: [Bool] = []
     }
 
-    /// What deletes one created entry again.
-    private struct Key {
+    /// What deletes a created entry again: its family, tuple and zone (a
+    /// whole Flow per entry would double -R's memory).
+    private struct Made {
         var family: UInt8
         var orig: Tuple
         var zone: UInt16?
+
+        init?(_ entry: Flow) {
+            guard let orig = entry.orig else { return nil }
+            family = entry.family
+            self.orig = orig
+            zone = entry.zone
+        }
+
+        var deleteRequest: NetlinkRequest? {
+            var flow = Flow()
+            flow.family = family
+            flow.orig = orig
+            flow.zone = zone
+            return Conntrack.deleteRequest(for: flow)
+        }
     }
 
     private let socket: NetlinkSocket
@@ -114,7 +130,7 @@ public final class CreateStream {
     private let monitor = Monitor()
     // Written by the sending thread; read by others under `monitor`, or
     // after `finish`.
-    private var created: [Key] = []
+    private var created: [Made] = []
     private var failed: Failure?
 
     public init() throws {
@@ -146,27 +162,30 @@ public final class CreateStream {
     /// Sends what is queued and waits for all of it. Returns the failure,
     /// if a create failed.
     public func finish() throws -> Failure? {
-        try flush()
+        // A failed submit is the sending thread's error, which finish returns.
+        try? flush()
         if let error = pipeline.finish() { throw error }
         return failed
     }
 
     /// Deletes every entry this stream created (call after `finish`).
     public func rollBack() throws {
-        var requests: [NetlinkRequest] = []
-        for key in created.reversed() {
-            var flow = Flow()
-            flow.family = key.family
-            flow.orig = key.orig
-            flow.zone = key.zone
-            if let request = Conntrack.deleteRequest(for: flow) { requests.append(request) }
-            if requests.count >= perBatch {
-                _ = try socket.performBatch(requests)
-                requests = []
-            }
-        }
-        if !requests.isEmpty { _ = try socket.performBatch(requests) }
+        try delete(created.reversed())
         created = []
+    }
+
+    /// Deletes entries this stream made, in batches; one already gone is fine.
+    private func delete<S: Sequence>(_ entries: S) throws where S.Element == Made {
+        var requests: [NetlinkRequest] = []
+        func send() throws {
+            if let error = try socket.performBatch(requests).values.first(where: { $0 != Errno.noEntry }) { throw error }
+            requests = []
+        }
+        for entry in entries {
+            if let request = entry.deleteRequest { requests.append(request) }
+            if requests.count >= perBatch { try send() }
+        }
+        if !requests.isEmpty { try send() }
     }
 
     private func send(_ batch: Batch) throws {
@@ -176,24 +195,12 @@ public final class CreateStream {
             !(batch.tolerateExisting[i] && failures[i] == Errno.exists)
         }
         let end = firstFailure ?? batch.changes.count
-        var made: [Key] = []
-        for i in 0..<batch.changes.count where failures[i] == nil {
-            let entry = batch.changes[i].entry
-            guard let orig = entry.orig else { continue }
-            if i < end {
-                made.append(Key(family: entry.family, orig: orig, zone: entry.zone))
-            } else {
-                // Sent after the failure: conntrack would not have made it.
-                var flow = Flow()
-                flow.family = entry.family
-                flow.orig = orig
-                flow.zone = entry.zone
-                if var request = Conntrack.deleteRequest(for: flow) {
-                    request.flags |= NetlinkFlags.ack
-                    _ = try? socket.perform(request) { _ in }
-                }
-            }
+        func madeIn(_ range: Range<Int>) -> [Made] {
+            range.filter { failures[$0] == nil }.compactMap { Made(batch.changes[$0].entry) }
         }
+        let made = madeIn(0..<end)
+        // Those sent after the failure: conntrack would not have made them.
+        try delete(madeIn(end..<batch.changes.count))
         monitor.locked {
             created += made
             if let f = firstFailure { failed = Failure(index: batch.start + f, error: failures[f]!) }
