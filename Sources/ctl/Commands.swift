@@ -57,29 +57,17 @@ func kernelSupport() -> KernelFilterSupport {
 private func outputLabelMap(_ inv: Invocation, labels: Bool? = nil) -> LabelMap? {
     // -l prints labels too, as -o labels does.
     guard labels ?? (inv.output.contains(.labels) || !inv.labelNames.isEmpty) else { return nil }
-    do {
-        return try LabelMap.load()
-    } catch {
-        Console.raw("nfct_labelmap_new: \(error)")
-        return nil
-    }
+    return labelMap()
 }
 
 /// The selector with -l names turned into label bits.
 func resolvedSelector(_ inv: Invocation) -> Selector {
     var selector = inv.selector
     guard !inv.labelNames.isEmpty else { return selector }
-    var map = LabelMap(names: [:])
     do {
-        map = try LabelMap.load()
+        selector.labels += try labelBits(inv.labelNames, labelMap() ?? LabelMap(names: [:]))
     } catch {
-        Console.raw("nfct_labelmap_new: \(error)")
-    }
-    for name in inv.labelNames {
-        guard let bit = map.names.first(where: { $0.value == name })?.key else {
-            Console.fail(.parameter("unknown label '\(name)'"))
-        }
-        selector.labels.append(bit)
+        Console.fail(error)
     }
     return selector
 }

@@ -3,24 +3,25 @@ import Glibc
 
 // -I, -A and -U: what the command line asks to set, turned into changes.
 
-/// The label map for label names, or why there is none (conntrack prints
-/// the reason and goes on with no names).
-private func loadLabelMap() -> LabelMap {
+/// connlabel.conf as conntrack finds it, read once per run; nil after
+/// conntrack's warning when it cannot be read (then there are no names).
+func labelMap() -> LabelMap? {
+    if let map = loadedLabelMap { return map }
     do {
-        return try LabelMap.load()
+        loadedLabelMap = try LabelMap.load()
     } catch {
         Console.raw("nfct_labelmap_new: \(error)")
-        return LabelMap(names: [:])
     }
+    return loadedLabelMap
 }
+
+nonisolated(unsafe) private var loadedLabelMap: LabelMap?
 
 /// Label names to bits; an unknown name is a parameter error.
 func labelBits(_ names: [String], _ map: LabelMap) throws(Failure) -> [Int] {
     var bits: [Int] = []
     for name in names {
-        guard let bit = map.names.first(where: { $0.value == name })?.key else {
-            throw .parameter("unknown label '\(name)'")
-        }
+        guard let bit = map.bit(named: name) else { throw .parameter("unknown label '\(name)'") }
         bits.append(bit)
     }
     return bits
@@ -189,7 +190,7 @@ func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
     // -u's bits, always with CONFIRMED, as conntrack sends them.
     if inv.options.contains(.status) { flow.status = (sel.status ?? []).union(.confirmed) }
     if !inv.labelAddNames.isEmpty {
-        let bits = try labelBits(inv.labelAddNames, loadLabelMap())
+        let bits = try labelBits(inv.labelAddNames, labelMap() ?? LabelMap(names: [:]))
         flow.labels = Labels(bits: bits, fullSize: false)
     }
     var change = EntryChange(entry: flow)
@@ -244,7 +245,7 @@ struct UpdatePlan {
         // Names are checked first (conntrack does so while parsing), then
         // the two options together are refused.
         let names = inv.labelAddNames + (inv.labelDelNames ?? [])
-        let map = names.isEmpty ? LabelMap(names: [:]) : loadLabelMap()
+        let map = names.isEmpty ? LabelMap(names: [:]) : labelMap() ?? LabelMap(names: [:])
         if inv.options.contains(.labelAdd) { labelAdd = try labelBits(inv.labelAddNames, map) }
         if let names = inv.labelDelNames {
             labelDel = .some(names.isEmpty ? nil : try labelBits(names, map))

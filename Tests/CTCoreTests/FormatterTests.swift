@@ -121,6 +121,11 @@ final class FormatterTests: XCTestCase {
         XCTAssertNil(LabelMap.parse("1 one\n2 bad=name\n"))
         XCTAssertNil(LabelMap.parse("1 a,b\n"))
         XCTAssertNil(LabelMap.parse("# nothing\n\n"))
+        // A name given to several bits stands for the lowest of them.
+        let twice = LabelMap(parsing: "90 dup\n7 dup\n64 dup\n1 one\n")
+        XCTAssertEqual(twice.bit(named: "dup"), 7)
+        XCTAssertEqual(twice.bit(named: "one"), 1)
+        XCTAssertNil(twice.bit(named: "none"))
         XCTAssertEqual(Errno(0).description, "Success")
     }
 

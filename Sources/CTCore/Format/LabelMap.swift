@@ -44,6 +44,12 @@ public struct LabelMap: Equatable, Sendable {
     }
 
     public func name(ofBit bit: Int) -> String? { names[bit] }
+
+    /// The bit a name stands for; the lowest one if the file gives the name
+    /// to several bits.
+    public func bit(named name: String) -> Int? {
+        names.lazy.filter { $0.value == name }.map(\.key).min()
+    }
 }
 
 /// The whole contents of a small text file (a configuration file or a
