@@ -213,15 +213,9 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
 
     // conntrack takes -R/--load-file only as the first argument.
     if !inFile, argc >= 3, let first = arg(1), first == "-R" || first == "--load-file" {
-        let path = arg(2)!
-        if path != "-" {
-            guard let f = fopen(path, "r") else {
-                throw .parameter("Failed to open file \(path) for reading")
-            }
-            fclose(f)
-        }
+        // The file is opened (once: it may be a pipe) when it is loaded.
         inv.command = .load
-        inv.loadFile = path
+        inv.loadFile = arg(2)!
         return inv
     }
 
