@@ -108,12 +108,19 @@ struct Invocation {
 
     /// Protocol options conntrack refuses with the selecting commands.
     var illegalProtoOption: String? {
-        let refused: Set<String> = ["mask-port-src", "mask-port-dst", "tuple-port-src", "tuple-port-dst",
-                                    "mask-key-src", "mask-key-dst", "tuple-key-src", "tuple-key-dst",
-                                    "orig-vtag", "reply-vtag", "role"]
-        return protoOptions.first(where: refused.contains)
+        protoOptions.first(where: refusedProtoOptions.contains)
     }
 }
+
+private let tcpStateNames = Names.tcpStates.map { "\($0)" }
+private let sctpStateNames = Names.sctpStates.map { "\($0)" }
+private let dccpStateNames = Names.dccpStates.map { "\($0)" }
+
+private let refusedProtoOptions: Set<String> = [
+    "mask-port-src", "mask-port-dst", "tuple-port-src", "tuple-port-dst",
+    "mask-key-src", "mask-key-dst", "tuple-key-src", "tuple-key-dst",
+    "orig-vtag", "reply-vtag", "role",
+]
 
 /// One getopt_long option: name, argument kind (0 none, 1 required,
 /// 2 optional) and the value getopt returns for it.
@@ -232,10 +239,8 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
     // An optional argument, as conntrack takes it: only from a separate
     // next word that is not an option; "--src-nat=ADDR" and "-nADDR" count
     // as the bare option.
-    // (-i takes its argument as getopt hands it: "-i ID" is a required
-    // argument in the short form.)
-    func optionalNext(attached: Bool = false) -> String? {
-        if let optarg { return attached ? String(cString: optarg) : nil }
+    func optionalNext() -> String? {
+        if optarg != nil { return nil }
         if optind < argc, let p = argv[Int(optind)], p[0] != 0x2d /* - */, p[0] != 0x21 /* ! */ {
             optind += 1
             return String(cString: p)
@@ -246,10 +251,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         // An argument glued to the command ("-Lfoo", "--dump=foo") is
         // ignored, as conntrack does; otherwise the next word, unless it
         // is an option, names the table.
-        guard optarg == nil else { return }
-        guard optind < argc, let p = argv[Int(optind)], p[0] != 0x2d, p[0] != 0x21 else { return }
-        let name = String(cString: p)
-        optind += 1
+        guard let name = optionalNext() else { return }
         // Any prefix of a table name selects it, in this order.
         for t in [Table.expect, .conntrack, .dying, .unconfirmed] where t.rawValue.hasPrefix(name) {
             inv.table = t
@@ -349,7 +351,8 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             inv.selector.secmark = try number(String(cString: optarg!), max: UInt32.max, what: "secmark")
         case UInt8(ascii: "i"):
             add(.id)
-            if let text = optionalNext(attached: true) { inv.selector.id = try number(text, max: UInt32.max, what: "id") }
+            // "-i ID" is a required argument in the short form: getopt hands it over.
+            if let text = optarg.map({ String(cString: $0) }) ?? optionalNext() { inv.selector.id = try number(text, max: UInt32.max, what: "id") }
         case UInt8(ascii: "f"):
             add(.family)
             let name = String(cString: optarg!)
@@ -431,28 +434,6 @@ private let statusNames: [(String, Status)] = [
 /// reported with the rest of the list from that item on.
 @discardableResult
 private func parseList(_ text: String, names: [String], onItem: (Int) -> Void = { _ in }) throws(Failure) -> [Int] {
-    // A -R file repeats the same few lists ("-u SEEN_REPLY,ASSURED") on
-    // every line: remember what each text gave.
-    let key = ListKey(text: text, count: names.count, last: names.last ?? "")
-    if let known = parsedLists[key] {
-        known.forEach(onItem)
-        return known
-    }
-    let result = try parseListItems(text, names: names, onItem: onItem)
-    if parsedLists.count < 256 { parsedLists[key] = result }
-    return result
-}
-
-private struct ListKey: Hashable {
-    let text: String
-    /// Tell the name lists (status, output, event) apart.
-    let count: Int
-    let last: String
-}
-
-nonisolated(unsafe) private var parsedLists: [ListKey: [Int]] = [:]
-
-private func parseListItems(_ text: String, names: [String], onItem: (Int) -> Void) throws(Failure) -> [Int] {
     var result: [Int] = []
     var rest = Substring(text)
     while true {
@@ -588,14 +569,13 @@ private func parseProtocolOption(_ name: String, _ value: String, _ inv: inout I
     case "reply-port-src": inv.selector.replySrcPort = try decimal(value, max: UInt16.max, what: "port")
     case "reply-port-dst": inv.selector.replyDstPort = try decimal(value, max: UInt16.max, what: "port")
     case "state":
-        let (table, label): ([StaticString], String) = switch proto {
-        case IPProto.sctp: (Names.sctpStates, "SCTP")
-        case IPProto.dccp: (Names.dccpStates, "DCCP")
-        default: (Names.tcpStates, "TCP")
+        let (names, label): ([String], String) = switch proto {
+        case IPProto.sctp: (sctpStateNames, "SCTP")
+        case IPProto.dccp: (dccpStateNames, "DCCP")
+        default: (tcpStateNames, "TCP")
         }
         // Exact names; conntrack also knows the kernel's old name LISTEN
         // for SYN_SENT2. (conntrack 1.4.7 crashes on an unknown SCTP state.)
-        let names = table.map { "\($0)" }
         if let index = names.firstIndex(of: value) {
             inv.selector.state = UInt8(index)
         } else if label == "TCP", value == "LISTEN" {

@@ -154,7 +154,7 @@ private func get(_ inv: Invocation) -> ExitCode {
     // What conntrack's request makes the kernel answer when the original
     // tuple is incomplete (EINVAL) or reply ports come without any reply
     // addresses (ENODATA).
-    let portProto = [IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp].contains(sel.proto ?? 0)
+    let portProto = IPProto.hasPorts(sel.proto ?? 0)
     if sel.origSrc == nil || sel.origDst == nil || (portProto && (sel.origSrcPort == nil || sel.origDstPort == nil)) {
         Console.error(operationFailed(Errno(EINVAL), .get))
         return .failure

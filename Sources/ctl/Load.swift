@@ -17,7 +17,9 @@ private let maximumWords = 253
 private enum Action {
     /// -I (or -A, which does not mind an existing entry).
     case create(EntryChange, add: Bool)
-    /// -U, -D or -F, run as the command line would run it.
+    /// -U with its change.
+    case update(Invocation, UpdatePlan)
+    /// -D or -F, run as the command line would run it.
     case command(Invocation)
 }
 
@@ -121,8 +123,7 @@ private func parseLine(_ words: inout LineWords) throws(Failure) -> Action {
     case .create, .add:
         return .create(try createChange(inv), add: command == .add)
     case .update:
-        _ = try UpdatePlan(inv)
-        return .command(inv)
+        return .update(inv, try UpdatePlan(inv))
     default:
         return .command(inv)
     }
@@ -193,8 +194,13 @@ func load(_ inv: Invocation) -> ExitCode {
     var i = 0
     while i < rest.count {
         Console.errorContext = "line \(rest[i].line): "
-        if case .command(let lineInvocation) = rest[i].action {
-            let code = run(lineInvocation)
+        var code: ExitCode? = nil
+        switch rest[i].action {
+        case .command(let lineInvocation): code = run(lineInvocation)
+        case .update(let lineInvocation, let plan): code = update(lineInvocation, plan: plan)
+        case .create: break
+        }
+        if let code {
             if code != .ok { return code }
             i += 1
             continue

@@ -128,9 +128,6 @@ private func inverted(_ t: Tuple, family: Family) -> Tuple {
     return r
 }
 
-/// Protocols whose tuples carry ports.
-private let portProtocols: Set<UInt8> = [IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp]
-
 /// The entry -I / -A describe, built the way conntrack builds it.
 func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
     let sel = inv.selector
@@ -157,7 +154,7 @@ func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
                 reply.proto = given ? proto : 0
                 reply.srcPort = given ? inv.replyKeySrc ?? 0 : nil
                 reply.dstPort = given ? inv.replyKeyDst ?? 0 : nil
-            } else if portProtocols.contains(proto) {
+            } else if IPProto.hasPorts(proto) {
                 let given = sel.replySrcPort != nil || sel.replyDstPort != nil
                 reply.proto = given ? proto : 0
                 reply.srcPort = given ? sel.replySrcPort ?? 0 : nil
@@ -196,7 +193,7 @@ func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
     var change = EntryChange(entry: flow)
     if haveOrig {
         // conntrack sends a NAT port only for protocols with ports.
-        let keepPort = portProtocols.contains(sel.proto ?? 0)
+        let keepPort = IPProto.hasPorts(sel.proto ?? 0)
         change.sourceNAT = sel.srcNAT.map { NATMatch(address: $0.address, port: keepPort ? $0.port : nil) }
         change.destinationNAT = sel.dstNAT.map { NATMatch(address: $0.address, port: keepPort ? $0.port : nil) }
     }
@@ -215,7 +212,7 @@ func create(_ inv: Invocation) -> ExitCode {
     let ct = openConntrack(command)
     do {
         try ct.create(change)
-    } catch let error as Errno where command == .add && error == Errno(EEXIST) {
+    } catch let error as Errno where command == .add && error == Errno.exists {
         // -A leaves an existing entry alone and is content.
         Console.message("0 flow entries have been added.")
         return .ok
@@ -313,12 +310,18 @@ private func stateValue(_ info: ProtoInfo) -> UInt8? {
 }
 
 /// -U: change the selected entries, printing each as it is afterwards.
-func update(_ inv: Invocation) -> ExitCode {
+/// `plan`: the change, when the caller has made it already (-R does, as it
+/// checks its lines).
+func update(_ inv: Invocation, plan given: UpdatePlan? = nil) -> ExitCode {
     let plan: UpdatePlan
-    do {
-        plan = try UpdatePlan(inv)
-    } catch {
-        Console.fail(error)
+    if let given {
+        plan = given
+    } else {
+        do {
+            plan = try UpdatePlan(inv)
+        } catch {
+            Console.fail(error)
+        }
     }
     var selector = resolvedSelector(inv)
     // -m, -u, -t, --state and the protocol's values are what to set, not

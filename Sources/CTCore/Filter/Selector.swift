@@ -80,8 +80,9 @@ public struct Selector: Equatable, Sendable {
     public var mark: UInt32?                 // -m MARK
     public var markMask: UInt32 = .max       // -m MARK/MASK
     /// For -L: the last -m value as given, when a later -u replaced `mark`
-    /// (a conntrack 1.4.7 quirk): the kernel is asked for this one and the
-    /// replaced one is checked after, so an entry must match both.
+    /// (a conntrack 1.4.7 quirk). conntrack's kernel filter and its own
+    /// check use one each, so an entry must match both; ctl checks both
+    /// here and sends the kernel `mark`.
     public var listMark: UInt32?
     /// -u: an entry matches when (status & statusMask) == status. conntrack
     /// 1.4.7 lists with the bits of all -u options as the value and those

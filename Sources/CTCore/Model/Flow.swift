@@ -23,6 +23,11 @@ public enum IPProto {
     public static let icmpv6: UInt8 = 58
     public static let sctp: UInt8 = 132
     public static let udplite: UInt8 = 136
+
+    /// Whether tuples of `proto` carry ports (CTA_PROTO_SRC_PORT/DST_PORT).
+    public static func hasPorts(_ proto: UInt8) -> Bool {
+        proto == tcp || proto == udp || proto == udplite || proto == sctp || proto == dccp
+    }
 }
 
 /// One direction of a connection (CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_TUPLE_MASTER).
