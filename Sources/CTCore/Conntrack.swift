@@ -119,8 +119,7 @@ public final class Conntrack {
     /// IPCTNL_MSG_CT_DELETE for exactly `flow`: its original tuple, zone and id.
     static func deleteRequest(for flow: Flow) -> NetlinkRequest? {
         guard let orig = flow.orig else { return nil }
-        var attrs: [RequestAttribute] = [Encode.tuple(CTA.tupleOrig, orig)]
-        if let zone = flow.zone { attrs.append(.u16(CTA.zone, zone)) }
+        var attrs = Encode.entryKey(orig: orig, zone: flow.zone)
         if let id = flow.id { attrs.append(.u32(CTA.id, id)) }
         return NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.delete,
                               flags: 0, family: flow.family, attributes: attrs)

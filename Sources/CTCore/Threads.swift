@@ -3,33 +3,36 @@ import Glibc
 /// A mutex with one condition variable: the two pipelines' only shared
 /// state is guarded by one of these.
 final class Monitor: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
+    // Allocated, so that pthread sees one fixed address for each.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
     }
 
     deinit {
-        pthread_cond_destroy(&condition)
-        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
     }
 
     /// Runs `body` holding the lock.
     func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         return try body()
     }
 
     /// Inside `locked`: waits until `ready()` holds, releasing the lock meanwhile.
     func wait(until ready: () -> Bool) {
-        while !ready() { pthread_cond_wait(&condition, &mutex) }
+        while !ready() { pthread_cond_wait(condition, mutex) }
     }
 
     /// Inside `locked`: wakes every waiter.
-    func broadcast() { pthread_cond_broadcast(&condition) }
+    func broadcast() { pthread_cond_broadcast(condition) }
 }
 
 /// A POSIX thread running one closure; `join` waits for it to end.

@@ -72,10 +72,8 @@ extension Conntrack {
         c.entry.family = flow.family
         let update = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.new, flags: 0,
                                     family: flow.family, attributes: Encode.changeAttributes(c))
-        var key: [RequestAttribute] = [Encode.tuple(CTA.tupleOrig, orig)]
-        if let zone = flow.zone { key.append(.u16(CTA.zone, zone)) }
         let get = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get, flags: 0,
-                                 family: flow.family, attributes: key)
+                                 family: flow.family, attributes: Encode.entryKey(orig: orig, zone: flow.zone))
         return [update, get]
     }
 }

@@ -57,13 +57,8 @@ extension Encode {
 
     /// A one-address (and optionally one-port) NAT range; nil without an address.
     static func natAttribute(_ type: UInt16, _ nat: NATMatch) -> RequestAttribute? {
-        guard let address = nat.address else { return nil }
-        var members: [RequestAttribute]
-        switch ip(address, source: true) {
-        case .u32(_, let v): members = [.u32(NATAttr.v4MinIP, v)]
-        case .bytes(_, let v): members = [.bytes(NATAttr.v6MinIP, v)]
-        default: return nil
-        }
+        guard let ip = nat.address else { return nil }
+        var members = [address(ip, v4: NATAttr.v4MinIP, v6: NATAttr.v6MinIP)]
         if let port = nat.port {
             members.append(.nested(NATAttr.proto, [.u16(NATAttr.portMin, port), .u16(NATAttr.portMax, port)]))
         }

@@ -1,24 +1,30 @@
 /// Turns model values into ctnetlink request attributes.
 enum Encode {
-    static func ip(_ address: IPAddress, source: Bool) -> RequestAttribute {
+    /// An address as the attribute `v4` or `v6`, by its family.
+    static func address(_ address: IPAddress, v4: UInt16, v6: UInt16) -> RequestAttribute {
         switch address {
         case .v4(let a):
-            return .u32(source ? CTA.IP.v4Src : CTA.IP.v4Dst, a)
+            return .u32(v4, a)
         case .v6(let hi, let lo):
             var bytes = [UInt8](repeating: 0, count: 16)
             for i in 0..<8 {
                 bytes[i] = UInt8(truncatingIfNeeded: hi >> UInt64(56 - 8 * i))
                 bytes[8 + i] = UInt8(truncatingIfNeeded: lo >> UInt64(56 - 8 * i))
             }
-            return .bytes(source ? CTA.IP.v6Src : CTA.IP.v6Dst, bytes)
+            return .bytes(v6, bytes)
         }
     }
 
-    /// A whole tuple (for deleting or getting one entry by it).
-    static func tuple(_ type: UInt16, _ t: Tuple) -> RequestAttribute {
+    /// CTA_TUPLE_IP's members: the addresses `t` has.
+    static func addresses(_ t: Tuple) -> [RequestAttribute] {
         var ip: [RequestAttribute] = []
-        if let src = t.src { ip.append(Encode.ip(src, source: true)) }
-        if let dst = t.dst { ip.append(Encode.ip(dst, source: false)) }
+        if let src = t.src { ip.append(address(src, v4: CTA.IP.v4Src, v6: CTA.IP.v6Src)) }
+        if let dst = t.dst { ip.append(address(dst, v4: CTA.IP.v4Dst, v6: CTA.IP.v6Dst)) }
+        return ip
+    }
+
+    /// CTA_TUPLE_PROTO: the protocol number and the fields it has.
+    static func protocolFields(_ t: Tuple) -> RequestAttribute {
         let proto = t.proto ?? 0
         var l4: [RequestAttribute] = [.u8(CTA.Proto.num, proto)]
         switch proto {
@@ -34,9 +40,21 @@ enum Encode {
             if let v = t.srcPort { l4.append(.u16(CTA.Proto.srcPort, v)) }
             if let v = t.dstPort { l4.append(.u16(CTA.Proto.dstPort, v)) }
         }
-        var members: [RequestAttribute] = [.nested(CTA.Tuple.ip, ip), .nested(CTA.Tuple.proto, l4)]
+        return .nested(CTA.Tuple.proto, l4)
+    }
+
+    /// A whole tuple (for deleting or getting one entry by it).
+    static func tuple(_ type: UInt16, _ t: Tuple) -> RequestAttribute {
+        var members: [RequestAttribute] = [.nested(CTA.Tuple.ip, addresses(t)), protocolFields(t)]
         if let zone = t.zone { members.append(.u16(CTA.Tuple.zone, zone)) }
         return .nested(type, members)
+    }
+
+    /// What names one entry: its original tuple and zone.
+    static func entryKey(orig: Tuple, zone: UInt16?) -> [RequestAttribute] {
+        var key = [tuple(CTA.tupleOrig, orig)]
+        if let zone { key.append(.u16(CTA.zone, zone)) }
+        return key
     }
 }
 
@@ -170,18 +188,10 @@ extension Selector {
     }
 
     private func filterTuple(_ type: UInt16, _ t: Tuple) -> RequestAttribute {
-        var ip: [RequestAttribute] = []
-        if let src = t.src { ip.append(Encode.ip(src, source: true)) }
-        if let dst = t.dst { ip.append(Encode.ip(dst, source: false)) }
         var members: [RequestAttribute] = []
+        let ip = Encode.addresses(t)
         if !ip.isEmpty { members.append(.nested(CTA.Tuple.ip, ip)) }
-        if t.proto != nil {
-            var full = t
-            full.src = nil; full.dst = nil; full.zone = nil
-            if case .nested(_, let inner) = Encode.tuple(type, full), inner.count > 1 {
-                members.append(inner[1])
-            }
-        }
+        if t.proto != nil { members.append(Encode.protocolFields(t)) }
         return .nested(type, members)
     }
 }
