@@ -620,8 +620,10 @@ private let knownProtocols: [(String, UInt8)] = [
 func protocolNumber(_ name: String) -> UInt8? {
     let lower = name.lowercased()
     if let match = knownProtocols.first(where: { $0.0 == lower }) { return match.1 }
-    if let entry = getprotobyname(name) { return UInt8(truncatingIfNeeded: entry.pointee.p_proto) }
+    // A number first: /etc/protocols has no numeric names, and save files
+    // write every protocol without a name of conntrack's as a number.
     if let n = protocolNumberValue(name) { return n }
+    if let entry = getprotobyname(name) { return UInt8(truncatingIfNeeded: entry.pointee.p_proto) }
     return nil
 }
 
