@@ -7,6 +7,9 @@
 #include <netinet/in.h> /* before the linux/ headers, so in6_addr comes from libc */
 #include <sys/socket.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <poll.h>
+#include <signal.h>
 #include <libmnl/libmnl.h>
 #include <linux/netlink.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -14,6 +17,7 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 #include <linux/netfilter/nf_conntrack_sctp.h>
+#include <linux/filter.h>
 
 /// MNL_SOCKET_BUFFER_SIZE
 static inline size_t cmnl_socket_buffer_size(void) { return (size_t)MNL_SOCKET_BUFFER_SIZE; }
@@ -48,5 +52,19 @@ static inline int cmnl_attr_ok_in_nest(const struct nlattr *attr, const struct n
 /// NFNL_MSG_TYPE / NFNL_SUBSYS_ID
 static inline unsigned short cmnl_nfnl_msg_type(unsigned short type) { return NFNL_MSG_TYPE(type); }
 static inline unsigned short cmnl_nfnl_subsys_id(unsigned short type) { return NFNL_SUBSYS_ID(type); }
+
+/// struct mmsghdr (glibc declares it only under _GNU_SOURCE).
+struct cmnl_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+/// recvmmsg(2) through syscall(2), which Swift cannot call (variadic).
+static inline int cmnl_recvmmsg(int fd, struct cmnl_mmsghdr *msgs, unsigned int n, int flags) {
+    return (int)syscall(SYS_recvmmsg, fd, msgs, n, flags, (void *)0);
+}
+/// ppoll(2) without a timeout, with `mask` in place while it waits.
+static inline int cmnl_ppoll(struct pollfd *fds, unsigned int n, const sigset_t *mask) {
+    return (int)syscall(SYS_ppoll, fds, n, (void *)0, mask, (size_t)(_NSIG / 8));
+}
 
 #endif

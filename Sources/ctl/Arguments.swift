@@ -102,6 +102,10 @@ struct Invocation {
     var labelAddNames: [String] = []
     /// --label-del names: nil when not given, empty for a bare --label-del.
     var labelDelNames: [String]?
+    /// -e: the event groups asked for (none given: all).
+    var eventGroups: EventGroups = []
+    /// -b: the event socket's receive buffer, in bytes.
+    var bufferSize: Int32?
     /// --reply-key-src / --reply-key-dst (gre), used by -I/-A.
     var replyKeySrc: UInt16?
     var replyKeyDst: UInt16?
@@ -335,7 +339,9 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             }
         case UInt8(ascii: "e"):
             add(.eventMask)
-            try parseList(String(cString: optarg!), names: eventNames)
+            let items = try parseList(String(cString: optarg!), names: eventNames)
+            // Several -e add up.
+            for item in items { inv.eventGroups.formUnion(eventGroupsByName[item]) }
         case UInt8(ascii: "z"): add(.zero)
         case UInt8(ascii: "a"):
             Console.raw("WARNING: ignoring -a, deprecated option.")
@@ -374,7 +380,9 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
                 if index < 2 { Console.raw("WARNING: ignoring \(outputNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
             }
             for item in items { inv.output.insert(outputNames[item].1) }
-        case UInt8(ascii: "b"): add(.bufferSize)
+        case UInt8(ascii: "b"):
+            add(.bufferSize)
+            inv.bufferSize = try number(String(cString: optarg!), max: Int32.max, what: "buffer size")
         case UInt8(ascii: "w"):
             add(.zone)
             inv.selector.zone = try number(String(cString: optarg!), max: UInt16.max, what: "zone")
@@ -421,6 +429,7 @@ private let outputNameList = outputNames.map { $0.0 }
 private let statusNameList = statusNames.map { $0.0 }
 /// Names -e accepts.
 private let eventNames = ["ALL", "NEW", "UPDATES", "DESTROY"]
+private let eventGroupsByName: [EventGroups] = [.all, .new, .update, .destroy]
 /// Names -u accepts, with their status bits, in the order conntrack tries
 /// them: the first two are obsolete and only draw a warning.
 private let statusNames: [(String, Status)] = [

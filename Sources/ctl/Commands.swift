@@ -21,7 +21,7 @@ func run(_ inv: Invocation) -> ExitCode {
     case .create?, .add?: return create(inv)
     case .update?: return update(inv)
     case .load?: return load(inv)
-    default: return .failure
+    case .event?: return events(inv)
     }
 }
 
@@ -54,7 +54,7 @@ func kernelSupport() -> KernelFilterSupport {
 
 /// The label map when -o labels asks for names (a missing file is only a
 /// warning, as in conntrack).
-private func outputLabelMap(_ inv: Invocation, labels: Bool? = nil) -> LabelMap? {
+func outputLabelMap(_ inv: Invocation, labels: Bool? = nil) -> LabelMap? {
     // -l prints labels too, as -o labels does.
     guard labels ?? (inv.output.contains(.labels) || !inv.labelNames.isEmpty) else { return nil }
     return labelMap()

@@ -136,8 +136,10 @@ extension Selector {
         if let role = dccpRole {
             guard case .dccp(let d)? = flow.protoInfo, d.role == role else { return false }
         }
-        if let mark, (flow.mark ?? 0) & markMask != mark { return false }
-        if let listMark, (flow.mark ?? 0) & markMask != listMark { return false }
+        // An entry without a mark attribute has none to match (events leave
+        // a zero mark out; dumps always carry it).
+        if let mark, flow.mark.map({ $0 & markMask }) != mark { return false }
+        if let listMark, flow.mark.map({ $0 & markMask }) != listMark { return false }
         if let status, (flow.status ?? []).intersection(statusMask) != status { return false }
         if let timeout, flow.timeout != timeout { return false }
         if let id, flow.id != id { return false }

@@ -131,12 +131,7 @@ public final class NetlinkSocket {
 
     /// Sets SO_RCVBUF (SO_RCVBUFFORCE first, which root may use past rmem_max).
     public func setSocketReceiveBuffer(bytes: Int) throws(Errno) {
-        var size = Int32(clamping: bytes)
-        let fd = mnl_socket_get_fd(handle)
-        let len = socklen_t(MemoryLayout<Int32>.size)
-        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, len) == 0 { return }
-        if setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, len) == 0 { return }
-        throw Errno.current
+        try setReceiveBufferSize(fd: mnl_socket_get_fd(handle), bytes: bytes)
     }
 
     /// Sends `request` and calls `onMessage` for every data message of the

@@ -1,0 +1,86 @@
+import Glibc
+
+/// What happened to an entry, as ctnetlink's event messages tell it.
+public enum EventType: Sendable {
+    /// IPCTNL_MSG_CT_NEW with NLM_F_CREATE | NLM_F_EXCL.
+    case new
+    /// IPCTNL_MSG_CT_NEW without them.
+    case update
+    /// IPCTNL_MSG_CT_DELETE.
+    case destroy
+}
+
+/// One conntrack event.
+public struct Event {
+    public var type: EventType
+    public var flow: Flow
+    /// The netlink port of the process whose request caused the event, or 0
+    /// for the kernel's own changes (nlmsghdr.nlmsg_pid).
+    public var portID: UInt32
+}
+
+/// A subscription to conntrack events: decodes each event message, checks
+/// it against the selector and hands on those that match.
+public final class EventListener {
+    let socket: EventSocket
+    let selector: Selector
+    /// Whether a socket filter was attached.
+    public let filtersInKernel: Bool
+    /// Event messages received (before the selector's check).
+    public private(set) var received = 0
+
+    /// Subscribes to `groups`. With `kernelFilter`, a socket filter built
+    /// from `selector` (see `EventFilter`) drops in the kernel what cannot
+    /// match; a kernel that refuses the filter only costs speed.
+    public init(groups: EventGroups, selector: Selector, kernelFilter: Bool) throws(Errno) {
+        socket = try EventSocket(groups: groups)
+        self.selector = selector
+        var attached = false
+        if kernelFilter, let program = EventFilter.program(for: selector) {
+            attached = (try? socket.attach(program)) != nil
+        }
+        filtersInKernel = attached
+    }
+
+    /// Sets the socket's receive buffer (see `EventSocket.setReceiveBuffer`).
+    public func setReceiveBuffer(bytes: Int) throws(Errno) {
+        try socket.setReceiveBuffer(bytes: bytes)
+    }
+
+    /// The receive buffer as the kernel reports it.
+    public var receiveBufferSize: Int { socket.receiveBufferSize }
+
+    /// Waits for events and hands on every queued one that the selector
+    /// selects; see `EventSocket.receive` for `signalMask` and errors. A
+    /// message that cannot be decoded goes to `onMalformed`.
+    public func next(signalMask: sigset_t, onMalformed: (MalformedMessage) -> Void,
+                     _ body: (Event) throws -> Void) throws -> EventWait {
+        try socket.receive(signalMask: signalMask) { message in
+            guard message.subsystem == CTMessage.subsystem else { return }
+            let type: EventType
+            switch message.subsystemMessage {
+            case CTMessage.new:
+                let created = NetlinkFlags.create | NetlinkFlags.exclusive
+                type = message.flags & created != 0 ? .new : .update
+            case CTMessage.delete:
+                type = .destroy
+            default:
+                return
+            }
+            received += 1
+            let flow: Flow
+            do {
+                flow = try Decoder.flow(message.payload)
+            } catch let error as MalformedMessage {
+                onMalformed(error)
+                return
+            }
+            if selector.matches(flow) {
+                try body(Event(type: type, flow: flow, portID: message.portID))
+            }
+        }
+    }
+
+    /// Datagrams the kernel cut short so far.
+    public var truncated: Int { socket.truncated }
+}

@@ -1,0 +1,179 @@
+import CMnl
+import Glibc
+
+/// ctnetlink's multicast groups, as bits of the bind mask
+/// (bit N-1 for group N).
+public struct EventGroups: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let new = EventGroups(rawValue: 1 << 0)         // NFNLGRP_CONNTRACK_NEW
+    public static let update = EventGroups(rawValue: 1 << 1)      // NFNLGRP_CONNTRACK_UPDATE
+    public static let destroy = EventGroups(rawValue: 1 << 2)     // NFNLGRP_CONNTRACK_DESTROY
+    public static let all: EventGroups = [.new, .update, .destroy]
+}
+
+/// One classic BPF instruction (`struct sock_filter`).
+public struct FilterInstruction: Equatable, Sendable {
+    public var code: UInt16
+    public var jumpTrue: UInt8
+    public var jumpFalse: UInt8
+    public var k: UInt32
+    public init(code: UInt16, jumpTrue: UInt8 = 0, jumpFalse: UInt8 = 0, k: UInt32 = 0) {
+        self.code = code
+        self.jumpTrue = jumpTrue
+        self.jumpFalse = jumpFalse
+        self.k = k
+    }
+}
+
+/// How a wait for events ended.
+public enum EventWait {
+    /// Messages were handed out (or the wait found none after all).
+    case received
+    /// A signal interrupted the wait.
+    case interrupted
+}
+
+/// A NETLINK_NETFILTER socket subscribed to ctnetlink's event groups: the
+/// one owner of its descriptor. Events are read many datagrams per system
+/// call (`recvmmsg`) into buffers the socket owns; each message is handed
+/// out as a `NetlinkMessage` whose view lives until the callback returns.
+public final class EventSocket {
+    private let handle: OpaquePointer
+    private let fd: Int32
+    /// Datagrams read per `recvmmsg`.
+    private static let batch = 64
+    /// Room for one datagram: an event message is well below 4 KiB; the
+    /// rest is headroom for attributes a newer kernel may add.
+    private static let datagramSize = 16 * 1024
+    private let buffers: UnsafeMutableRawBufferPointer
+    private let vectors: UnsafeMutablePointer<iovec>
+    private let headers: UnsafeMutablePointer<cmnl_mmsghdr>
+    /// Datagrams the kernel cut short (they did not fit `datagramSize`).
+    public private(set) var truncated = 0
+
+    public init(groups: EventGroups) throws(Errno) {
+        guard let nl = mnl_socket_open(NETLINK_NETFILTER) else { throw Errno.current }
+        guard mnl_socket_bind(nl, groups.rawValue, pid_t(cmnl_socket_autopid())) >= 0 else {
+            let error = Errno.current
+            mnl_socket_close(nl)
+            throw error
+        }
+        handle = nl
+        fd = mnl_socket_get_fd(nl)
+        let n = Self.batch
+        buffers = .allocate(byteCount: n * Self.datagramSize, alignment: 8)
+        vectors = .allocate(capacity: n)
+        headers = .allocate(capacity: n)
+        for i in 0..<n {
+            vectors[i] = iovec(iov_base: buffers.baseAddress! + i * Self.datagramSize, iov_len: Self.datagramSize)
+        }
+    }
+
+    deinit {
+        mnl_socket_close(handle)
+        buffers.deallocate()
+        vectors.deallocate()
+        headers.deallocate()
+    }
+
+    /// Sets the receive buffer: SO_RCVBUFFORCE (which may pass rmem_max,
+    /// with CAP_NET_ADMIN), else SO_RCVBUF (capped at rmem_max).
+    public func setReceiveBuffer(bytes: Int) throws(Errno) {
+        try setReceiveBufferSize(fd: fd, bytes: bytes)
+    }
+
+    /// The receive buffer as the kernel reports it (twice what was set, for
+    /// its bookkeeping).
+    public var receiveBufferSize: Int {
+        var size: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, &len) == 0 else { return 0 }
+        return Int(size)
+    }
+
+    /// Attaches a classic BPF program: messages it refuses are never queued.
+    public func attach(_ program: [FilterInstruction]) throws(Errno) {
+        var code = program.map { sock_filter(code: $0.code, jt: $0.jumpTrue, jf: $0.jumpFalse, k: $0.k) }
+        let result = code.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var fprog = sock_fprog(len: UInt16(buffer.count), filter: buffer.baseAddress)
+            return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, socklen_t(MemoryLayout<sock_fprog>.size))
+        }
+        guard result == 0 else { throw Errno.current }
+    }
+
+    /// Waits for events, then hands out every message that is queued, a
+    /// batch of datagrams per system call, and returns once the queue is
+    /// empty (or after a bounded number of batches, so that the caller can
+    /// flush its output during a long burst).
+    ///
+    /// `signalMask` is the mask in place while waiting (`ppoll`): the caller
+    /// keeps its stop signals blocked otherwise, so a signal can only arrive
+    /// in the wait, which then returns `.interrupted`.
+    ///
+    /// Throws `Errno.noBufferSpace` when the kernel dropped events because
+    /// the receive buffer was full (the socket stays usable), and any other
+    /// receive error.
+    public func receive(signalMask: sigset_t, _ body: (NetlinkMessage) throws -> Void) throws -> EventWait {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        var mask = signalMask
+        if cmnl_ppoll(&pfd, 1, &mask) < 0 {
+            if Glibc.errno == EINTR { return .interrupted }
+            throw Errno.current
+        }
+        for _ in 0..<16 {
+            for i in 0..<Self.batch {
+                headers[i] = cmnl_mmsghdr()
+                headers[i].msg_hdr.msg_iov = vectors + i
+                headers[i].msg_hdr.msg_iovlen = 1
+            }
+            let count = cmnl_recvmmsg(fd, headers, UInt32(Self.batch), Int32(MSG_DONTWAIT))
+            if count < 0 {
+                switch Glibc.errno {
+                case EAGAIN, EINTR: return .received
+                default: throw Errno.current
+                }
+            }
+            for i in 0..<Int(count) {
+                if headers[i].msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 {
+                    truncated += 1
+                    continue
+                }
+                let length = Int(headers[i].msg_len)
+                let base = UnsafeRawBufferPointer(start: buffers.baseAddress! + i * Self.datagramSize, count: length)
+                try Self.forEachMessage(in: ByteView(base), body)
+            }
+            if Int(count) < Self.batch { return .received }
+        }
+        return .received
+    }
+
+    /// Hands out the data messages of one datagram; control messages
+    /// (NLMSG_NOOP, NLMSG_DONE, NLMSG_ERROR) are skipped.
+    static func forEachMessage(in view: ByteView, _ body: (NetlinkMessage) throws -> Void) throws {
+        var offset = 0
+        while offset < view.count {
+            guard let len32 = view.u32host(at: offset), let type = view.u16host(at: offset + 4),
+                  let flags = view.u16host(at: offset + 6), let seq = view.u32host(at: offset + 8),
+                  let pid = view.u32host(at: offset + 12) else {
+                throw Errno.badMessage
+            }
+            let len = Int(len32)
+            guard len >= 16, len <= view.count - offset else { throw Errno.badMessage }
+            if Int32(type) >= NLMSG_MIN_TYPE {
+                let payload = view.slice(offset + 16, len - 16)!
+                try body(NetlinkMessage(type: type, flags: flags, sequence: seq, portID: pid, payload: payload))
+            }
+            offset += (len + 3) & ~3
+        }
+    }
+}
+
+/// Sets a socket's receive buffer: SO_RCVBUFFORCE first, else SO_RCVBUF.
+func setReceiveBufferSize(fd: Int32, bytes: Int) throws(Errno) {
+    var size = Int32(clamping: bytes)
+    let len = socklen_t(MemoryLayout<Int32>.size)
+    if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, len) == 0 { return }
+    if setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, len) == 0 { return }
+    throw Errno.current
+}

@@ -1,0 +1,258 @@
+import CTCore
+import Glibc
+import Synchronization
+
+// -E: print conntrack events as they arrive, in conntrack's format, until
+// SIGINT or SIGTERM; then "N flow events have been shown." and exit 0.
+
+/// The receive buffer ctl asks for when -b is not given: room for a burst
+/// of some 100,000 events (the kernel counts about 1 KiB per queued event
+/// and doubles the size set). It is a limit, not an allocation: memory is
+/// only used while events wait. conntrack keeps the system default
+/// (rmem_default, usually 208 KiB), which a burst of a few hundred fills.
+let defaultEventBuffer = 64 << 20
+
+/// Set by the SIGINT and SIGTERM handler.
+private let stopRequested = Atomic<Bool>(false)
+
+func events(_ inv: Invocation) -> ExitCode {
+    let selector = resolvedSelector(inv)
+    let groups: EventGroups = inv.eventGroups.isEmpty ? .all : inv.eventGroups
+    let listener: EventListener
+    do {
+        // Socket filters are older than ctnetlink's events: every kernel
+        // has them. CTL_NO_KERNEL_FILTER=1 turns this one off too.
+        listener = try EventListener(groups: groups, selector: selector, kernelFilter: kernelSupport().family)
+    } catch {
+        // conntrack's words when it cannot bind to the event groups.
+        Console.raw("mnl_socket_bind: \(error)")
+        Console.fail(.other("Can't open netlink socket"))
+    }
+    do {
+        try listener.setReceiveBuffer(bytes: inv.bufferSize.map(Int.init) ?? defaultEventBuffer)
+    } catch {
+        // Only -b insists; the default is a wish.
+        if inv.bufferSize != nil { Console.fail(.other("cannot set the receive buffer: \(error)")) }
+    }
+    if inv.bufferSize != nil {
+        Console.raw("NOTICE: Netlink socket buffer size has been set to \(listener.receiveBufferSize) bytes.")
+    }
+
+    let printer = EventPrinter(inv)
+    let waitMask = blockStopSignals()
+    while !stopRequested.load(ordering: .relaxed) {
+        do {
+            _ = try listener.next(signalMask: waitMask, onMalformed: { problem in
+                Console.message("skipped a \(problem)")
+            }) { event in
+                try printer.print(event)
+            }
+        } catch let error as OutputError {
+            Console.handle(error)
+        } catch let error as Errno where error == .noBufferSpace {
+            Console.flushOut()
+            Console.raw("""
+                WARNING: We have hit ENOBUFS! We are losing events.
+                This message means that the current netlink socket buffer size is too small.
+                Please, check --buffer-size in conntrack(8) manpage.
+                """)
+        } catch {
+            Console.flushOut()
+            Console.fail(.other("Operation failed: \(error)"))
+        }
+        // Whatever arrived is out before the next wait: a reader on a pipe
+        // sees each event at once, a burst still goes out in large writes.
+        Console.flushOut()
+    }
+    Console.flushOut()
+    Console.summary("\(printer.count) flow events have been shown.")
+    return .ok
+}
+
+/// Installs the SIGINT and SIGTERM handler and blocks both signals; returns
+/// the mask to wait with, in which they are open. A signal can thus only
+/// arrive while ctl waits for events, never between a check of the stop
+/// flag and the wait.
+private func blockStopSignals() -> sigset_t {
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { _ in stopRequested.store(true, ordering: .relaxed) }
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = 0
+    sigaction(SIGINT, &action, nil)
+    sigaction(SIGTERM, &action, nil)
+    var block = sigset_t()
+    sigemptyset(&block)
+    sigaddset(&block, SIGINT)
+    sigaddset(&block, SIGTERM)
+    var previous = sigset_t()
+    pthread_sigmask(SIG_BLOCK, &block, &previous)
+    sigdelset(&previous, SIGINT)
+    sigdelset(&previous, SIGTERM)
+    return previous
+}
+
+/// Writes event lines: "[NEW]", "[UPDATE]" or "[DESTROY]" right-aligned in
+/// nine columns, the entry as -L prints it, and for a change a process
+/// made, " [USERSPACE] portid=N" with " progname=NAME" while that process
+/// still has its socket.
+final class EventPrinter {
+    let formatter: TextFormatter
+    /// -o save: "-A" lines for new entries, "-U" for updates, "-D" for
+    /// destroyed ones, as conntrack writes them.
+    var save: SaveFormatter?
+    let timestamps: Bool
+    let out = Console.out
+    var count = 0
+    private var names = ProcessNames()
+
+    init(_ inv: Invocation) {
+        formatter = TextFormatter(options: inv.output, labelMap: inv.output.contains(.save) ? nil : outputLabelMap(inv))
+        save = inv.output.contains(.save) ? SaveFormatter() : nil
+        timestamps = inv.output.contains(.timestamp)
+    }
+
+    func print(_ event: Event) throws {
+        if var save {
+            save.command = switch event.type {
+            case .new: "-A"
+            case .update: "-U"
+            case .destroy: "-D"
+            }
+            save.write(event.flow, to: out)
+        } else {
+            if timestamps {
+                var tv = timeval()
+                gettimeofday(&tv, nil)
+                out.append(UInt8(ascii: "["))
+                out.append(decimal: Int(tv.tv_sec))
+                out.append(UInt8(ascii: "."))
+                let micros = Int(tv.tv_usec)
+                var scale = 100_000
+                while scale > 1, micros < scale { out.append(UInt8(ascii: "0")); scale /= 10 }
+                out.append(decimal: micros)
+                out.append("]\t")
+            }
+            switch event.type {
+            case .new: out.append("    [NEW] ")
+            case .update: out.append(" [UPDATE] ")
+            case .destroy: out.append("[DESTROY] ")
+            }
+            formatter.write(event.flow, to: out, now: Int(time(nil)))
+        }
+        if event.portID != 0 {
+            out.dropLast()   // the newline
+            out.append(" [USERSPACE] portid=")
+            out.append(decimal: UInt64(event.portID))
+            if let name = names.name(ofPort: event.portID) {
+                out.append(" progname=")
+                out.append(name)
+            }
+            out.append(UInt8(ascii: "\n"))
+        }
+        count += 1
+        try out.flushIfFull()
+    }
+}
+
+/// Finds the process behind a netlink port id, as conntrack does: the
+/// NETLINK_NETFILTER socket with that port in /proc/net/netlink gives an
+/// inode; the process with a descriptor for "socket:[inode]" (the port's
+/// own pid first, then every process) gives its name from /proc/PID/stat.
+///
+/// Unlike conntrack, which reads /proc/net/netlink for every such event,
+/// the socket list is read at most once per 10 ms and names are kept by
+/// inode, so a burst of events from one process costs one lookup. (Whether
+/// a short-lived process is still there when its event is printed is a
+/// race for both tools.)
+struct ProcessNames {
+    private var sockets: [UInt32: UInt64] = [:]   // port id -> inode
+    private var readAt = timespec()
+    private var names: [UInt64: String?] = [:]    // inode -> process name
+
+    mutating func name(ofPort port: UInt32) -> String? {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let age = (now.tv_sec - readAt.tv_sec) * 1_000_000_000 + (now.tv_nsec - readAt.tv_nsec)
+        if age > 10_000_000 {
+            sockets = Self.netfilterSockets()
+            readAt = now
+        }
+        guard let inode = sockets[port] else { return nil }
+        if let known = names[inode] { return known }
+        let name = Self.owner(of: inode, likelyPID: port)
+        if names.count > 4096 { names.removeAll() }
+        names[inode] = name
+        return name
+    }
+
+    /// Port id -> inode of every NETLINK_NETFILTER socket of this namespace.
+    static func netfilterSockets() -> [UInt32: UInt64] {
+        guard let bytes = try? readFileBytes("/proc/net/netlink") else { return [:] }
+        var result: [UInt32: UInt64] = [:]
+        // Columns: sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+        for line in bytes.split(separator: UInt8(ascii: "\n")).dropFirst() {
+            let fields = line.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
+            guard fields.count >= 10, decimal(fields[1]) == 12 /* NETLINK_NETFILTER */,
+                  let port = decimal(fields[2]), port <= UInt64(UInt32.max), let inode = decimal(fields[9]) else { continue }
+            result[UInt32(port)] = inode
+        }
+        return result
+    }
+
+    /// The name of the process holding socket `inode`, if any.
+    static func owner(of inode: UInt64, likelyPID: UInt32) -> String? {
+        let target = "socket:[\(inode)]"
+        if likelyPID > 0, likelyPID <= UInt32(Int32.max), holds(pid: "\(likelyPID)", target) {
+            return commandName("\(likelyPID)")
+        }
+        guard let proc = opendir("/proc") else { return nil }
+        defer { closedir(proc) }
+        while let entry = readdir(proc) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard let first = name.utf8.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { continue }
+            if holds(pid: name, target) { return commandName(name) }
+        }
+        return nil
+    }
+
+    private static func holds(pid: String, _ target: String) -> Bool {
+        let dir = "/proc/\(pid)/fd"
+        guard let fds = opendir(dir) else { return false }
+        defer { closedir(fds) }
+        var link = [CChar](repeating: 0, count: 64)
+        while let entry = readdir(fds) {
+            let fd = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard fd.first != "." else { continue }
+            let n = readlink("\(dir)/\(fd)", &link, link.count - 1)
+            guard n > 0 else { continue }
+            let text = link.withUnsafeBufferPointer { buffer in
+                String(decoding: UnsafeRawBufferPointer(start: buffer.baseAddress, count: n), as: UTF8.self)
+            }
+            if text == target { return true }
+        }
+        return false
+    }
+
+    /// The command name from /proc/PID/stat: what stands between the first
+    /// "(" and the last ")".
+    private static func commandName(_ pid: String) -> String? {
+        guard let bytes = try? readFileBytes("/proc/\(pid)/stat"),
+              let open = bytes.firstIndex(of: UInt8(ascii: "(")),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")")), close > open else { return nil }
+        return String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
+    }
+
+    private static func decimal(_ field: ArraySlice<UInt8>) -> UInt64? {
+        guard !field.isEmpty, field.count <= 19 else { return nil }
+        var value: UInt64 = 0
+        for b in field {
+            guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + UInt64(b - UInt8(ascii: "0"))
+        }
+        return value
+    }
+}
