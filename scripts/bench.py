@@ -6,10 +6,11 @@ generated file), then times each command for ctl and conntrack in
 alternation (A B A B ...) and prints median wall times and their ratio,
 plus ctl's peak RSS at 1,000 and at N entries.
 
-Usage: bench.py CTL_BINARY [--entries N] [--rounds R]   (as root)
+Usage: bench.py CTL_BINARY [--entries N] [--rounds R] [--only events]   (as root)
 """
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -71,14 +72,96 @@ def peak_rss_kib(ns, argv):
     return int(r.stderr.strip().splitlines()[-1])
 
 
+def event_seed_file(count, proto):
+    """A -R file of `count` distinct `proto` entries from 10.0.0.0/8."""
+    state = " --state ESTABLISHED" if proto == "tcp" else ""
+    with tempfile.NamedTemporaryFile("w", suffix=".ct", delete=False) as f:
+        for i in range(count):
+            f.write(f"-I -p {proto} -s 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255} "
+                    f"-d 192.0.2.1 --sport 1 --dport 2 -t 600{state}\n")
+        return f.name
+
+
+def subscribed(ns):
+    """Netfilter netlink sockets in `ns` bound to multicast groups."""
+    lines = subprocess.run(["ip", "netns", "exec", ns, "cat", "/proc/net/netlink"],
+                           capture_output=True, text=True).stdout.splitlines()[1:]
+    return sum(1 for l in lines if len(l.split()) >= 10 and l.split()[1] == "12"
+               and int(l.split()[3], 16) != 0)
+
+
+def watch_burst(tool, argv, path, env=None):
+    """Runs `tool -E argv` (output to /dev/null) in a fresh namespace while
+    conntrack -R creates the entries of `path`, stops it with SIGINT once the
+    burst is over, and returns (events shown, CPU seconds, ENOBUFS warnings)."""
+    ns = f"ctlbench-e-{uuid.uuid4().hex[:6]}"
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        full_env = dict(os.environ, **(env or {}))
+        p = subprocess.Popen(["ip", "netns", "exec", ns, tool, "-E"] + argv, env=full_env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while subscribed(ns) < 1 and time.time() < deadline:
+            time.sleep(0.01)
+        sh("ip", "netns", "exec", ns, "conntrack", "-R", path, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)   # let the listener drain its queue
+        p.send_signal(signal.SIGINT)
+        _, _, usage = os.wait4(p.pid, 0)
+        p.returncode = 0
+        err = p.stderr.read().decode()
+        last = err.strip().splitlines()[-1] if err.strip() else ""
+        shown = int(last.split(": ")[-1].split()[0]) if "flow events" in last else -1
+        return shown, usage.ru_utime + usage.ru_stime, err.count("ENOBUFS")
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+
+
+def bench_events(args):
+    """-E: events seen of a burst, and CPU time of a selective listener."""
+    # Both listeners keep their default receive buffers (no -b).
+    rounds = max(3, args.rounds // 3)
+    print(f"\n{'-E':34} {'conntrack':>12} {'ctl':>10} {'ctl/conntrack':>14}")
+    path = event_seed_file(args.entries, "udp")
+    try:
+        got = {"conntrack": [], args.ctl: []}
+        for _ in range(rounds):
+            for tool in got:
+                got[tool].append(watch_burst(tool, [], path))
+        a = statistics.median(r[0] for r in got["conntrack"])
+        b = statistics.median(r[0] for r in got[args.ctl])
+        print(f"{f'events seen of a {args.entries:,} burst':34} {a:12,.0f} {b:10,.0f} {b / max(a, 1):13.2f}x"
+              f"   (conntrack warned of ENOBUFS {statistics.median(r[2] for r in got['conntrack']):.0f} times)")
+    finally:
+        os.unlink(path)
+    path = event_seed_file(args.entries, "tcp")
+    try:
+        argv = ["-p", "udp", "--dport", "53"]
+        cpu = {"conntrack": [], "ctl": [], "ctl-nofilter": []}
+        for _ in range(rounds):
+            cpu["conntrack"].append(watch_burst("conntrack", argv, path)[1])
+            cpu["ctl"].append(watch_burst(args.ctl, argv, path)[1])
+            cpu["ctl-nofilter"].append(watch_burst(args.ctl, argv, path, {"CTL_NO_KERNEL_FILTER": "1"})[1])
+        a, b, c = (statistics.median(cpu[k]) for k in ("conntrack", "ctl", "ctl-nofilter"))
+        print(f"{'CPU s of -E -p udp --dport 53':34} {a:12.4f} {b:10.4f} {b / a:13.3f}x"
+              f"   (while {args.entries:,} tcp entries are created; ctl without its")
+        print(f"{'':34} {'':12} {'':10} {'':14}    socket filter: {c:.4f} s, {c / a:.2f}x)")
+    finally:
+        os.unlink(path)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("ctl")
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--only", choices=["events"], help="run one section only")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root (it creates network namespaces)")
+    if args.only == "events":
+        bench_events(args)
+        return
 
     small_ns = f"ctlbench-s-{uuid.uuid4().hex[:6]}"
     big_ns = f"ctlbench-b-{uuid.uuid4().hex[:6]}"
@@ -171,6 +254,7 @@ def main():
         print(f"\npeak RSS of -L      {'1,000 entries':>14} {f'{big:,} entries':>16} {'ratio':>7}")
         print(f"ctl                 {rss_small:11} KiB {rss_big:12} KiB {rss_big / rss_small:6.2f}x")
         print(f"conntrack           {ct_small:11} KiB {ct_big:12} KiB {ct_big / ct_small:6.2f}x")
+        bench_events(args)
     finally:
         for ns in (small_ns, big_ns):
             subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
