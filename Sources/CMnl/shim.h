@@ -1,5 +1,6 @@
 // C shims for libmnl and the nfnetlink headers. Only what Swift cannot
-// import directly (macros) is wrapped here; nothing else lives in this file.
+// import directly (macros, and the two system calls glibc declares only
+// under _GNU_SOURCE) is wrapped here; nothing else lives in this file.
 #ifndef CTL_CMNL_SHIM_H
 #define CTL_CMNL_SHIM_H
 
