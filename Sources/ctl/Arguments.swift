@@ -165,6 +165,9 @@ private let shortOptions = ":L::I::U::D::G::E::F::A::hVs:d:r:q:p:t:u:e:a:z[:]:{:
 /// Protocol option codes start here (above any character code).
 private let protoOptionBase: Int32 = 1000
 
+/// shortOptions as the C string getopt_long reads, made once.
+private let cShortOptions: UnsafePointer<CChar> = UnsafePointer(strdup(shortOptions)!)
+
 /// Protocol-specific long options conntrack accepts after -p.
 private func protocolOptions(_ proto: UInt8) -> [String] {
     let ports = ["orig-port-src", "sport", "orig-port-dst", "dport", "reply-port-src",
@@ -182,16 +185,54 @@ private func protocolOptions(_ proto: UInt8) -> [String] {
     }
 }
 
-/// The C option tables, made once each: the base one and one per
-/// protocol whose options -p adds (-R parses many lines).
-nonisolated(unsafe) private var cOptionTables: [Int: UnsafeMutablePointer<option>] = [:]
+/// The long options in force: the base ones, or those and a protocol's
+/// (-p adds them); as a C table for getopt_long and as a table for the
+/// fast path. Made once each (-R parses many lines).
+private final class OptionTable {
+    /// The protocol options, whose codes are protoOptionBase + index.
+    let extraNames: [String]
+    let cTable: UnsafeMutablePointer<option>
+    /// The options by name length: name bytes, argument kind, code, in
+    /// the table's order.
+    let byLength: [[(name: [UInt8], hasArg: Int32, value: Int32)]]
 
-private func cOptions(forProtocol proto: Int, _ extraNames: [String]) -> UnsafeMutablePointer<option> {
-    if let table = cOptionTables[proto] { return table }
-    let table = cOptions(baseOptions + extraNames.enumerated().map {
-        LongOption($0.element, 1, code: protoOptionBase + Int32($0.offset))
-    })
-    cOptionTables[proto] = table
+    init(_ extraNames: [String]) {
+        self.extraNames = extraNames
+        let options = baseOptions + extraNames.enumerated().map {
+            LongOption($0.element, 1, code: protoOptionBase + Int32($0.offset))
+        }
+        cTable = cOptions(options)
+        var byLength: [[(name: [UInt8], hasArg: Int32, value: Int32)]] =
+            Array(repeating: [], count: (options.map { $0.name.utf8.count }.max() ?? 0) + 1)
+        for o in options { byLength[o.name.utf8.count].append((Array(o.name.utf8), o.hasArg, o.value)) }
+        self.byLength = byLength
+    }
+
+    /// The option named exactly `name` (`length` bytes, no '='): the first
+    /// in the table's order, as getopt_long takes an exact match.
+    func exact(_ name: UnsafePointer<CChar>, _ length: Int) -> (hasArg: Int32, value: Int32)? {
+        guard length < byLength.count else { return nil }
+        for entry in byLength[length] {
+            let same = entry.name.withUnsafeBufferPointer { memcmp($0.baseAddress!, name, length) == 0 }
+            if same { return (entry.hasArg, entry.value) }
+        }
+        return nil
+    }
+}
+
+/// The table without protocol options, and one per protocol number that
+/// has options, made when first needed.
+private let baseTable = OptionTable([])
+nonisolated(unsafe) private var protocolTables = [OptionTable?](repeating: nil, count: 256)
+
+/// The table once -p named `proto`; `withOptions`: whether the name
+/// brings the protocol's options (see protocolHasOptions).
+private func optionTable(forProtocol proto: UInt8, withOptions: Bool) -> OptionTable {
+    guard withOptions else { return baseTable }
+    if let table = protocolTables[Int(proto)] { return table }
+    let names = protocolOptions(proto)
+    let table = names.isEmpty ? baseTable : OptionTable(names)
+    protocolTables[Int(proto)] = table
     return table
 }
 
@@ -203,6 +244,97 @@ private func cOptions(_ options: [LongOption]) -> UnsafeMutablePointer<option> {
     }
     table[options.count] = option(name: nil, has_arg: 0, flag: nil, val: 0)
     return table
+}
+
+/// Each short option's argument kind (0 none, 1 required, 2 optional), by
+/// its byte; -1 for bytes getopt does not take as options.
+private let shortOptionKinds: [Int8] = {
+    var kinds = [Int8](repeating: -1, count: 256)
+    let bytes = Array(shortOptions.utf8)
+    var i = bytes.first == UInt8(ascii: ":") ? 1 : 0
+    while i < bytes.count {
+        let c = bytes[i]
+        var colons: Int8 = 0
+        while i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: ":"), colons < 2 {
+            colons += 1
+            i += 1
+        }
+        kinds[Int(c)] = colons
+        i += 1
+    }
+    return kinds
+}()
+
+/// One option as getopt_long would return it: its code, optarg, and optind
+/// after it (before the option's handler takes a word as an optional
+/// argument).
+private struct ScannedOption {
+    var code: Int32
+    var argument: UnsafeMutablePointer<CChar>?
+    var next: Int32
+}
+
+/// The options reused from line to line of a -R file.
+nonisolated(unsafe) private var scannedOptions: [ScannedOption] = []
+
+/// The fast path: argv's options as getopt_long returns them, found
+/// without it, for the plain argv where the outcome is bound to be
+/// getopt's: every word an option given as `-c` or by its whole long name
+/// (`--name`, no `=value`), or the argument of one before it (the next
+/// word for a required argument; the words the handlers take as optional
+/// arguments). Anything else (a word that is no option, abbreviations,
+/// `--`, clusters, attached arguments, unknown options, a missing argument,
+/// a protocol -p does not know) returns false: getopt_long then parses
+/// the whole argv, and gives the errors.
+private func scanOptions(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+                         into options: inout [ScannedOption]) -> Bool {
+    options.removeAll(keepingCapacity: true)
+    var table = baseTable
+    var i: Int32 = 1
+    while i < argc {
+        guard let word = argv[Int(i)], word[0] == 0x2d /* - */, word[1] != 0 else { return false }
+        var code: Int32
+        var hasArg: Int32
+        if word[1] == 0x2d {
+            // --name: only a whole name, without "=value".
+            let name = word + 2
+            let length = strlen(name)
+            guard length > 0, memchr(name, 0x3d /* = */, length) == nil,
+                  let found = table.exact(name, length) else { return false }
+            (hasArg, code) = found
+        } else {
+            // -c alone.
+            guard word[2] == 0 else { return false }
+            let c = UInt8(bitPattern: word[1])
+            let kind = shortOptionKinds[Int(c)]
+            guard kind >= 0 else { return false }
+            (hasArg, code) = (Int32(kind), Int32(c))
+        }
+        i += 1
+        var argument: UnsafeMutablePointer<CChar>? = nil
+        if hasArg == 1 {
+            guard i < argc else { return false }
+            argument = argv[Int(i)]
+            i += 1
+        }
+        options.append(ScannedOption(code: code, argument: argument, next: i))
+        // The words the handler takes as an optional argument (see
+        // optionalNext in parseArguments).
+        switch code {
+        case Int32(UInt8(ascii: "L")), Int32(UInt8(ascii: "I")), Int32(UInt8(ascii: "A")), Int32(UInt8(ascii: "U")),
+             Int32(UInt8(ascii: "D")), Int32(UInt8(ascii: "G")), Int32(UInt8(ascii: "F")), Int32(UInt8(ascii: "E")),
+             Int32(UInt8(ascii: "C")), Int32(UInt8(ascii: "S")), Int32(UInt8(ascii: "i")), Int32(UInt8(ascii: "n")),
+             Int32(UInt8(ascii: "g")), Int32(UInt8(ascii: "j")), Int32(UInt8(ascii: ">")):
+            if argument == nil, i < argc, let p = argv[Int(i)], p[0] != 0x2d, p[0] != 0x21 { i += 1 }
+        case Int32(UInt8(ascii: "p")):
+            let name = String(cString: argument!)
+            guard let number = protocolNumber(name) else { return false }
+            table = optionTable(forProtocol: number, withOptions: protocolHasOptions(name))
+        default:
+            break
+        }
+    }
+    return true
 }
 
 /// Parses argv as conntrack does: GNU getopt_long (abbreviations, argument
@@ -226,8 +358,13 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         return inv
     }
 
-    var extraNames: [String] = []
-    var table = cOptions(forProtocol: -1, extraNames)
+    var table = baseTable
+    // The options, found by the fast path when it can; else by getopt_long.
+    var scanned = scannedOptions
+    scannedOptions = []
+    defer { scannedOptions = scanned }
+    let fast = scanOptions(argc, argv, into: &scanned)
+    var nextScanned = 0
     opterr = 0
     // 0 makes glibc start afresh (a -R file parses one line after another).
     optind = 0
@@ -262,12 +399,23 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
     func add(_ o: Opt) { inv.options.insert(o) }
 
     while true {
-        let c = getopt_long(argc, argv, shortOptions, table, nil)
-        if c == -1 { break }
+        let c: Int32
+        if fast {
+            if nextScanned == scanned.count { break }
+            let o = scanned[nextScanned]
+            nextScanned += 1
+            // As getopt_long leaves them.
+            optarg = o.argument
+            optind = o.next
+            c = o.code
+        } else {
+            c = getopt_long(argc, argv, cShortOptions, table.cTable, nil)
+            if c == -1 { break }
+        }
         // The word getopt stopped at, for messages only.
         var current: String { optind > 0 ? (arg(optind - 1) ?? "") : "" }
         if c >= protoOptionBase {
-            let name = extraNames[Int(c - protoOptionBase)]
+            let name = table.extraNames[Int(c - protoOptionBase)]
             inv.protoOptions.append(name)
             try parseProtocolOption(name, String(cString: optarg!), &inv)
             continue
@@ -312,8 +460,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             inv.selector.proto = number
             // Options come with conntrack's own protocol names and numbers,
             // not with names found in /etc/protocols.
-            extraNames = protocolHasOptions(name) ? protocolOptions(number) : []
-            table = cOptions(forProtocol: extraNames.isEmpty ? -1 : Int(number), extraNames)
+            table = optionTable(forProtocol: number, withOptions: protocolHasOptions(name))
         case UInt8(ascii: "t"):
             add(.timeout)
             inv.selector.timeout = try number(String(cString: optarg!), max: UInt32.max, what: "timeout")
