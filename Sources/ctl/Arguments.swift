@@ -417,7 +417,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         if c >= protoOptionBase {
             let name = table.extraNames[Int(c - protoOptionBase)]
             inv.protoOptions.append(name)
-            try parseProtocolOption(name, String(cString: optarg!), &inv)
+            try parseProtocolOption(name, optarg!, &inv)
             continue
         }
         switch UInt8(truncatingIfNeeded: c) {
@@ -463,10 +463,10 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             table = optionTable(forProtocol: number, withOptions: protocolHasOptions(name))
         case UInt8(ascii: "t"):
             add(.timeout)
-            inv.selector.timeout = try number(String(cString: optarg!), max: UInt32.max, what: "timeout")
+            inv.selector.timeout = try number(optarg!, max: UInt32.max, what: "timeout")
         case UInt8(ascii: "u"):
             add(.status)
-            let items = try parseList(String(cString: optarg!), names: statusNameList) { index in
+            let items = try parseList(optarg!, names: statusNameList) { index in
                 // conntrack matches the old NAT names first and only warns.
                 if index < 2 { Console.raw("WARNING: ignoring \(statusNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
             }
@@ -482,20 +482,24 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             }
         case UInt8(ascii: "e"):
             add(.eventMask)
-            try parseList(String(cString: optarg!), names: eventNames)
+            try parseList(optarg!, names: eventNameList)
         case UInt8(ascii: "z"): add(.zero)
         case UInt8(ascii: "a"):
             Console.raw("WARNING: ignoring -a, deprecated option.")
         case UInt8(ascii: "m"):
             add(.mark)
-            let text = String(cString: optarg!)
-            let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-            inv.selector.mark = try number(parts[0], max: UInt32.max, what: "mark", text)
+            // MARK[/MASK]: the mask after the first '/'.
+            let text = optarg!
+            let slash = strchr(text, 0x2f /* / */)
+            let markLength = slash.map { $0 - text } ?? strlen(text)
+            inv.selector.mark = try number(text, markLength, max: UInt32.max, what: "mark", whole: text)
             inv.selector.listMark = nil
-            inv.selector.markMask = parts.count == 2 ? try number(parts[1], max: UInt32.max, what: "mark mask", text) : .max
+            inv.selector.markMask = try slash.map { (slash) throws(Failure) in
+                try number(slash + 1, strlen(slash + 1), max: UInt32.max, what: "mark mask", whole: text)
+            } ?? .max
         case UInt8(ascii: "c"):
             add(.secmark)
-            inv.selector.secmark = try number(String(cString: optarg!), max: UInt32.max, what: "secmark")
+            inv.selector.secmark = try number(optarg!, max: UInt32.max, what: "secmark")
         case UInt8(ascii: "i"):
             add(.id)
             // "-i ID" is a required argument in the short form: getopt hands it over.
@@ -516,7 +520,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "j"): add(.anyNat); inv.selector.anyNAT = try parseNAT(optionalNext(), &inv, option: "any-nat")
         case UInt8(ascii: "o"):
             add(.output)
-            let items = try parseList(String(cString: optarg!), names: outputNameList) { index in
+            let items = try parseList(optarg!, names: outputNameList) { index in
                 // conntrack matches the old NAT names first and only warns.
                 if index < 2 { Console.raw("WARNING: ignoring \(outputNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
             }
@@ -524,7 +528,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "b"): add(.bufferSize)
         case UInt8(ascii: "w"):
             add(.zone)
-            inv.selector.zone = try number(String(cString: optarg!), max: UInt16.max, what: "zone")
+            inv.selector.zone = try number(optarg!, max: UInt16.max, what: "zone")
         case UInt8(ascii: "l"):
             add(.label)
             inv.labelNames += String(cString: optarg!).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
@@ -538,10 +542,10 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
                 (names?.split(separator: ",", omittingEmptySubsequences: false).map(String.init) ?? [])
         case UInt8(ascii: "("):
             add(.origZone)
-            inv.selector.origZone = try number(String(cString: optarg!), max: UInt16.max, what: "zone")
+            inv.selector.origZone = try number(optarg!, max: UInt16.max, what: "zone")
         case UInt8(ascii: ")"):
             add(.replyZone)
-            inv.selector.replyZone = try number(String(cString: optarg!), max: UInt16.max, what: "zone")
+            inv.selector.replyZone = try number(optarg!, max: UInt16.max, what: "zone")
         default:
             throw .parameter("unknown option `\(current)'")
         }
@@ -564,10 +568,10 @@ private let outputNames: [(String, OutputOptions)] = [
     ("SRC_NAT", []), ("DST_NAT", []), ("xml", .xml), ("extended", .extended), ("timestamp", .timestamp), ("id", .id),
     ("ktimestamp", .ktimestamp), ("labels", .labels), ("save", .save), ("userspace", .userspace),
 ]
-private let outputNameList = outputNames.map { $0.0 }
-private let statusNameList = statusNames.map { $0.0 }
+private let outputNameList = outputNames.map { Array($0.0.utf8) }
+private let statusNameList = statusNames.map { Array($0.0.utf8) }
 /// Names -e accepts.
-private let eventNames = ["ALL", "NEW", "UPDATES", "DESTROY"]
+private let eventNameList = ["ALL", "NEW", "UPDATES", "DESTROY"].map { Array($0.utf8) }
 /// Names -u accepts, with their status bits, in the order conntrack tries
 /// them: the first two are obsolete and only draw a warning.
 private let statusNames: [(String, Status)] = [
@@ -580,30 +584,31 @@ private let statusNames: [(String, Status)] = [
 /// prefix of a name; an empty item or an unknown one is a bad parameter,
 /// reported with the rest of the list from that item on.
 @discardableResult
-private func parseList(_ text: String, names: [String], onItem: (Int) -> Void = { _ in }) throws(Failure) -> [Int] {
+private func parseList(_ text: UnsafePointer<CChar>, names: [[UInt8]], onItem: (Int) -> Void = { _ in }) throws(Failure) -> [Int] {
     var result: [Int] = []
-    var rest = Substring(text)
+    var start = 0
     while true {
-        let comma = rest.utf8.firstIndex(of: UInt8(ascii: ","))
-        let item = comma.map { rest[rest.startIndex..<$0] } ?? rest
-        guard !item.isEmpty,
-              let index = names.firstIndex(where: { hasPrefixIgnoringCase($0, item) }) else {
-            throw .parameter("Bad parameter `\(rest)'")
+        var end = start
+        while text[end] != 0, text[end] != 0x2c /* , */ { end += 1 }
+        let item = UnsafeBufferPointer(start: UnsafeRawPointer(text + start).assumingMemoryBound(to: UInt8.self),
+                                       count: end - start)
+        guard !item.isEmpty, let index = names.firstIndex(where: { hasPrefixIgnoringCase($0, item) }) else {
+            throw .parameter("Bad parameter `\(String(cString: text + start))'")
         }
         onItem(index)
         result.append(index)
-        guard let comma else { return result }
-        rest = rest[rest.utf8.index(after: comma)...]
+        guard text[end] != 0 else { return result }
+        start = end + 1
     }
 }
 
 private func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
 
 /// Whether `prefix` begins `name`, ASCII letters compared without case.
-private func hasPrefixIgnoringCase(_ name: String, _ prefix: Substring) -> Bool {
-    var n = name.utf8.makeIterator()
-    for p in prefix.utf8 {
-        guard let c = n.next() else { return false }
+private func hasPrefixIgnoringCase(_ name: [UInt8], _ prefix: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard prefix.count <= name.count else { return false }
+    for i in 0..<prefix.count {
+        let c = name[i], p = prefix[i]
         if c | 0x20 != p | 0x20 || !(c | 0x20 >= 0x61 && c | 0x20 <= 0x7a) && c != p { return false }
     }
     return true
@@ -615,6 +620,14 @@ private func hasPrefixIgnoringCase(_ name: String, _ prefix: Substring) -> Bool 
 /// conntrack does. Returns whether a prefix length was given.
 private func parseAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout Invocation, option: String,
                           cidr: Bool = true) throws(Failure) -> (AddressMatch, Bool) {
+    // A plain address is read where it is; a word with a '/' as a string.
+    if strchr(optarg!, 0x2f /* / */) == nil {
+        guard let address = parseIP(optarg!) else { throw .parameter("Invalid IP address `\(String(cString: optarg!))'") }
+        let family: Family = address.isV4 ? .ipv4 : .ipv6
+        if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
+        inv.family = family
+        return (AddressMatch(address: address, mask: AddressMatch.mask(for: address, prefix: nil)), false)
+    }
     let text = String(cString: optarg!)
     let slash = text.utf8.firstIndex(of: UInt8(ascii: "/"))
     let addressText = slash.map { String(text[..<$0]) } ?? text
@@ -643,15 +656,21 @@ private func parseAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout I
 }
 
 private func parseIP(_ text: String) -> IPAddress? {
+    text.withCString(parseIP)
+}
+
+private func parseIP(_ text: UnsafePointer<CChar>) -> IPAddress? {
     var v4 = in_addr()
     if inet_aton(text, &v4) != 0 {
         return .v4(UInt32(bigEndian: v4.s_addr))
     }
-    var buffer = [UInt8](repeating: 0, count: 16)
-    if inet_pton(AF_INET6, text, &buffer) == 1 {
-        let hi = buffer[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let lo = buffer[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return .v6(hi, lo)
+    var v6 = in6_addr()
+    if inet_pton(AF_INET6, text, &v6) == 1 {
+        return withUnsafeBytes(of: &v6) { bytes in
+            let hi = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let lo = bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            return .v6(hi, lo)
+        }
     }
     return nil
 }
@@ -690,9 +709,17 @@ private func parseNAT(_ text: String?, _ inv: inout Invocation, option: String) 
 /// A port or other decimal field: digits only, within 0...max. conntrack
 /// 1.4.7 reads these with atoi() and truncates; ctl refuses junk and
 /// out-of-range values (a deliberate difference).
-private func decimal<T: FixedWidthInteger>(_ text: String, max: T, what: String) throws(Failure) -> T {
-    guard !text.isEmpty, text.utf8.allSatisfy(isDigit), let value = Int(text), value <= Int(max) else {
-        throw .parameter("invalid \(what) `\(text)': expected a number from 0 to \(max)")
+private func decimal<T: FixedWidthInteger>(_ text: UnsafePointer<CChar>, max: T, what: String) throws(Failure) -> T {
+    var value = 0
+    var i = 0
+    while text[i] != 0 {
+        let b = UInt8(bitPattern: text[i])
+        guard isDigit(b), value <= Int(max) else { value = -1; break }
+        value = value * 10 + Int(b - UInt8(ascii: "0"))
+        i += 1
+    }
+    guard i > 0, value >= 0, value <= Int(max) else {
+        throw .parameter("invalid \(what) `\(String(cString: text))': expected a number from 0 to \(max)")
     }
     return T(value)
 }
@@ -707,8 +734,24 @@ private func number<T: FixedWidthInteger, S: StringProtocol>(_ text: S, max: T, 
     return T(value)
 }
 
+/// number() of a C string's first `length` bytes; `whole`: the word to
+/// name in the message.
+private func number<T: FixedWidthInteger>(_ text: UnsafePointer<CChar>, _ length: Int, max: T, what: String,
+                                          whole: UnsafePointer<CChar>) throws(Failure) -> T {
+    let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(text).assumingMemoryBound(to: UInt8.self), count: length)
+    guard let value = parseCInteger(bytes), value >= 0, value <= Int(max) else {
+        throw .parameter("invalid \(what) `\(String(cString: whole))': expected a number from 0 to \(max)")
+    }
+    return T(value)
+}
+
+/// number() of a whole C string.
+private func number<T: FixedWidthInteger>(_ text: UnsafePointer<CChar>, max: T, what: String) throws(Failure) -> T {
+    try number(text, strlen(text), max: max, what: what, whole: text)
+}
+
 /// The value of an option -p added (--sport, --state, --icmp-type, ...).
-private func parseProtocolOption(_ name: String, _ value: String, _ inv: inout Invocation) throws(Failure) {
+private func parseProtocolOption(_ name: String, _ value: UnsafePointer<CChar>, _ inv: inout Invocation) throws(Failure) {
     let proto = inv.selector.proto ?? 0
     switch name {
     case "orig-port-src", "sport": inv.selector.origSrcPort = try decimal(value, max: UInt16.max, what: "port")
@@ -716,6 +759,7 @@ private func parseProtocolOption(_ name: String, _ value: String, _ inv: inout I
     case "reply-port-src": inv.selector.replySrcPort = try decimal(value, max: UInt16.max, what: "port")
     case "reply-port-dst": inv.selector.replyDstPort = try decimal(value, max: UInt16.max, what: "port")
     case "state":
+        let value = String(cString: value)
         let (names, label): ([String], String) = switch proto {
         case IPProto.sctp: (sctpStateNames, "SCTP")
         case IPProto.dccp: (dccpStateNames, "DCCP")
@@ -742,6 +786,7 @@ private func parseProtocolOption(_ name: String, _ value: String, _ inv: inout I
     case "orig-vtag": inv.selector.origVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
     case "reply-vtag": inv.selector.replyVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
     case "role":
+        let value = String(cString: value)
         switch value.lowercased() {
         case "client": inv.selector.dccpRole = 0
         case "server": inv.selector.dccpRole = 1
