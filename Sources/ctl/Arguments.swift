@@ -69,7 +69,7 @@ struct OptSet: Equatable, ExpressibleByArrayLiteral {
     init(arrayLiteral elements: Opt...) { for o in elements { insert(o) } }
     init<S: Sequence>(_ elements: S) where S.Element == Opt { for o in elements { insert(o) } }
 
-    static var all: OptSet { OptSet(Opt.allCases) }
+    static let all = OptSet(Opt.allCases)
     var isEmpty: Bool { bits == 0 }
     func contains(_ o: Opt) -> Bool { bits & (1 << UInt64(o.rawValue)) != 0 }
     mutating func insert(_ o: Opt) { bits |= 1 << UInt64(o.rawValue) }
@@ -189,32 +189,43 @@ private func protocolOptions(_ proto: UInt8) -> [String] {
 /// (-p adds them); as a C table for getopt_long and as a table for the
 /// fast path. Made once each (-R parses many lines).
 private final class OptionTable {
-    /// The protocol options, whose codes are protoOptionBase + index.
+    /// The protocol options, whose codes are protoOptionBase + index, and
+    /// what each sets.
     let extraNames: [String]
+    let extraOptions: [ProtoOption]
     let cTable: UnsafeMutablePointer<option>
-    /// The options by name length: name bytes, argument kind, code, in
-    /// the table's order.
-    let byLength: [[(name: [UInt8], hasArg: Int32, value: Int32)]]
+    /// The C table's options sorted by name length (in the table's order
+    /// within a length); those of length n at `firstOfLength[n]..<firstOfLength[n + 1]`.
+    private let byLength: [option]
+    private let firstOfLength: [Int]
 
     init(_ extraNames: [String]) {
         self.extraNames = extraNames
+        extraOptions = extraNames.map(ProtoOption.init)
         let options = baseOptions + extraNames.enumerated().map {
             LongOption($0.element, 1, code: protoOptionBase + Int32($0.offset))
         }
-        cTable = cOptions(options)
-        var byLength: [[(name: [UInt8], hasArg: Int32, value: Int32)]] =
-            Array(repeating: [], count: (options.map { $0.name.utf8.count }.max() ?? 0) + 1)
-        for o in options { byLength[o.name.utf8.count].append((Array(o.name.utf8), o.hasArg, o.value)) }
+        let table = cOptions(options)
+        cTable = table
+        let entries = (0..<options.count).map { table[$0] }
+        let longest = options.map { $0.name.utf8.count }.max() ?? 0
+        var byLength: [option] = []
+        var firstOfLength: [Int] = []
+        for length in 0...longest + 1 {
+            firstOfLength.append(byLength.count)
+            byLength += entries.filter { strlen($0.name) == length }
+        }
         self.byLength = byLength
+        self.firstOfLength = firstOfLength
     }
 
     /// The option named exactly `name` (`length` bytes, no '='): the first
     /// in the table's order, as getopt_long takes an exact match.
     func exact(_ name: UnsafePointer<CChar>, _ length: Int) -> (hasArg: Int32, value: Int32)? {
-        guard length < byLength.count else { return nil }
-        for entry in byLength[length] {
-            let same = entry.name.withUnsafeBufferPointer { memcmp($0.baseAddress!, name, length) == 0 }
-            if same { return (entry.hasArg, entry.value) }
+        guard length + 1 < firstOfLength.count else { return nil }
+        for i in firstOfLength[length]..<firstOfLength[length + 1]
+        where byLength[i].name[0] == name[0] && memcmp(byLength[i].name, name, length) == 0 {
+            return (byLength[i].has_arg, byLength[i].val)
         }
         return nil
     }
@@ -290,6 +301,7 @@ private func scanOptions(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutab
                          into options: inout [ScannedOption]) -> Bool {
     options.removeAll(keepingCapacity: true)
     var table = baseTable
+    let shortKinds = shortOptionKinds
     var i: Int32 = 1
     while i < argc {
         guard let word = argv[Int(i)], word[0] == 0x2d /* - */, word[1] != 0 else { return false }
@@ -306,7 +318,7 @@ private func scanOptions(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutab
             // -c alone.
             guard word[2] == 0 else { return false }
             let c = UInt8(bitPattern: word[1])
-            let kind = shortOptionKinds[Int(c)]
+            let kind = shortKinds[Int(c)]
             guard kind >= 0 else { return false }
             (hasArg, code) = (Int32(kind), Int32(c))
         }
@@ -415,9 +427,10 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         // The word getopt stopped at, for messages only.
         var current: String { optind > 0 ? (arg(optind - 1) ?? "") : "" }
         if c >= protoOptionBase {
-            let name = table.extraNames[Int(c - protoOptionBase)]
-            inv.protoOptions.append(name)
-            try parseProtocolOption(name, optarg!, &inv)
+            let index = Int(c - protoOptionBase)
+            if inv.protoOptions.isEmpty { inv.protoOptions.reserveCapacity(4) }
+            inv.protoOptions.append(table.extraNames[index])
+            try parseProtocolOption(table.extraOptions[index], optarg!, &inv)
             continue
         }
         switch UInt8(truncatingIfNeeded: c) {
@@ -466,11 +479,12 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             inv.selector.timeout = try number(optarg!, max: UInt32.max, what: "timeout")
         case UInt8(ascii: "u"):
             add(.status)
-            let items = try parseList(optarg!, names: statusNameList) { index in
+            var bits = Status()
+            try parseList(optarg!, names: statusNameList) { index in
                 // conntrack matches the old NAT names first and only warns.
                 if index < 2 { Console.raw("WARNING: ignoring \(statusNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
+                bits.formUnion(statusNames[index].1)
             }
-            let bits = items.reduce(Status()) { $0.union(statusNames[$1].1) }
             // All -u values are ORed; the first -u that gives bits is the mask.
             if inv.selector.statusMask.isEmpty { inv.selector.statusMask = bits }
             inv.selector.status = (inv.selector.status ?? []).union(bits)
@@ -520,11 +534,13 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "j"): add(.anyNat); inv.selector.anyNAT = try parseNAT(optionalNext(), &inv, option: "any-nat")
         case UInt8(ascii: "o"):
             add(.output)
-            let items = try parseList(optarg!, names: outputNameList) { index in
+            var output = OutputOptions()
+            try parseList(optarg!, names: outputNameList) { index in
                 // conntrack matches the old NAT names first and only warns.
                 if index < 2 { Console.raw("WARNING: ignoring \(outputNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
+                output.formUnion(outputNames[index].1)
             }
-            for item in items { inv.output.insert(outputNames[item].1) }
+            inv.output.formUnion(output)
         case UInt8(ascii: "b"): add(.bufferSize)
         case UInt8(ascii: "w"):
             add(.zone)
@@ -583,9 +599,7 @@ private let statusNames: [(String, Status)] = [
 /// conntrack's comma-list parser: each item may be any case-insensitive
 /// prefix of a name; an empty item or an unknown one is a bad parameter,
 /// reported with the rest of the list from that item on.
-@discardableResult
-private func parseList(_ text: UnsafePointer<CChar>, names: [[UInt8]], onItem: (Int) -> Void = { _ in }) throws(Failure) -> [Int] {
-    var result: [Int] = []
+private func parseList(_ text: UnsafePointer<CChar>, names: [[UInt8]], onItem: (Int) -> Void = { _ in }) throws(Failure) {
     var start = 0
     while true {
         var end = start
@@ -596,8 +610,7 @@ private func parseList(_ text: UnsafePointer<CChar>, names: [[UInt8]], onItem: (
             throw .parameter("Bad parameter `\(String(cString: text + start))'")
         }
         onItem(index)
-        result.append(index)
-        guard text[end] != 0 else { return result }
+        guard text[end] != 0 else { return }
         start = end + 1
     }
 }
@@ -660,6 +673,7 @@ private func parseIP(_ text: String) -> IPAddress? {
 }
 
 private func parseIP(_ text: UnsafePointer<CChar>) -> IPAddress? {
+    if let v4 = dottedQuad(text) { return .v4(v4) }
     var v4 = in_addr()
     if inet_aton(text, &v4) != 0 {
         return .v4(UInt32(bigEndian: v4.s_addr))
@@ -673,6 +687,27 @@ private func parseIP(_ text: UnsafePointer<CChar>) -> IPAddress? {
         }
     }
     return nil
+}
+
+/// The address of the common form inet_aton(3) reads, four decimal parts
+/// of 0 to 255 without leading zeros and nothing after them (its answer,
+/// without its strtoul calls); nil for any other form.
+private func dottedQuad(_ text: UnsafePointer<CChar>) -> UInt32? {
+    var value: UInt32 = 0
+    var i = 0
+    for part in 0..<4 {
+        let start = i
+        var n: UInt32 = 0
+        while i - start < 3, text[i] >= 0x30, text[i] <= 0x39 {
+            n = n * 10 + UInt32(text[i] - 0x30)
+            i += 1
+        }
+        guard i > start, n <= 255, i - start == 1 || text[start] != 0x30 else { return nil }
+        value = value << 8 | n
+        guard text[i] == (part < 3 ? 0x2e /* . */ : 0) else { return nil }
+        i += 1
+    }
+    return value
 }
 
 /// -n/-g/-j: nothing (any NAT), ADDR, ADDR:PORT or [V6]:PORT.
@@ -751,14 +786,14 @@ private func number<T: FixedWidthInteger>(_ text: UnsafePointer<CChar>, max: T, 
 }
 
 /// The value of an option -p added (--sport, --state, --icmp-type, ...).
-private func parseProtocolOption(_ name: String, _ value: UnsafePointer<CChar>, _ inv: inout Invocation) throws(Failure) {
+private func parseProtocolOption(_ option: ProtoOption, _ value: UnsafePointer<CChar>, _ inv: inout Invocation) throws(Failure) {
     let proto = inv.selector.proto ?? 0
-    switch name {
-    case "orig-port-src", "sport": inv.selector.origSrcPort = try decimal(value, max: UInt16.max, what: "port")
-    case "orig-port-dst", "dport": inv.selector.origDstPort = try decimal(value, max: UInt16.max, what: "port")
-    case "reply-port-src": inv.selector.replySrcPort = try decimal(value, max: UInt16.max, what: "port")
-    case "reply-port-dst": inv.selector.replyDstPort = try decimal(value, max: UInt16.max, what: "port")
-    case "state":
+    switch option {
+    case .origSrcPort: inv.selector.origSrcPort = try decimal(value, max: UInt16.max, what: "port")
+    case .origDstPort: inv.selector.origDstPort = try decimal(value, max: UInt16.max, what: "port")
+    case .replySrcPort: inv.selector.replySrcPort = try decimal(value, max: UInt16.max, what: "port")
+    case .replyDstPort: inv.selector.replyDstPort = try decimal(value, max: UInt16.max, what: "port")
+    case .state:
         let value = String(cString: value)
         let (names, label): ([String], String) = switch proto {
         case IPProto.sctp: (sctpStateNames, "SCTP")
@@ -776,24 +811,53 @@ private func parseProtocolOption(_ name: String, _ value: UnsafePointer<CChar>, 
         } else {
             throw .parameter("unknown \(label) state `\(value)'")
         }
-    case "icmp-type", "icmpv6-type": inv.selector.icmpType = try decimal(value, max: UInt8.max, what: "ICMP type")
-    case "icmp-code", "icmpv6-code": inv.selector.icmpCode = try decimal(value, max: UInt8.max, what: "ICMP code")
-    case "icmp-id", "icmpv6-id": inv.selector.icmpID = try decimal(value, max: UInt16.max, what: "ICMP id")
-    case "srckey", "orig-key-src": inv.selector.greSrcKey = try number(value, max: UInt16.max, what: "GRE key")
-    case "dstkey", "orig-key-dst": inv.selector.greDstKey = try number(value, max: UInt16.max, what: "GRE key")
-    case "reply-key-src": inv.replyKeySrc = try number(value, max: UInt16.max, what: "GRE key")
-    case "reply-key-dst": inv.replyKeyDst = try number(value, max: UInt16.max, what: "GRE key")
-    case "orig-vtag": inv.selector.origVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
-    case "reply-vtag": inv.selector.replyVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
-    case "role":
+    case .icmpType: inv.selector.icmpType = try decimal(value, max: UInt8.max, what: "ICMP type")
+    case .icmpCode: inv.selector.icmpCode = try decimal(value, max: UInt8.max, what: "ICMP code")
+    case .icmpID: inv.selector.icmpID = try decimal(value, max: UInt16.max, what: "ICMP id")
+    case .greSrcKey: inv.selector.greSrcKey = try number(value, max: UInt16.max, what: "GRE key")
+    case .greDstKey: inv.selector.greDstKey = try number(value, max: UInt16.max, what: "GRE key")
+    case .replyKeySrc: inv.replyKeySrc = try number(value, max: UInt16.max, what: "GRE key")
+    case .replyKeyDst: inv.replyKeyDst = try number(value, max: UInt16.max, what: "GRE key")
+    case .origVtag: inv.selector.origVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
+    case .replyVtag: inv.selector.replyVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
+    case .role:
         let value = String(cString: value)
         switch value.lowercased() {
         case "client": inv.selector.dccpRole = 0
         case "server": inv.selector.dccpRole = 1
         default: throw .parameter("Unknown DCCP role `\(value)'")
         }
-    default:
+    case .other:
         break
+    }
+}
+
+/// What a protocol option sets, by its name (once per option table).
+private enum ProtoOption {
+    case origSrcPort, origDstPort, replySrcPort, replyDstPort, state, icmpType, icmpCode, icmpID
+    case greSrcKey, greDstKey, replyKeySrc, replyKeyDst, origVtag, replyVtag, role
+    /// Accepted and otherwise ignored (the mask and tuple options).
+    case other
+
+    init(_ name: String) {
+        switch name {
+        case "orig-port-src", "sport": self = .origSrcPort
+        case "orig-port-dst", "dport": self = .origDstPort
+        case "reply-port-src": self = .replySrcPort
+        case "reply-port-dst": self = .replyDstPort
+        case "state": self = .state
+        case "icmp-type", "icmpv6-type": self = .icmpType
+        case "icmp-code", "icmpv6-code": self = .icmpCode
+        case "icmp-id", "icmpv6-id": self = .icmpID
+        case "srckey", "orig-key-src": self = .greSrcKey
+        case "dstkey", "orig-key-dst": self = .greDstKey
+        case "reply-key-src": self = .replyKeySrc
+        case "reply-key-dst": self = .replyKeyDst
+        case "orig-vtag": self = .origVtag
+        case "reply-vtag": self = .replyVtag
+        case "role": self = .role
+        default: self = .other
+        }
     }
 }
 
@@ -810,8 +874,7 @@ private let knownProtocols: [(String, UInt8)] = [
 /// A protocol name (conntrack's own, case-insensitive, or one from
 /// /etc/protocols) or a number up to 255 in C notation (" 6", "0x6", "06").
 func protocolNumber(_ name: String) -> UInt8? {
-    let lower = name.lowercased()
-    if let match = knownProtocols.first(where: { $0.0 == lower }) { return match.1 }
+    if let number = knownProtocol(name) { return number }
     // A number first: /etc/protocols has no numeric names, and save files
     // write every protocol without a name of conntrack's as a number.
     if let n = protocolNumberValue(name) { return n }
@@ -828,5 +891,29 @@ private func protocolNumberValue(_ name: String) -> UInt8? {
 /// Whether -p NAME brings its protocol's options: conntrack's own names
 /// and numbers do, names only /etc/protocols knows do not.
 private func protocolHasOptions(_ name: String) -> Bool {
-    knownProtocols.contains { $0.0 == name.lowercased() } || protocolNumberValue(name) != nil
+    knownProtocol(name) != nil || protocolNumberValue(name) != nil
 }
+
+/// The number of conntrack's own protocol `name` names, without case (an
+/// ASCII name is compared as it is, without a lowercased copy).
+private func knownProtocol(_ name: String) -> UInt8? {
+    var name = name
+    // nil: not ASCII.
+    let ascii: UInt8?? = name.withUTF8 { bytes in
+        guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+        for (known, number) in knownProtocolBytes where known.count == bytes.count {
+            var same = true
+            for i in 0..<bytes.count where known[i] != (bytes[i] >= 0x41 && bytes[i] <= 0x5a ? bytes[i] | 0x20 : bytes[i]) {
+                same = false
+                break
+            }
+            if same { return .some(number) }
+        }
+        return .some(nil)
+    }
+    if let ascii { return ascii }
+    let lower = name.lowercased()
+    return knownProtocols.first(where: { $0.0 == lower })?.1
+}
+
+private let knownProtocolBytes = knownProtocols.map { (Array($0.0.utf8), $0.1) }
