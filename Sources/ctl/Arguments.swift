@@ -270,7 +270,8 @@ private let shortOptionKinds: [Int8] = {
             colons += 1
             i += 1
         }
-        kinds[Int(c)] = colons
+        // getopt takes a character's first appearance.
+        if kinds[Int(c)] < 0 { kinds[Int(c)] = colons }
         i += 1
     }
     return kinds
