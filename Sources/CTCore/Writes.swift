@@ -95,6 +95,13 @@ public final class CreateStream {
         var start: Int
         var changes: [EntryChange] = []
         var tolerateExisting: [Bool] = []
+
+        /// An empty batch with room for `capacity` creates.
+        init(start: Int, capacity: Int) {
+            self.start = start
+            changes.reserveCapacity(capacity)
+            tolerateExisting.reserveCapacity(capacity)
+        }
     }
 
     /// What deletes a created entry again: its family, tuple and zone (a
@@ -134,7 +141,7 @@ public final class CreateStream {
     public init() throws {
         socket = try NetlinkSocket.forBatches()
         perBatch = max(1, socket.sendCapacity / 2 / 256)
-        batch = Batch(start: 0)
+        batch = Batch(start: 0, capacity: perBatch)
         pipeline = BatchPipeline<Batch> { [unowned self] batch in try self.send(batch) }
         try pipeline.start()
     }
@@ -153,7 +160,7 @@ public final class CreateStream {
     private func flush() throws {
         guard !batch.changes.isEmpty else { return }
         let full = batch
-        batch = Batch(start: count)
+        batch = Batch(start: count, capacity: perBatch)
         try pipeline.submit(full)
     }
 

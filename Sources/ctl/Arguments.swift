@@ -69,7 +69,7 @@ struct OptSet: Equatable, ExpressibleByArrayLiteral {
     init(arrayLiteral elements: Opt...) { for o in elements { insert(o) } }
     init<S: Sequence>(_ elements: S) where S.Element == Opt { for o in elements { insert(o) } }
 
-    static var all: OptSet { OptSet(Opt.allCases) }
+    static let all = OptSet(Opt.allCases)
     var isEmpty: Bool { bits == 0 }
     func contains(_ o: Opt) -> Bool { bits & (1 << UInt64(o.rawValue)) != 0 }
     mutating func insert(_ o: Opt) { bits |= 1 << UInt64(o.rawValue) }
@@ -169,6 +169,9 @@ private let shortOptions = ":L::I::U::D::G::E::F::A::hVs:d:r:q:p:t:u:e:a:z[:]:{:
 /// Protocol option codes start here (above any character code).
 private let protoOptionBase: Int32 = 1000
 
+/// shortOptions as the C string getopt_long reads, made once.
+private let cShortOptions: UnsafePointer<CChar> = UnsafePointer(strdup(shortOptions)!)
+
 /// Protocol-specific long options conntrack accepts after -p.
 private func protocolOptions(_ proto: UInt8) -> [String] {
     let ports = ["orig-port-src", "sport", "orig-port-dst", "dport", "reply-port-src",
@@ -186,16 +189,65 @@ private func protocolOptions(_ proto: UInt8) -> [String] {
     }
 }
 
-/// The C option tables, made once each: the base one and one per
-/// protocol whose options -p adds (-R parses many lines).
-nonisolated(unsafe) private var cOptionTables: [Int: UnsafeMutablePointer<option>] = [:]
+/// The long options in force: the base ones, or those and a protocol's
+/// (-p adds them); as a C table for getopt_long and as a table for the
+/// fast path. Made once each (-R parses many lines).
+private final class OptionTable {
+    /// The protocol options, whose codes are protoOptionBase + index, and
+    /// what each sets.
+    let extraNames: [String]
+    let extraOptions: [ProtoOption]
+    let cTable: UnsafeMutablePointer<option>
+    /// The C table's options sorted by name length (in the table's order
+    /// within a length); those of length n at `firstOfLength[n]..<firstOfLength[n + 1]`.
+    private let byLength: [option]
+    private let firstOfLength: [Int]
 
-private func cOptions(forProtocol proto: Int, _ extraNames: [String]) -> UnsafeMutablePointer<option> {
-    if let table = cOptionTables[proto] { return table }
-    let table = cOptions(baseOptions + extraNames.enumerated().map {
-        LongOption($0.element, 1, code: protoOptionBase + Int32($0.offset))
-    })
-    cOptionTables[proto] = table
+    init(_ extraNames: [String]) {
+        self.extraNames = extraNames
+        extraOptions = extraNames.map(ProtoOption.init)
+        let options = baseOptions + extraNames.enumerated().map {
+            LongOption($0.element, 1, code: protoOptionBase + Int32($0.offset))
+        }
+        let table = cOptions(options)
+        cTable = table
+        let entries = (0..<options.count).map { table[$0] }
+        let longest = options.map { $0.name.utf8.count }.max() ?? 0
+        var byLength: [option] = []
+        var firstOfLength: [Int] = []
+        for length in 0...longest + 1 {
+            firstOfLength.append(byLength.count)
+            byLength += entries.filter { strlen($0.name) == length }
+        }
+        self.byLength = byLength
+        self.firstOfLength = firstOfLength
+    }
+
+    /// The option named exactly `name` (`length` bytes, no '='): the first
+    /// in the table's order, as getopt_long takes an exact match.
+    func exact(_ name: UnsafePointer<CChar>, _ length: Int) -> (hasArg: Int32, value: Int32)? {
+        guard length + 1 < firstOfLength.count else { return nil }
+        for i in firstOfLength[length]..<firstOfLength[length + 1]
+        where byLength[i].name[0] == name[0] && memcmp(byLength[i].name, name, length) == 0 {
+            return (byLength[i].has_arg, byLength[i].val)
+        }
+        return nil
+    }
+}
+
+/// The table without protocol options, and one per protocol number that
+/// has options, made when first needed.
+private let baseTable = OptionTable([])
+nonisolated(unsafe) private var protocolTables = [OptionTable?](repeating: nil, count: 256)
+
+/// The table once -p named `proto`; `withOptions`: whether the name
+/// brings the protocol's options (see protocolHasOptions).
+private func optionTable(forProtocol proto: UInt8, withOptions: Bool) -> OptionTable {
+    guard withOptions else { return baseTable }
+    if let table = protocolTables[Int(proto)] { return table }
+    let names = protocolOptions(proto)
+    let table = names.isEmpty ? baseTable : OptionTable(names)
+    protocolTables[Int(proto)] = table
     return table
 }
 
@@ -207,6 +259,99 @@ private func cOptions(_ options: [LongOption]) -> UnsafeMutablePointer<option> {
     }
     table[options.count] = option(name: nil, has_arg: 0, flag: nil, val: 0)
     return table
+}
+
+/// Each short option's argument kind (0 none, 1 required, 2 optional), by
+/// its byte; -1 for bytes getopt does not take as options.
+private let shortOptionKinds: [Int8] = {
+    var kinds = [Int8](repeating: -1, count: 256)
+    let bytes = Array(shortOptions.utf8)
+    var i = bytes.first == UInt8(ascii: ":") ? 1 : 0
+    while i < bytes.count {
+        let c = bytes[i]
+        var colons: Int8 = 0
+        while i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: ":"), colons < 2 {
+            colons += 1
+            i += 1
+        }
+        // getopt takes a character's first appearance.
+        if kinds[Int(c)] < 0 { kinds[Int(c)] = colons }
+        i += 1
+    }
+    return kinds
+}()
+
+/// One option as getopt_long would return it: its code, optarg, and optind
+/// after it (before the option's handler takes a word as an optional
+/// argument).
+private struct ScannedOption {
+    var code: Int32
+    var argument: UnsafeMutablePointer<CChar>?
+    var next: Int32
+}
+
+/// The options reused from line to line of a -R file.
+nonisolated(unsafe) private var scannedOptions: [ScannedOption] = []
+
+/// The fast path: argv's options as getopt_long returns them, found
+/// without it, for the plain argv where the outcome is bound to be
+/// getopt's: every word an option given as `-c` or by its whole long name
+/// (`--name`, no `=value`), or the argument of one before it (the next
+/// word for a required argument; the words the handlers take as optional
+/// arguments). Anything else (a word that is no option, abbreviations,
+/// `--`, clusters, attached arguments, unknown options, a missing argument,
+/// a protocol -p does not know) returns false: getopt_long then parses
+/// the whole argv, and gives the errors.
+private func scanOptions(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+                         into options: inout [ScannedOption]) -> Bool {
+    options.removeAll(keepingCapacity: true)
+    var table = baseTable
+    let shortKinds = shortOptionKinds
+    var i: Int32 = 1
+    while i < argc {
+        guard let word = argv[Int(i)], word[0] == 0x2d /* - */, word[1] != 0 else { return false }
+        var code: Int32
+        var hasArg: Int32
+        if word[1] == 0x2d {
+            // --name: only a whole name, without "=value".
+            let name = word + 2
+            let length = strlen(name)
+            guard length > 0, memchr(name, 0x3d /* = */, length) == nil,
+                  let found = table.exact(name, length) else { return false }
+            (hasArg, code) = found
+        } else {
+            // -c alone.
+            guard word[2] == 0 else { return false }
+            let c = UInt8(bitPattern: word[1])
+            let kind = shortKinds[Int(c)]
+            guard kind >= 0 else { return false }
+            (hasArg, code) = (Int32(kind), Int32(c))
+        }
+        i += 1
+        var argument: UnsafeMutablePointer<CChar>? = nil
+        if hasArg == 1 {
+            guard i < argc else { return false }
+            argument = argv[Int(i)]
+            i += 1
+        }
+        options.append(ScannedOption(code: code, argument: argument, next: i))
+        // The words the handler takes as an optional argument (see
+        // optionalNext in parseArguments).
+        switch code {
+        case Int32(UInt8(ascii: "L")), Int32(UInt8(ascii: "I")), Int32(UInt8(ascii: "A")), Int32(UInt8(ascii: "U")),
+             Int32(UInt8(ascii: "D")), Int32(UInt8(ascii: "G")), Int32(UInt8(ascii: "F")), Int32(UInt8(ascii: "E")),
+             Int32(UInt8(ascii: "C")), Int32(UInt8(ascii: "S")), Int32(UInt8(ascii: "i")), Int32(UInt8(ascii: "n")),
+             Int32(UInt8(ascii: "g")), Int32(UInt8(ascii: "j")), Int32(UInt8(ascii: ">")):
+            if argument == nil, i < argc, let p = argv[Int(i)], p[0] != 0x2d, p[0] != 0x21 { i += 1 }
+        case Int32(UInt8(ascii: "p")):
+            let name = String(cString: argument!)
+            guard let number = protocolNumber(name) else { return false }
+            table = optionTable(forProtocol: number, withOptions: protocolHasOptions(name))
+        default:
+            break
+        }
+    }
+    return true
 }
 
 /// Parses argv as conntrack does: GNU getopt_long (abbreviations, argument
@@ -230,8 +375,13 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         return inv
     }
 
-    var extraNames: [String] = []
-    var table = cOptions(forProtocol: -1, extraNames)
+    var table = baseTable
+    // The options, found by the fast path when it can; else by getopt_long.
+    var scanned = scannedOptions
+    scannedOptions = []
+    defer { scannedOptions = scanned }
+    let fast = scanOptions(argc, argv, into: &scanned)
+    var nextScanned = 0
     opterr = 0
     // 0 makes glibc start afresh (a -R file parses one line after another).
     optind = 0
@@ -266,14 +416,26 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
     func add(_ o: Opt) { inv.options.insert(o) }
 
     while true {
-        let c = getopt_long(argc, argv, shortOptions, table, nil)
-        if c == -1 { break }
+        let c: Int32
+        if fast {
+            if nextScanned == scanned.count { break }
+            let o = scanned[nextScanned]
+            nextScanned += 1
+            // As getopt_long leaves them.
+            optarg = o.argument
+            optind = o.next
+            c = o.code
+        } else {
+            c = getopt_long(argc, argv, cShortOptions, table.cTable, nil)
+            if c == -1 { break }
+        }
         // The word getopt stopped at, for messages only.
         var current: String { optind > 0 ? (arg(optind - 1) ?? "") : "" }
         if c >= protoOptionBase {
-            let name = extraNames[Int(c - protoOptionBase)]
-            inv.protoOptions.append(name)
-            try parseProtocolOption(name, String(cString: optarg!), &inv)
+            let index = Int(c - protoOptionBase)
+            if inv.protoOptions.isEmpty { inv.protoOptions.reserveCapacity(4) }
+            inv.protoOptions.append(table.extraNames[index])
+            try parseProtocolOption(table.extraOptions[index], optarg!, &inv)
             continue
         }
         switch UInt8(truncatingIfNeeded: c) {
@@ -316,18 +478,18 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             inv.selector.proto = number
             // Options come with conntrack's own protocol names and numbers,
             // not with names found in /etc/protocols.
-            extraNames = protocolHasOptions(name) ? protocolOptions(number) : []
-            table = cOptions(forProtocol: extraNames.isEmpty ? -1 : Int(number), extraNames)
+            table = optionTable(forProtocol: number, withOptions: protocolHasOptions(name))
         case UInt8(ascii: "t"):
             add(.timeout)
-            inv.selector.timeout = try number(String(cString: optarg!), max: UInt32.max, what: "timeout")
+            inv.selector.timeout = try number(optarg!, max: UInt32.max, what: "timeout")
         case UInt8(ascii: "u"):
             add(.status)
-            let items = try parseList(String(cString: optarg!), names: statusNameList) { index in
+            var bits = Status()
+            try parseList(optarg!, names: statusNameList) { index in
                 // conntrack matches the old NAT names first and only warns.
                 if index < 2 { Console.raw("WARNING: ignoring \(statusNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
+                bits.formUnion(statusNames[index].1)
             }
-            let bits = items.reduce(Status()) { $0.union(statusNames[$1].1) }
             // All -u values are ORed; the first -u that gives bits is the mask.
             if inv.selector.statusMask.isEmpty { inv.selector.statusMask = bits }
             inv.selector.status = (inv.selector.status ?? []).union(bits)
@@ -339,22 +501,25 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             }
         case UInt8(ascii: "e"):
             add(.eventMask)
-            let items = try parseList(String(cString: optarg!), names: eventNames)
             // Several -e add up.
-            for item in items { inv.eventGroups.formUnion(eventGroupsByName[item]) }
+            try parseList(optarg!, names: eventNameList) { inv.eventGroups.formUnion(eventGroupsByName[$0]) }
         case UInt8(ascii: "z"): add(.zero)
         case UInt8(ascii: "a"):
             Console.raw("WARNING: ignoring -a, deprecated option.")
         case UInt8(ascii: "m"):
             add(.mark)
-            let text = String(cString: optarg!)
-            let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-            inv.selector.mark = try number(parts[0], max: UInt32.max, what: "mark", text)
+            // MARK[/MASK]: the mask after the first '/'.
+            let text = optarg!
+            let slash = strchr(text, 0x2f /* / */)
+            let markLength = slash.map { $0 - text } ?? strlen(text)
+            inv.selector.mark = try number(text, markLength, max: UInt32.max, what: "mark", whole: text)
             inv.selector.listMark = nil
-            inv.selector.markMask = parts.count == 2 ? try number(parts[1], max: UInt32.max, what: "mark mask", text) : .max
+            inv.selector.markMask = try slash.map { (slash) throws(Failure) in
+                try number(slash + 1, strlen(slash + 1), max: UInt32.max, what: "mark mask", whole: text)
+            } ?? .max
         case UInt8(ascii: "c"):
             add(.secmark)
-            inv.selector.secmark = try number(String(cString: optarg!), max: UInt32.max, what: "secmark")
+            inv.selector.secmark = try number(optarg!, max: UInt32.max, what: "secmark")
         case UInt8(ascii: "i"):
             add(.id)
             // "-i ID" is a required argument in the short form: getopt hands it over.
@@ -375,17 +540,19 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "j"): add(.anyNat); inv.selector.anyNAT = try parseNAT(optionalNext(), &inv, option: "any-nat")
         case UInt8(ascii: "o"):
             add(.output)
-            let items = try parseList(String(cString: optarg!), names: outputNameList) { index in
+            var output = OutputOptions()
+            try parseList(optarg!, names: outputNameList) { index in
                 // conntrack matches the old NAT names first and only warns.
                 if index < 2 { Console.raw("WARNING: ignoring \(outputNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
+                output.formUnion(outputNames[index].1)
             }
-            for item in items { inv.output.insert(outputNames[item].1) }
+            inv.output.formUnion(output)
         case UInt8(ascii: "b"):
             add(.bufferSize)
-            inv.bufferSize = try number(String(cString: optarg!), max: Int32.max, what: "buffer size")
+            inv.bufferSize = try number(optarg!, max: Int32.max, what: "buffer size")
         case UInt8(ascii: "w"):
             add(.zone)
-            inv.selector.zone = try number(String(cString: optarg!), max: UInt16.max, what: "zone")
+            inv.selector.zone = try number(optarg!, max: UInt16.max, what: "zone")
         case UInt8(ascii: "l"):
             add(.label)
             inv.labelNames += String(cString: optarg!).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
@@ -399,10 +566,10 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
                 (names?.split(separator: ",", omittingEmptySubsequences: false).map(String.init) ?? [])
         case UInt8(ascii: "("):
             add(.origZone)
-            inv.selector.origZone = try number(String(cString: optarg!), max: UInt16.max, what: "zone")
+            inv.selector.origZone = try number(optarg!, max: UInt16.max, what: "zone")
         case UInt8(ascii: ")"):
             add(.replyZone)
-            inv.selector.replyZone = try number(String(cString: optarg!), max: UInt16.max, what: "zone")
+            inv.selector.replyZone = try number(optarg!, max: UInt16.max, what: "zone")
         default:
             throw .parameter("unknown option `\(current)'")
         }
@@ -425,10 +592,10 @@ private let outputNames: [(String, OutputOptions)] = [
     ("SRC_NAT", []), ("DST_NAT", []), ("xml", .xml), ("extended", .extended), ("timestamp", .timestamp), ("id", .id),
     ("ktimestamp", .ktimestamp), ("labels", .labels), ("save", .save), ("userspace", .userspace),
 ]
-private let outputNameList = outputNames.map { $0.0 }
-private let statusNameList = statusNames.map { $0.0 }
+private let outputNameList = outputNames.map { Array($0.0.utf8) }
+private let statusNameList = statusNames.map { Array($0.0.utf8) }
 /// Names -e accepts.
-private let eventNames = ["ALL", "NEW", "UPDATES", "DESTROY"]
+private let eventNameList = ["ALL", "NEW", "UPDATES", "DESTROY"].map { Array($0.utf8) }
 private let eventGroupsByName: [EventGroups] = [.all, .new, .update, .destroy]
 /// Names -u accepts, with their status bits, in the order conntrack tries
 /// them: the first two are obsolete and only draw a warning.
@@ -441,31 +608,29 @@ private let statusNames: [(String, Status)] = [
 /// conntrack's comma-list parser: each item may be any case-insensitive
 /// prefix of a name; an empty item or an unknown one is a bad parameter,
 /// reported with the rest of the list from that item on.
-@discardableResult
-private func parseList(_ text: String, names: [String], onItem: (Int) -> Void = { _ in }) throws(Failure) -> [Int] {
-    var result: [Int] = []
-    var rest = Substring(text)
+private func parseList(_ text: UnsafePointer<CChar>, names: [[UInt8]], onItem: (Int) -> Void = { _ in }) throws(Failure) {
+    var start = 0
     while true {
-        let comma = rest.utf8.firstIndex(of: UInt8(ascii: ","))
-        let item = comma.map { rest[rest.startIndex..<$0] } ?? rest
-        guard !item.isEmpty,
-              let index = names.firstIndex(where: { hasPrefixIgnoringCase($0, item) }) else {
-            throw .parameter("Bad parameter `\(rest)'")
+        var end = start
+        while text[end] != 0, text[end] != 0x2c /* , */ { end += 1 }
+        let item = UnsafeBufferPointer(start: UnsafeRawPointer(text + start).assumingMemoryBound(to: UInt8.self),
+                                       count: end - start)
+        guard !item.isEmpty, let index = names.firstIndex(where: { hasPrefixIgnoringCase($0, item) }) else {
+            throw .parameter("Bad parameter `\(String(cString: text + start))'")
         }
         onItem(index)
-        result.append(index)
-        guard let comma else { return result }
-        rest = rest[rest.utf8.index(after: comma)...]
+        guard text[end] != 0 else { return }
+        start = end + 1
     }
 }
 
 private func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
 
 /// Whether `prefix` begins `name`, ASCII letters compared without case.
-private func hasPrefixIgnoringCase(_ name: String, _ prefix: Substring) -> Bool {
-    var n = name.utf8.makeIterator()
-    for p in prefix.utf8 {
-        guard let c = n.next() else { return false }
+private func hasPrefixIgnoringCase(_ name: [UInt8], _ prefix: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard prefix.count <= name.count else { return false }
+    for i in 0..<prefix.count {
+        let c = name[i], p = prefix[i]
         if c | 0x20 != p | 0x20 || !(c | 0x20 >= 0x61 && c | 0x20 <= 0x7a) && c != p { return false }
     }
     return true
@@ -477,6 +642,14 @@ private func hasPrefixIgnoringCase(_ name: String, _ prefix: Substring) -> Bool 
 /// conntrack does. Returns whether a prefix length was given.
 private func parseAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout Invocation, option: String,
                           cidr: Bool = true) throws(Failure) -> (AddressMatch, Bool) {
+    // A plain address is read where it is; a word with a '/' as a string.
+    if strchr(optarg!, 0x2f /* / */) == nil {
+        guard let address = parseIP(optarg!) else { throw .parameter("Invalid IP address `\(String(cString: optarg!))'") }
+        let family: Family = address.isV4 ? .ipv4 : .ipv6
+        if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
+        inv.family = family
+        return (AddressMatch(address: address, mask: AddressMatch.mask(for: address, prefix: nil)), false)
+    }
     let text = String(cString: optarg!)
     let slash = text.utf8.firstIndex(of: UInt8(ascii: "/"))
     let addressText = slash.map { String(text[..<$0]) } ?? text
@@ -505,17 +678,45 @@ private func parseAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout I
 }
 
 private func parseIP(_ text: String) -> IPAddress? {
+    text.withCString(parseIP)
+}
+
+private func parseIP(_ text: UnsafePointer<CChar>) -> IPAddress? {
+    if let v4 = dottedQuad(text) { return .v4(v4) }
     var v4 = in_addr()
     if inet_aton(text, &v4) != 0 {
         return .v4(UInt32(bigEndian: v4.s_addr))
     }
-    var buffer = [UInt8](repeating: 0, count: 16)
-    if inet_pton(AF_INET6, text, &buffer) == 1 {
-        let hi = buffer[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let lo = buffer[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return .v6(hi, lo)
+    var v6 = in6_addr()
+    if inet_pton(AF_INET6, text, &v6) == 1 {
+        return withUnsafeBytes(of: &v6) { bytes in
+            let hi = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let lo = bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            return .v6(hi, lo)
+        }
     }
     return nil
+}
+
+/// The address of the common form inet_aton(3) reads, four decimal parts
+/// of 0 to 255 without leading zeros and nothing after them (its answer,
+/// without its strtoul calls); nil for any other form.
+private func dottedQuad(_ text: UnsafePointer<CChar>) -> UInt32? {
+    var value: UInt32 = 0
+    var i = 0
+    for part in 0..<4 {
+        let start = i
+        var n: UInt32 = 0
+        while i - start < 3, text[i] >= 0x30, text[i] <= 0x39 {
+            n = n * 10 + UInt32(text[i] - 0x30)
+            i += 1
+        }
+        guard i > start, n <= 255, i - start == 1 || text[start] != 0x30 else { return nil }
+        value = value << 8 | n
+        guard text[i] == (part < 3 ? 0x2e /* . */ : 0) else { return nil }
+        i += 1
+    }
+    return value
 }
 
 /// -n/-g/-j: nothing (any NAT), ADDR, ADDR:PORT or [V6]:PORT.
@@ -552,9 +753,17 @@ private func parseNAT(_ text: String?, _ inv: inout Invocation, option: String) 
 /// A port or other decimal field: digits only, within 0...max. conntrack
 /// 1.4.7 reads these with atoi() and truncates; ctl refuses junk and
 /// out-of-range values (a deliberate difference).
-private func decimal<T: FixedWidthInteger>(_ text: String, max: T, what: String) throws(Failure) -> T {
-    guard !text.isEmpty, text.utf8.allSatisfy(isDigit), let value = Int(text), value <= Int(max) else {
-        throw .parameter("invalid \(what) `\(text)': expected a number from 0 to \(max)")
+private func decimal<T: FixedWidthInteger>(_ text: UnsafePointer<CChar>, max: T, what: String) throws(Failure) -> T {
+    var value = 0
+    var i = 0
+    while text[i] != 0 {
+        let b = UInt8(bitPattern: text[i])
+        guard isDigit(b), value <= Int(max) else { value = -1; break }
+        value = value * 10 + Int(b - UInt8(ascii: "0"))
+        i += 1
+    }
+    guard i > 0, value >= 0, value <= Int(max) else {
+        throw .parameter("invalid \(what) `\(String(cString: text))': expected a number from 0 to \(max)")
     }
     return T(value)
 }
@@ -569,15 +778,32 @@ private func number<T: FixedWidthInteger, S: StringProtocol>(_ text: S, max: T, 
     return T(value)
 }
 
+/// number() of a C string's first `length` bytes; `whole`: the word to
+/// name in the message.
+private func number<T: FixedWidthInteger>(_ text: UnsafePointer<CChar>, _ length: Int, max: T, what: String,
+                                          whole: UnsafePointer<CChar>) throws(Failure) -> T {
+    let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(text).assumingMemoryBound(to: UInt8.self), count: length)
+    guard let value = parseCInteger(bytes), value >= 0, value <= Int(max) else {
+        throw .parameter("invalid \(what) `\(String(cString: whole))': expected a number from 0 to \(max)")
+    }
+    return T(value)
+}
+
+/// number() of a whole C string.
+private func number<T: FixedWidthInteger>(_ text: UnsafePointer<CChar>, max: T, what: String) throws(Failure) -> T {
+    try number(text, strlen(text), max: max, what: what, whole: text)
+}
+
 /// The value of an option -p added (--sport, --state, --icmp-type, ...).
-private func parseProtocolOption(_ name: String, _ value: String, _ inv: inout Invocation) throws(Failure) {
+private func parseProtocolOption(_ option: ProtoOption, _ value: UnsafePointer<CChar>, _ inv: inout Invocation) throws(Failure) {
     let proto = inv.selector.proto ?? 0
-    switch name {
-    case "orig-port-src", "sport": inv.selector.origSrcPort = try decimal(value, max: UInt16.max, what: "port")
-    case "orig-port-dst", "dport": inv.selector.origDstPort = try decimal(value, max: UInt16.max, what: "port")
-    case "reply-port-src": inv.selector.replySrcPort = try decimal(value, max: UInt16.max, what: "port")
-    case "reply-port-dst": inv.selector.replyDstPort = try decimal(value, max: UInt16.max, what: "port")
-    case "state":
+    switch option {
+    case .origSrcPort: inv.selector.origSrcPort = try decimal(value, max: UInt16.max, what: "port")
+    case .origDstPort: inv.selector.origDstPort = try decimal(value, max: UInt16.max, what: "port")
+    case .replySrcPort: inv.selector.replySrcPort = try decimal(value, max: UInt16.max, what: "port")
+    case .replyDstPort: inv.selector.replyDstPort = try decimal(value, max: UInt16.max, what: "port")
+    case .state:
+        let value = String(cString: value)
         let (names, label): ([String], String) = switch proto {
         case IPProto.sctp: (sctpStateNames, "SCTP")
         case IPProto.dccp: (dccpStateNames, "DCCP")
@@ -594,23 +820,53 @@ private func parseProtocolOption(_ name: String, _ value: String, _ inv: inout I
         } else {
             throw .parameter("unknown \(label) state `\(value)'")
         }
-    case "icmp-type", "icmpv6-type": inv.selector.icmpType = try decimal(value, max: UInt8.max, what: "ICMP type")
-    case "icmp-code", "icmpv6-code": inv.selector.icmpCode = try decimal(value, max: UInt8.max, what: "ICMP code")
-    case "icmp-id", "icmpv6-id": inv.selector.icmpID = try decimal(value, max: UInt16.max, what: "ICMP id")
-    case "srckey", "orig-key-src": inv.selector.greSrcKey = try number(value, max: UInt16.max, what: "GRE key")
-    case "dstkey", "orig-key-dst": inv.selector.greDstKey = try number(value, max: UInt16.max, what: "GRE key")
-    case "reply-key-src": inv.replyKeySrc = try number(value, max: UInt16.max, what: "GRE key")
-    case "reply-key-dst": inv.replyKeyDst = try number(value, max: UInt16.max, what: "GRE key")
-    case "orig-vtag": inv.selector.origVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
-    case "reply-vtag": inv.selector.replyVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
-    case "role":
+    case .icmpType: inv.selector.icmpType = try decimal(value, max: UInt8.max, what: "ICMP type")
+    case .icmpCode: inv.selector.icmpCode = try decimal(value, max: UInt8.max, what: "ICMP code")
+    case .icmpID: inv.selector.icmpID = try decimal(value, max: UInt16.max, what: "ICMP id")
+    case .greSrcKey: inv.selector.greSrcKey = try number(value, max: UInt16.max, what: "GRE key")
+    case .greDstKey: inv.selector.greDstKey = try number(value, max: UInt16.max, what: "GRE key")
+    case .replyKeySrc: inv.replyKeySrc = try number(value, max: UInt16.max, what: "GRE key")
+    case .replyKeyDst: inv.replyKeyDst = try number(value, max: UInt16.max, what: "GRE key")
+    case .origVtag: inv.selector.origVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
+    case .replyVtag: inv.selector.replyVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
+    case .role:
+        let value = String(cString: value)
         switch value.lowercased() {
         case "client": inv.selector.dccpRole = 0
         case "server": inv.selector.dccpRole = 1
         default: throw .parameter("Unknown DCCP role `\(value)'")
         }
-    default:
+    case .other:
         break
+    }
+}
+
+/// What a protocol option sets, by its name (once per option table).
+private enum ProtoOption {
+    case origSrcPort, origDstPort, replySrcPort, replyDstPort, state, icmpType, icmpCode, icmpID
+    case greSrcKey, greDstKey, replyKeySrc, replyKeyDst, origVtag, replyVtag, role
+    /// Accepted and otherwise ignored (the mask and tuple options).
+    case other
+
+    init(_ name: String) {
+        switch name {
+        case "orig-port-src", "sport": self = .origSrcPort
+        case "orig-port-dst", "dport": self = .origDstPort
+        case "reply-port-src": self = .replySrcPort
+        case "reply-port-dst": self = .replyDstPort
+        case "state": self = .state
+        case "icmp-type", "icmpv6-type": self = .icmpType
+        case "icmp-code", "icmpv6-code": self = .icmpCode
+        case "icmp-id", "icmpv6-id": self = .icmpID
+        case "srckey", "orig-key-src": self = .greSrcKey
+        case "dstkey", "orig-key-dst": self = .greDstKey
+        case "reply-key-src": self = .replyKeySrc
+        case "reply-key-dst": self = .replyKeyDst
+        case "orig-vtag": self = .origVtag
+        case "reply-vtag": self = .replyVtag
+        case "role": self = .role
+        default: self = .other
+        }
     }
 }
 
@@ -627,8 +883,7 @@ private let knownProtocols: [(String, UInt8)] = [
 /// A protocol name (conntrack's own, case-insensitive, or one from
 /// /etc/protocols) or a number up to 255 in C notation (" 6", "0x6", "06").
 func protocolNumber(_ name: String) -> UInt8? {
-    let lower = name.lowercased()
-    if let match = knownProtocols.first(where: { $0.0 == lower }) { return match.1 }
+    if let number = knownProtocol(name) { return number }
     // A number first: /etc/protocols has no numeric names, and save files
     // write every protocol without a name of conntrack's as a number.
     if let n = protocolNumberValue(name) { return n }
@@ -645,5 +900,29 @@ private func protocolNumberValue(_ name: String) -> UInt8? {
 /// Whether -p NAME brings its protocol's options: conntrack's own names
 /// and numbers do, names only /etc/protocols knows do not.
 private func protocolHasOptions(_ name: String) -> Bool {
-    knownProtocols.contains { $0.0 == name.lowercased() } || protocolNumberValue(name) != nil
+    knownProtocol(name) != nil || protocolNumberValue(name) != nil
 }
+
+/// The number of conntrack's own protocol `name` names, without case (an
+/// ASCII name is compared as it is, without a lowercased copy).
+private func knownProtocol(_ name: String) -> UInt8? {
+    var name = name
+    // nil: not ASCII.
+    let ascii: UInt8?? = name.withUTF8 { bytes in
+        guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+        for (known, number) in knownProtocolBytes where known.count == bytes.count {
+            var same = true
+            for i in 0..<bytes.count where known[i] != (bytes[i] >= 0x41 && bytes[i] <= 0x5a ? bytes[i] | 0x20 : bytes[i]) {
+                same = false
+                break
+            }
+            if same { return .some(number) }
+        }
+        return .some(nil)
+    }
+    if let ascii { return ascii }
+    let lower = name.lowercased()
+    return knownProtocols.first(where: { $0.0 == lower })?.1
+}
+
+private let knownProtocolBytes = knownProtocols.map { (Array($0.0.utf8), $0.1) }

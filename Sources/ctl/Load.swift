@@ -23,12 +23,22 @@ private enum Action {
     case command(Invocation)
 }
 
-/// The words of one line, each NUL-terminated in one buffer, ready to be
-/// handed to getopt as an argv.
+/// The words of one line, each NUL-terminated in one buffer, and an argv
+/// of them (the program name first, then the words, then NULL), ready to
+/// be handed to getopt. Both buffers are made once, for the longest line,
+/// and reused line after line.
 private struct LineWords {
-    var text: [CChar] = []
-    var starts: [Int] = []
-    var count: Int { starts.count }
+    /// Room for a cut line's bytes with a NUL after each, and "ctl".
+    let text = UnsafeMutablePointer<CChar>.allocate(capacity: 2 * lineBufferLength + 8)
+    /// Room for a word per two bytes, the program name and the NULL.
+    let argv = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: lineBufferLength / 2 + 4)
+    /// argc: the program name and the words.
+    var count = 0
+
+    func deallocate() {
+        text.deallocate()
+        argv.deallocate()
+    }
 }
 
 /// Calls `body` with the words of each line that has any, and its line
@@ -36,68 +46,70 @@ private struct LineWords {
 /// double quotes group them (and go), a NUL ends the line, and lines whose
 /// first word starts with '#' are comments.
 private func forEachLine(of bytes: [UInt8], _ body: (Int, inout LineWords) -> Bool) {
-    var number = 1
-    var start = 0
     var words = LineWords()
-    while start < bytes.count {
-        var end = start
-        while end < bytes.count, bytes[end] != UInt8(ascii: "\n"), end - start < lineBufferLength { end += 1 }
-        let lineNumber = number
-        var next = end
-        if end < bytes.count, bytes[end] == UInt8(ascii: "\n") {
-            next = end + 1
-            number += 1
-        }
-        words.text.removeAll(keepingCapacity: true)
-        words.starts.removeAll(keepingCapacity: true)
-        // The program name getopt expects first.
-        words.starts.append(0)
-        words.text.append(contentsOf: [0x63, 0x74, 0x6c, 0])   // "ctl"
-        var wordStart = -1      // start of the word being read, if any
-        var quoted = false
-        func endWord() {
-            if wordStart >= 0, words.text.count > wordStart {
-                words.text.append(0)
-                words.starts.append(wordStart)
+    defer { words.deallocate() }
+    let text = words.text, argv = words.argv
+    // The program name getopt expects first.
+    text[0] = 0x63; text[1] = 0x74; text[2] = 0x6c; text[3] = 0   // "ctl"
+    argv[0] = text
+    bytes.withUnsafeBufferPointer { bytes in
+        let total = bytes.count
+        var number = 1
+        var start = 0
+        while start < total {
+            var end = start
+            while end < total, bytes[end] != UInt8(ascii: "\n"), end - start < lineBufferLength { end += 1 }
+            let lineNumber = number
+            var next = end
+            if end < total, bytes[end] == UInt8(ascii: "\n") {
+                next = end + 1
+                number += 1
             }
-            wordStart = -1
-        }
-        for b in bytes[start..<end] {
-            if b == 0 { break }
-            if b == UInt8(ascii: "\"") {
-                quoted.toggle()
-                if wordStart < 0 { wordStart = words.text.count }
-            } else if !quoted, b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") {
-                endWord()
-            } else {
-                if wordStart < 0 { wordStart = words.text.count }
-                words.text.append(CChar(bitPattern: b))
+            var length = 4          // bytes of `text` in use
+            var count = 1           // words in `argv`
+            var wordStart = -1      // start of the word being read, if any
+            var quoted = false
+            var i = start
+            while i < end {
+                let b = bytes[i]
+                i += 1
+                if b == 0 { break }
+                if b == UInt8(ascii: "\"") {
+                    quoted.toggle()
+                    if wordStart < 0 { wordStart = length }
+                } else if !quoted, b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") {
+                    if wordStart >= 0, length > wordStart {
+                        text[length] = 0
+                        length += 1
+                        argv[count] = text + wordStart
+                        count += 1
+                    }
+                    wordStart = -1
+                } else {
+                    if wordStart < 0 { wordStart = length }
+                    text[length] = CChar(bitPattern: b)
+                    length += 1
+                }
             }
+            if wordStart >= 0, length > wordStart {
+                text[length] = 0
+                argv[count] = text + wordStart
+                count += 1
+            }
+            argv[count] = nil
+            words.count = count
+            if count > 1, argv[1]![0] != CChar(UInt8(ascii: "#")) {
+                if !body(lineNumber, &words) { return }
+            }
+            start = next
         }
-        endWord()
-        if words.count > 1, words.text[words.starts[1]] != CChar(UInt8(ascii: "#")) {
-            if !body(lineNumber, &words) { return }
-        }
-        start = next
     }
 }
 
 /// Parses and checks one line.
 private func parseLine(_ words: inout LineWords) throws(Failure) -> Action {
     guard words.count - 1 <= maximumWords else { throw .parameter("too many arguments") }
-    let starts = words.starts
-    let parsed: Result<Invocation, Failure> = words.text.withUnsafeMutableBufferPointer { text in
-        var argv: [UnsafeMutablePointer<CChar>?] = starts.map { text.baseAddress! + $0 }
-        argv.append(nil)
-        return argv.withUnsafeMutableBufferPointer { buffer in
-            do throws(Failure) {
-                return .success(try parseArguments(Int32(starts.count), buffer.baseAddress!, inFile: true))
-            } catch {
-                return .failure(error)
-            }
-        }
-    }
-    let inv = try parsed.get()
+    let inv = try parseArguments(Int32(words.count), words.argv, inFile: true)
     guard let command = inv.command else {
         try validate(inv)
         throw .parameter("Cannot use command `unknown' with --load-file")

@@ -3,31 +3,48 @@ import CTCore
 /// Which options each command refuses (conntrack's option table for the
 /// conntrack table). Options not listed are optional.
 private func illegalOptions(_ command: Command) -> OptSet {
-    let all = OptSet.all
     switch command {
-    case .list: return [.timeout, .eventMask, .bufferSize, .tupleSrc, .tupleDst, .id]
-    case .update: return [.zero, .eventMask, .anyNat, .secmark, .bufferSize, .zone, .tupleSrc, .tupleDst, .origZone, .replyZone]
-    case .delete: return [.zero, .eventMask, .anyNat, .secmark, .bufferSize, .tupleSrc, .tupleDst]
-    case .event: return [.timeout, .status, .zero, .tupleSrc, .tupleDst, .id]
-    case .get: return [.timeout, .status, .zero, .eventMask, .tupleSrc, .tupleDst, .maskSrc, .maskDst,
-                       .mark, .family, .srcNat, .dstNat, .anyNat, .secmark, .bufferSize, .zone,
-                       .origZone, .replyZone]
-    case .flush: return all.subtracting([.family, .label, .labelAdd, .labelDel])
-    case .count, .stats: return all.subtracting([.label, .labelAdd, .labelDel])
-    case .create, .add: return [.zero, .eventMask, .tupleSrc, .tupleDst, .maskSrc, .maskDst, .family, .output,
-                                .secmark, .bufferSize, .anyNat, .label, .labelDel]
-    case .help, .version: return all
+    case .list: return Refused.list
+    case .update: return Refused.update
+    case .delete: return Refused.delete
+    case .event: return Refused.event
+    case .get: return Refused.get
+    case .flush: return Refused.flush
+    case .count, .stats: return Refused.count
+    case .create, .add: return Refused.create
+    case .help, .version: return OptSet.all
     default: return []
     }
+}
+
+/// The sets illegalOptions gives, made once (-R checks many lines).
+private enum Refused {
+    static let list: OptSet = [.timeout, .eventMask, .bufferSize, .tupleSrc, .tupleDst, .id]
+    static let update: OptSet = [.zero, .eventMask, .anyNat, .secmark, .bufferSize, .zone, .tupleSrc, .tupleDst,
+                                 .origZone, .replyZone]
+    static let delete: OptSet = [.zero, .eventMask, .anyNat, .secmark, .bufferSize, .tupleSrc, .tupleDst]
+    static let event: OptSet = [.timeout, .status, .zero, .tupleSrc, .tupleDst, .id]
+    static let get: OptSet = [.timeout, .status, .zero, .eventMask, .tupleSrc, .tupleDst, .maskSrc, .maskDst,
+                              .mark, .family, .srcNat, .dstNat, .anyNat, .secmark, .bufferSize, .zone,
+                              .origZone, .replyZone]
+    static let flush = OptSet.all.subtracting([.family, .label, .labelAdd, .labelDel])
+    static let count = OptSet.all.subtracting([.label, .labelAdd, .labelDel])
+    static let create: OptSet = [.zero, .eventMask, .tupleSrc, .tupleDst, .maskSrc, .maskDst, .family, .output,
+                                 .secmark, .bufferSize, .anyNat, .label, .labelDel]
 }
 
 /// Options a command needs.
 private func mandatoryOptions(_ command: Command) -> OptSet {
     switch command {
-    case .create, .add: return [.proto, .timeout]
-    case .get: return [.proto]
+    case .create, .add: return Needed.create
+    case .get: return Needed.get
     default: return []
     }
+}
+
+private enum Needed {
+    static let create: OptSet = [.proto, .timeout]
+    static let get: OptSet = [.proto]
 }
 
 /// Selectors that make `-z` refuse to run.
@@ -50,12 +67,15 @@ func validate(_ inv: Invocation) throws(Failure) {
     }
     let illegal = illegalOptions(command)
     let mandatory = mandatoryOptions(command)
-    for o in Opt.allCases {
-        if inv.options.contains(o), illegal.contains(o) {
-            throw .parameter("Illegal option `--\(o.longName)' with this command")
-        }
-        if !inv.options.contains(o), mandatory.contains(o) {
-            throw .parameter("You need to supply the `--\(o.longName)' option for this command")
+    // The first option in conntrack's order that is refused or missing.
+    if !inv.options.isDisjoint(with: illegal) || !mandatory.subtracting(inv.options).isEmpty {
+        for o in Opt.allCases {
+            if inv.options.contains(o), illegal.contains(o) {
+                throw .parameter("Illegal option `--\(o.longName)' with this command")
+            }
+            if !inv.options.contains(o), mandatory.contains(o) {
+                throw .parameter("You need to supply the `--\(o.longName)' option for this command")
+            }
         }
     }
     if command == .list || command == .delete || command == .get, let name = inv.illegalProtoOption,
@@ -160,10 +180,7 @@ func checkImplemented(_ inv: Invocation) throws(Failure) {
     if inv.table != .conntrack {
         throw .notImplemented("the `\(inv.table.rawValue)' table with -\(command.rawValue)")
     }
-    var supported: OptSet = [
-        .family, .output, .src, .dst, .replySrc, .replyDst, .proto, .status, .mark, .secmark,
-        .zone, .origZone, .replyZone, .srcNat, .dstNat, .anyNat, .label, .maskSrc, .maskDst,
-    ]
+    var supported = supportedOptions
     if command == .delete || command == .get { supported.formUnion([.timeout, .id]) }
     if command == .create || command == .add || command == .update {
         supported.formUnion([.timeout, .labelAdd, .labelDel])
@@ -171,10 +188,16 @@ func checkImplemented(_ inv: Invocation) throws(Failure) {
     if command == .load { return }
     if command == .list { supported.insert(.zero) }
     if command == .event { supported.formUnion([.eventMask, .bufferSize]) }
-    if let o = inv.options.subtracting(supported).sorted().first {
+    if !inv.options.subtracting(supported).isEmpty, let o = inv.options.subtracting(supported).sorted().first {
         throw .notImplemented("option `--\(o.longName)'")
     }
-    for (flag, name) in [(OutputOptions.xml, "xml")] where inv.output.contains(flag) {
-        throw .notImplemented("output format `\(name)'")
+    if inv.output.contains(.xml) {
+        throw .notImplemented("output format `xml'")
     }
 }
+
+/// The options every command of checkImplemented's takes.
+private let supportedOptions: OptSet = [
+    .family, .output, .src, .dst, .replySrc, .replyDst, .proto, .status, .mark, .secmark,
+    .zone, .origZone, .replyZone, .srcNat, .dstNat, .anyNat, .label, .maskSrc, .maskDst,
+]

@@ -35,6 +35,7 @@ extension Encode {
     static func changeAttributes(_ change: EntryChange) -> [RequestAttribute] {
         let flow = change.entry
         var attrs: [RequestAttribute] = []
+        attrs.reserveCapacity(10)
         if let t = flow.orig { attrs.append(tuple(CTA.tupleOrig, t)) }
         if let t = flow.reply { attrs.append(tuple(CTA.tupleReply, t)) }
         if let zone = flow.zone { attrs.append(.u16(CTA.zone, zone)) }
@@ -65,32 +66,38 @@ extension Encode {
         return .nested(type, members)
     }
 
-    /// CTA_PROTOINFO with the fields a create or update may set.
+    /// CTA_PROTOINFO with the fields a create or update may set, as one
+    /// attribute; nil when there are none.
     static func protoInfo(_ info: ProtoInfo) -> RequestAttribute? {
-        var inner: [RequestAttribute] = []
+        var members = AttributeBytes(capacity: 48)
         let kind: UInt16
         switch info {
-        case .tcp(let tcp):
-            kind = CTA.ProtoInfo.tcp
-            if let v = tcp.state { inner.append(.u8(CTA.TCP.state, v)) }
-            if let v = tcp.windowScaleOriginal { inner.append(.u8(CTA.TCP.wscaleOriginal, v)) }
-            if let v = tcp.windowScaleReply { inner.append(.u8(CTA.TCP.wscaleReply, v)) }
-            if let f = tcp.flagsOriginal { inner.append(.bytes(CTA.TCP.flagsOriginal, [f.flags, f.mask])) }
-            if let f = tcp.flagsReply { inner.append(.bytes(CTA.TCP.flagsReply, [f.flags, f.mask])) }
-        case .sctp(let sctp):
-            kind = CTA.ProtoInfo.sctp
-            if let v = sctp.state { inner.append(.u8(CTA.SCTP.state, v)) }
-            // Host order, as conntrack sends them (see Decoder).
-            if let v = sctp.vtagOriginal { inner.append(.u32Host(CTA.SCTP.vtagOriginal, v)) }
-            if let v = sctp.vtagReply { inner.append(.u32Host(CTA.SCTP.vtagReply, v)) }
-        case .dccp(let dccp):
-            kind = CTA.ProtoInfo.dccp
-            if let v = dccp.state { inner.append(.u8(CTA.DCCP.state, v)) }
-            if let v = dccp.role { inner.append(.u8(CTA.DCCP.role, v)) }
-            if let v = dccp.handshakeSeq { inner.append(.u64(CTA.DCCP.handshakeSeq, v)) }
+        case .tcp: kind = CTA.ProtoInfo.tcp
+        case .sctp: kind = CTA.ProtoInfo.sctp
+        case .dccp: kind = CTA.ProtoInfo.dccp
         }
-        guard !inner.isEmpty else { return nil }
-        return .nested(CTA.protoinfo, [.nested(kind, inner)])
+        members.nest(kind) { inner in
+            switch info {
+            case .tcp(let tcp):
+                if let v = tcp.state { inner.put(.u8(CTA.TCP.state, v)) }
+                if let v = tcp.windowScaleOriginal { inner.put(.u8(CTA.TCP.wscaleOriginal, v)) }
+                if let v = tcp.windowScaleReply { inner.put(.u8(CTA.TCP.wscaleReply, v)) }
+                if let f = tcp.flagsOriginal { inner.put(.u16(CTA.TCP.flagsOriginal, UInt16(f.flags) << 8 | UInt16(f.mask))) }
+                if let f = tcp.flagsReply { inner.put(.u16(CTA.TCP.flagsReply, UInt16(f.flags) << 8 | UInt16(f.mask))) }
+            case .sctp(let sctp):
+                if let v = sctp.state { inner.put(.u8(CTA.SCTP.state, v)) }
+                // Host order, as conntrack sends them (see Decoder).
+                if let v = sctp.vtagOriginal { inner.put(.u32Host(CTA.SCTP.vtagOriginal, v)) }
+                if let v = sctp.vtagReply { inner.put(.u32Host(CTA.SCTP.vtagReply, v)) }
+            case .dccp(let dccp):
+                if let v = dccp.state { inner.put(.u8(CTA.DCCP.state, v)) }
+                if let v = dccp.role { inner.put(.u8(CTA.DCCP.role, v)) }
+                if let v = dccp.handshakeSeq { inner.put(.u64(CTA.DCCP.handshakeSeq, v)) }
+            }
+        }
+        // Only the nest's header: nothing to set.
+        guard members.byteCount > 4 else { return nil }
+        return members.nest(CTA.protoinfo)
     }
 
     /// The kernel's label bitmap layout (host-order longs; on a

@@ -1,3 +1,127 @@
+import Glibc
+
+/// NLA_F_NESTED, which libmnl sets on the type of every nest it starts.
+let nestedFlag: UInt16 = 0x8000
+
+/// Where attributes are written: a list of RequestAttribute values
+/// (AttributeList), or bytes laid out as libmnl lays them out
+/// (AttributeBytes), which carry a whole nest as one attribute.
+protocol AttributeSink {
+    /// One attribute (a nest goes in whole).
+    mutating func put(_ attribute: RequestAttribute)
+    /// A nest of the attributes `body` writes.
+    mutating func nest(_ type: UInt16, _ body: (inout Self) -> Void)
+    /// An address as the attribute `v4` or `v6`, by its family.
+    mutating func address(_ address: IPAddress, v4: UInt16, v6: UInt16)
+}
+
+extension AttributeSink {
+    mutating func address(_ address: IPAddress, v4: UInt16, v6: UInt16) {
+        put(Encode.address(address, v4: v4, v6: v6))
+    }
+}
+
+/// Attributes as RequestAttribute values.
+struct AttributeList: AttributeSink {
+    var items: [RequestAttribute] = []
+
+    mutating func put(_ attribute: RequestAttribute) { items.append(attribute) }
+
+    mutating func nest(_ type: UInt16, _ body: (inout AttributeList) -> Void) {
+        var inner = AttributeList()
+        body(&inner)
+        items.append(.nested(type, inner.items))
+    }
+}
+
+/// Attributes written as libmnl writes them into a message: a header of
+/// length and type (host order), the value, zeros up to a multiple of 4;
+/// a nest's type with NLA_F_NESTED and its length covering its members.
+/// One array for many attributes, where a tree of RequestAttribute values
+/// costs an array per nest (-R creates a hundred thousand entries).
+struct AttributeBytes: AttributeSink {
+    /// The attributes in the first `count` bytes; zeros after them.
+    private var bytes: [UInt8]
+    private var count = 0
+
+    init(capacity: Int) { bytes = [UInt8](repeating: 0, count: max(capacity, 16)) }
+
+    /// Room for `n` more bytes.
+    private mutating func reserve(_ n: Int) {
+        if count + n > bytes.count { bytes.append(contentsOf: repeatElement(0, count: max(n, bytes.count))) }
+    }
+
+    /// A header, then `length` bytes that `write` stores at the pointer it
+    /// gets, then zeros to a multiple of 4.
+    private mutating func value(_ type: UInt16, _ length: Int, _ write: (UnsafeMutableRawPointer) -> Void) {
+        let total = (4 + length + 3) & ~3
+        reserve(total)
+        let at = count
+        bytes.withUnsafeMutableBytes { raw in
+            let p = raw.baseAddress! + at
+            p.storeBytes(of: UInt16(truncatingIfNeeded: 4 + length), as: UInt16.self)
+            p.storeBytes(of: type, toByteOffset: 2, as: UInt16.self)
+            write(p + 4)
+            (p + 4 + length).initializeMemory(as: UInt8.self, repeating: 0, count: total - 4 - length)
+        }
+        count += total
+    }
+
+    mutating func put(_ attribute: RequestAttribute) {
+        switch attribute {
+        case let .u8(type, v):
+            value(type, 1) { $0.storeBytes(of: v, as: UInt8.self) }
+        case let .u16(type, v):
+            value(type, 2) { $0.storeBytes(of: v.bigEndian, as: UInt16.self) }
+        case let .u32(type, v):
+            value(type, 4) { $0.storeBytes(of: v.bigEndian, as: UInt32.self) }
+        case let .u32Host(type, v):
+            value(type, 4) { $0.storeBytes(of: v, as: UInt32.self) }
+        case let .u64(type, v):
+            value(type, 8) { $0.storeBytes(of: v.bigEndian, as: UInt64.self) }
+        case let .bytes(type, v):
+            value(type, v.count) { p in v.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+        case let .string(type, v):
+            // As mnl_attr_put_strz: up to the first NUL, and a NUL.
+            v.withCString { c in
+                let n = strlen(c)
+                value(type, n + 1) { $0.copyMemory(from: c, byteCount: n + 1) }
+            }
+        case let .nested(type, members):
+            nest(type) { for m in members { $0.put(m) } }
+        }
+    }
+
+    mutating func nest(_ type: UInt16, _ body: (inout AttributeBytes) -> Void) {
+        let start = count
+        value(type | nestedFlag, 0) { _ in }
+        body(&self)
+        let length = UInt16(truncatingIfNeeded: count - start)
+        bytes.withUnsafeMutableBytes { $0.storeBytes(of: length, toByteOffset: start, as: UInt16.self) }
+    }
+
+    mutating func address(_ address: IPAddress, v4: UInt16, v6: UInt16) {
+        switch address {
+        case .v4(let a):
+            value(v4, 4) { $0.storeBytes(of: a.bigEndian, as: UInt32.self) }
+        case .v6(let hi, let lo):
+            value(v6, 16) { p in
+                p.storeBytes(of: hi.bigEndian, as: UInt64.self)
+                p.storeBytes(of: lo.bigEndian, toByteOffset: 8, as: UInt64.self)
+            }
+        }
+    }
+
+    /// How many bytes have been written.
+    var byteCount: Int { count }
+
+    /// The bytes as one attribute: a nest of type `type` holding them.
+    mutating func nest(_ type: UInt16) -> RequestAttribute {
+        bytes.removeLast(bytes.count - count)
+        return .bytes(type | nestedFlag, bytes)
+    }
+}
+
 /// Turns model values into ctnetlink request attributes.
 enum Encode {
     /// An address as the attribute `v4` or `v6`, by its family.
@@ -17,37 +141,51 @@ enum Encode {
 
     /// CTA_TUPLE_IP's members: the addresses `t` has.
     static func addresses(_ t: Tuple) -> [RequestAttribute] {
-        var ip: [RequestAttribute] = []
-        if let src = t.src { ip.append(address(src, v4: CTA.IP.v4Src, v6: CTA.IP.v6Src)) }
-        if let dst = t.dst { ip.append(address(dst, v4: CTA.IP.v4Dst, v6: CTA.IP.v6Dst)) }
-        return ip
+        var list = AttributeList()
+        writeAddresses(t, into: &list)
+        return list.items
+    }
+
+    static func writeAddresses<S: AttributeSink>(_ t: Tuple, into sink: inout S) {
+        if let src = t.src { sink.address(src, v4: CTA.IP.v4Src, v6: CTA.IP.v6Src) }
+        if let dst = t.dst { sink.address(dst, v4: CTA.IP.v4Dst, v6: CTA.IP.v6Dst) }
     }
 
     /// CTA_TUPLE_PROTO: the protocol number and the fields it has.
     static func protocolFields(_ t: Tuple) -> RequestAttribute {
-        let proto = t.proto ?? 0
-        var l4: [RequestAttribute] = [.u8(CTA.Proto.num, proto)]
-        switch proto {
-        case IPProto.icmp:
-            if let v = t.icmpID { l4.append(.u16(CTA.Proto.icmpID, v)) }
-            if let v = t.icmpType { l4.append(.u8(CTA.Proto.icmpType, v)) }
-            if let v = t.icmpCode { l4.append(.u8(CTA.Proto.icmpCode, v)) }
-        case IPProto.icmpv6:
-            if let v = t.icmpID { l4.append(.u16(CTA.Proto.icmpv6ID, v)) }
-            if let v = t.icmpType { l4.append(.u8(CTA.Proto.icmpv6Type, v)) }
-            if let v = t.icmpCode { l4.append(.u8(CTA.Proto.icmpv6Code, v)) }
-        default:
-            if let v = t.srcPort { l4.append(.u16(CTA.Proto.srcPort, v)) }
-            if let v = t.dstPort { l4.append(.u16(CTA.Proto.dstPort, v)) }
-        }
-        return .nested(CTA.Tuple.proto, l4)
+        var list = AttributeList()
+        writeProtocolFields(t, into: &list)
+        return list.items[0]
     }
 
-    /// A whole tuple (for deleting or getting one entry by it).
+    static func writeProtocolFields<S: AttributeSink>(_ t: Tuple, into sink: inout S) {
+        sink.nest(CTA.Tuple.proto) { l4 in
+            let proto = t.proto ?? 0
+            l4.put(.u8(CTA.Proto.num, proto))
+            switch proto {
+            case IPProto.icmp:
+                if let v = t.icmpID { l4.put(.u16(CTA.Proto.icmpID, v)) }
+                if let v = t.icmpType { l4.put(.u8(CTA.Proto.icmpType, v)) }
+                if let v = t.icmpCode { l4.put(.u8(CTA.Proto.icmpCode, v)) }
+            case IPProto.icmpv6:
+                if let v = t.icmpID { l4.put(.u16(CTA.Proto.icmpv6ID, v)) }
+                if let v = t.icmpType { l4.put(.u8(CTA.Proto.icmpv6Type, v)) }
+                if let v = t.icmpCode { l4.put(.u8(CTA.Proto.icmpv6Code, v)) }
+            default:
+                if let v = t.srcPort { l4.put(.u16(CTA.Proto.srcPort, v)) }
+                if let v = t.dstPort { l4.put(.u16(CTA.Proto.dstPort, v)) }
+            }
+        }
+    }
+
+    /// A whole tuple (for creating, deleting or getting one entry by it),
+    /// as one attribute.
     static func tuple(_ type: UInt16, _ t: Tuple) -> RequestAttribute {
-        var members: [RequestAttribute] = [.nested(CTA.Tuple.ip, addresses(t)), protocolFields(t)]
-        if let zone = t.zone { members.append(.u16(CTA.Tuple.zone, zone)) }
-        return .nested(type, members)
+        var members = AttributeBytes(capacity: 96)
+        members.nest(CTA.Tuple.ip) { writeAddresses(t, into: &$0) }
+        writeProtocolFields(t, into: &members)
+        if let zone = t.zone { members.put(.u16(CTA.Tuple.zone, zone)) }
+        return members.nest(type)
     }
 
     /// What names one entry: its original tuple and zone.

@@ -83,7 +83,12 @@ public func readFileBytes(_ path: String) throws(Errno) -> [UInt8] {
 /// A whole word as strtoul(3) with base 0 reads it: decimal, 0x hex or
 /// 0 octal; nil for anything else (signs, junk, empty).
 public func parseCInteger<S: StringProtocol>(_ word: S) -> Int? {
-    let bytes = Array(word.utf8)
+    if let value = word.utf8.withContiguousStorageIfAvailable(parseCInteger) { return value }
+    return Array(word.utf8).withUnsafeBufferPointer(parseCInteger)
+}
+
+/// parseCInteger of a word's bytes.
+public func parseCInteger(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
     guard let first = bytes.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { return nil }
     var radix = 10
     var digits = bytes[...]
