@@ -174,7 +174,4 @@ func checkImplemented(_ inv: Invocation) throws(Failure) {
     if let o = inv.options.subtracting(supported).sorted().first {
         throw .notImplemented("option `--\(o.longName)'")
     }
-    for (flag, name) in [(OutputOptions.xml, "xml")] where inv.output.contains(flag) {
-        throw .notImplemented("output format `\(name)'")
-    }
 }
