@@ -3,7 +3,7 @@
 # Each fixture is made in a private network namespace that holds exactly the
 # entries it describes; beside each NAME-N.bin, NAME.conntrack.txt keeps what
 # conntrack 1.4.7 printed for the same entries (-o extended,id,labels,ktimestamp;
-# NAME.default.txt plain -L, NAME.save.txt -o save)
+# NAME.default.txt plain -L, NAME.save.txt -o save, NAME.xml.txt -o xml,labels,ktimestamp)
 # Usage: capture-fixtures.sh CTL_CAPTURE_BINARY OUTPUT_DIR   (as root)
 set -euo pipefail
 capture=$1
@@ -35,6 +35,7 @@ fixture() {
     ip netns exec "$ns" conntrack -L -o extended,id,labels,ktimestamp > "$out/$name.conntrack.txt" 2>/dev/null
     ip netns exec "$ns" conntrack -L > "$out/$name.default.txt" 2>/dev/null
     ip netns exec "$ns" conntrack -L -o save > "$out/$name.save.txt" 2>/dev/null
+    ip netns exec "$ns" conntrack -L -o xml,labels,ktimestamp > "$out/$name.xml.txt" 2>/dev/null
     ip netns del "$ns"
     echo "fixture $name: $(ls "$out/$name"-*.bin | wc -l) message(s)"
 }

@@ -77,26 +77,51 @@ final class FlowPrinter {
     let formatter: TextFormatter
     /// Set for -o save.
     let save: SaveFormatter?
+    /// Set for -o xml.
+    let xml: XMLFormatter?
+    /// Whether the XML document's header goes before the first entry and
+    /// its footer after the last (conntrack: -L both, -G the header only,
+    /// -D and -U neither; nothing at all when no entry is printed).
+    let xmlHeader: Bool
+    let xmlFooter: Bool
+    private var headerWritten = false
     let out = Console.out
     let now = Int(time(nil))
     var count = 0
     /// `labels` overrides whether label names are printed (-o labels, -l).
-    init(_ inv: Invocation, labels: Bool? = nil) {
-        formatter = TextFormatter(options: inv.output, labelMap: inv.output.contains(.save) ? nil : outputLabelMap(inv, labels: labels))
+    init(_ inv: Invocation, labels: Bool? = nil, xmlHeader: Bool = true, xmlFooter: Bool = true) {
+        let map = inv.output.contains(.save) ? nil : outputLabelMap(inv, labels: labels)
+        formatter = TextFormatter(options: inv.output, labelMap: map)
         save = inv.output.contains(.save) ? SaveFormatter() : nil
+        xml = inv.output.contains(.xml) ? XMLFormatter(options: inv.output, labelMap: map) : nil
+        self.xmlHeader = xmlHeader
+        self.xmlFooter = xmlFooter
     }
     init(options: OutputOptions, saveCommand: StaticString = "-A") {
         formatter = TextFormatter(options: options, labelMap: nil)
         save = options.contains(.save) ? SaveFormatter(command: saveCommand) : nil
+        xml = options.contains(.xml) ? XMLFormatter(options: options, labelMap: nil) : nil
+        xmlHeader = false
+        xmlFooter = false
     }
     func print(_ flow: Flow) throws {
         if let save {
             save.write(flow, to: out)
+        } else if let xml {
+            if xmlHeader, !headerWritten {
+                XMLFormatter.writeHeader(to: out)
+                headerWritten = true
+            }
+            xml.write(flow, to: out, now: now)
         } else {
             formatter.write(flow, to: out, now: now)
         }
         count += 1
         try out.flushIfFull()
+    }
+    /// Ends the XML document if one was begun.
+    func finish() {
+        if xmlFooter, headerWritten { XMLFormatter.writeFooter(to: out) }
     }
 }
 
@@ -109,6 +134,7 @@ private func printingFlows(_ command: Command, _ printer: FlowPrinter, verb: Str
     let ct = openConntrack(command)
     do {
         try body(ct)
+        printer.finish()
     } catch let error as OutputError {
         Console.handle(error)
     } catch {
@@ -173,7 +199,7 @@ private func get(_ inv: Invocation) -> ExitCode {
     tuple.icmpCode = sel.icmpCode
     tuple.icmpID = sel.icmpID ?? 0
     let selector = resolvedSelector(inv)
-    let printer = FlowPrinter(inv)
+    let printer = FlowPrinter(inv, xmlFooter: false)
     let ok = printingFlows(.get, printer, verb: "shown") { ct in
         // The kernel finds the entry by its tuple; the other selectors
         // (-r, -q, --state, -l, -i, ...) must match it too.

@@ -64,6 +64,7 @@ func events(_ inv: Invocation) -> ExitCode {
         // sees each event at once, a burst still goes out in large writes.
         Console.flushOut()
     }
+    printer.finish()
     Console.flushOut()
     Console.summary("\(printer.count) flow events have been shown.")
     return .ok
@@ -100,15 +101,26 @@ final class EventPrinter {
     /// -o save: "-A" lines for new entries, "-U" for updates, "-D" for
     /// destroyed ones, as conntrack writes them.
     var save: SaveFormatter?
+    /// -o xml: `<flow type="...">` elements in a document begun before the
+    /// first event and ended by `finish()`.
+    let xml: XMLFormatter?
+    private var headerWritten = false
     let timestamps: Bool
     let out = Console.out
     var count = 0
     private var names = ProcessNames()
 
     init(_ inv: Invocation) {
-        formatter = TextFormatter(options: inv.output, labelMap: inv.output.contains(.save) ? nil : outputLabelMap(inv))
+        let map = inv.output.contains(.save) ? nil : outputLabelMap(inv)
+        formatter = TextFormatter(options: inv.output, labelMap: map)
         save = inv.output.contains(.save) ? SaveFormatter() : nil
+        xml = inv.output.contains(.xml) ? XMLFormatter(options: inv.output, labelMap: map) : nil
         timestamps = inv.output.contains(.timestamp)
+    }
+
+    /// Ends the XML document if one was begun (on SIGINT or SIGTERM).
+    func finish() {
+        if headerWritten { XMLFormatter.writeFooter(to: out) }
     }
 
     func print(_ event: Event) throws {
@@ -119,6 +131,12 @@ final class EventPrinter {
             case .destroy: "-D"
             }
             save.write(event.flow, to: out)
+        } else if let xml {
+            if !headerWritten {
+                XMLFormatter.writeHeader(to: out)
+                headerWritten = true
+            }
+            xml.write(event.flow, event: event.type, to: out, now: Int(time(nil)))
         } else {
             if timestamps {
                 var tv = timeval()

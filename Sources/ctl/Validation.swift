@@ -191,9 +191,6 @@ func checkImplemented(_ inv: Invocation) throws(Failure) {
     if !inv.options.subtracting(supported).isEmpty, let o = inv.options.subtracting(supported).sorted().first {
         throw .notImplemented("option `--\(o.longName)'")
     }
-    if inv.output.contains(.xml) {
-        throw .notImplemented("output format `xml'")
-    }
 }
 
 /// The options every command of checkImplemented's takes.

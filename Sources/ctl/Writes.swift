@@ -340,7 +340,8 @@ func update(_ inv: Invocation, plan given: UpdatePlan? = nil) -> ExitCode {
     var shown = inv
     shown.output.remove(.ktimestamp)
     let printer = FlowPrinter(shown, labels: inv.output.contains(.labels) || inv.options.contains(.label)
-                                || inv.options.contains(.labelAdd) || inv.options.contains(.labelDel))
+                                || inv.options.contains(.labelAdd) || inv.options.contains(.labelDel),
+                              xmlHeader: false, xmlFooter: false)
     let ct = openConntrack(.update)
     do {
         try ct.update(selector, kernel: kernelSupport(), change: plan.change(for:)) { result in

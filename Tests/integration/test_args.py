@@ -172,7 +172,6 @@ def test_save_combination_error(scratch_ns):
 # are implemented and compared in test_selectors.py / test_delete_get.py;
 # -I, -A, -U, -L -z, -o save and -R in test_write.py).
 NOT_IMPLEMENTED = [
-    ["-L", "-o", "xml"],
     ["-L", "expect"],
 ]
 
