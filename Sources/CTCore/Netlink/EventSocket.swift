@@ -151,20 +151,9 @@ public final class EventSocket {
     /// Hands out the data messages of one datagram; control messages
     /// (NLMSG_NOOP, NLMSG_DONE, NLMSG_ERROR) are skipped.
     static func forEachMessage(in view: ByteView, _ body: (NetlinkMessage) throws -> Void) throws {
-        var offset = 0
-        while offset < view.count {
-            guard let len32 = view.u32host(at: offset), let type = view.u16host(at: offset + 4),
-                  let flags = view.u16host(at: offset + 6), let seq = view.u32host(at: offset + 8),
-                  let pid = view.u32host(at: offset + 12) else {
-                throw Errno.badMessage
-            }
-            let len = Int(len32)
-            guard len >= 16, len <= view.count - offset else { throw Errno.badMessage }
-            if Int32(type) >= NLMSG_MIN_TYPE {
-                let payload = view.slice(offset + 16, len - 16)!
-                try body(NetlinkMessage(type: type, flags: flags, sequence: seq, portID: pid, payload: payload))
-            }
-            offset += (len + 3) & ~3
+        _ = try view.forEachNetlinkMessage { message in
+            if Int32(message.type) >= NLMSG_MIN_TYPE { try body(message) }
+            return false
         }
     }
 }

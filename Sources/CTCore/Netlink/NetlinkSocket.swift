@@ -16,6 +16,30 @@ public struct NetlinkMessage {
     public var subsystemMessage: UInt8 { UInt8(truncatingIfNeeded: type & 0xff) }
 }
 
+extension ByteView {
+    /// Calls `body` with each netlink message of a received chunk, in order
+    /// (control messages included: `type` tells), until `body` returns true;
+    /// returns whether it did. A header that is short, or whose length is
+    /// below the header's or runs past the chunk, throws `Errno.badMessage`.
+    func forEachNetlinkMessage(_ body: (NetlinkMessage) throws -> Bool) throws -> Bool {
+        var offset = 0
+        while offset < count {
+            guard let len32 = u32host(at: offset), let type = u16host(at: offset + 4),
+                  let flags = u16host(at: offset + 6), let seq = u32host(at: offset + 8),
+                  let pid = u32host(at: offset + 12) else {
+                throw Errno.badMessage
+            }
+            let len = Int(len32)
+            guard len >= 16, len <= count - offset else { throw Errno.badMessage }
+            let message = NetlinkMessage(type: type, flags: flags, sequence: seq, portID: pid,
+                                         payload: slice(offset + 16, len - 16)!)
+            if try body(message) { return true }
+            offset += (len + 3) & ~3
+        }
+        return false
+    }
+}
+
 /// One attribute of a request, serialised by libmnl. Integer values are
 /// written in network byte order, as ctnetlink expects.
 public enum RequestAttribute {
@@ -151,45 +175,34 @@ public final class NetlinkSocket {
         var deferred: Error? = nil
         // Returns true when the chunk ended the answer.
         func process(_ view: ByteView) throws -> Bool {
-            let received = view.count
-            var offset = 0
-            while offset < received {
-                guard let len32 = view.u32host(at: offset), let type = view.u16host(at: offset + 4),
-                      let flags = view.u16host(at: offset + 6), let seq = view.u32host(at: offset + 8),
-                      let pid = view.u32host(at: offset + 12) else {
-                    throw Errno.badMessage
-                }
-                let len = Int(len32)
-                guard len >= 16, len <= received - offset else { throw Errno.badMessage }
+            try view.forEachNetlinkMessage { message in
                 // mnl_nlmsg_seq_ok / mnl_nlmsg_portid_ok semantics.
-                guard seq == 0 || seq == sequence else { throw Errno.protocolError }
-                guard pid == 0 || pid == portID else { throw Errno.noSuchProcess }
-                let payload = view.slice(offset + 16, len - 16)!
-                switch Int32(type) {
+                guard message.sequence == 0 || message.sequence == sequence else { throw Errno.protocolError }
+                guard message.portID == 0 || message.portID == portID else { throw Errno.noSuchProcess }
+                switch Int32(message.type) {
                 case NLMSG_NOOP:
-                    break
+                    return false
                 case NLMSG_ERROR:
-                    guard let code = payload.i32host(at: 0) else { throw Errno.badMessage }
+                    guard let code = message.payload.i32host(at: 0) else { throw Errno.badMessage }
                     if code != 0 { throw Errno(0 &- code) }
-                    if !request.isDump { return true }
+                    return !request.isDump
                 case NLMSG_DONE:
-                    if let code = payload.i32host(at: 0), code < 0 { throw Errno(0 &- code) }
+                    if let code = message.payload.i32host(at: 0), code < 0 { throw Errno(0 &- code) }
                     return true
                 case NLMSG_OVERRUN:
                     throw Errno.noBufferSpace
                 default:
-                    if flags & UInt16(NLM_F_DUMP_INTR) != 0 { outcome.interrupted = true }
+                    if message.flags & UInt16(NLM_F_DUMP_INTR) != 0 { outcome.interrupted = true }
                     if deferred == nil {
                         do {
-                            try onMessage(NetlinkMessage(type: type, flags: flags, sequence: seq, portID: pid, payload: payload))
+                            try onMessage(message)
                         } catch {
                             deferred = error
                         }
                     }
+                    return false
                 }
-                offset += (len + 3) & ~3
             }
-            return false
         }
 
         if request.isDump, Self.readAhead {
@@ -245,35 +258,25 @@ public final class NetlinkSocket {
             let received = retryOnInterrupt { mnl_socket_recvfrom(handle, receiveBuffer.baseAddress, receiveBuffer.count) }
             guard received >= 0 else { throw Errno.current }
             let view = ByteView(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))
-            var at = 0
-            while at < received {
-                guard let len32 = view.u32host(at: at), let type = view.u16host(at: at + 4),
-                      let flags = view.u16host(at: at + 6),
-                      let seq = view.u32host(at: at + 8), let pid = view.u32host(at: at + 12) else {
-                    throw Errno.badMessage
-                }
-                let len = Int(len32)
-                guard len >= 16, len <= received - at else { throw Errno.badMessage }
-                guard pid == 0 || pid == portID else { throw Errno.noSuchProcess }
-                let index = Int(seq &- first)
+            let done = try view.forEachNetlinkMessage { message in
+                guard message.portID == 0 || message.portID == portID else { throw Errno.noSuchProcess }
+                let index = Int(message.sequence &- first)
                 guard index >= 0, index < requests.count else { throw Errno.protocolError }
-                switch Int32(type) {
+                switch Int32(message.type) {
                 case NLMSG_ERROR:
-                    guard let code = view.i32host(at: at + 16) else { throw Errno.badMessage }
+                    guard let code = message.payload.i32host(at: 0) else { throw Errno.badMessage }
                     if code != 0 { failures[index] = Errno(0 &- code) }
-                    if seq == last { return failures }
+                    return message.sequence == last
                 case NLMSG_NOOP, NLMSG_DONE:
-                    break
+                    return false
                 case NLMSG_OVERRUN:
                     throw Errno.noBufferSpace
                 default:
-                    if let onData {
-                        let payload = view.slice(at + 16, len - 16)!
-                        try onData(index, NetlinkMessage(type: type, flags: flags, sequence: seq, portID: pid, payload: payload))
-                    }
+                    try onData?(index, message)
+                    return false
                 }
-                at += (len + 3) & ~3
             }
+            if done { return failures }
         }
     }
 

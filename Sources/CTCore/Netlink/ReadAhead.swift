@@ -97,16 +97,11 @@ final class ReadAhead: @unchecked Sendable {
     /// True when the chunk holds NLMSG_DONE, an error for this request, or
     /// bytes that are not netlink messages (the reader cannot go on).
     private func endsDump(_ view: ByteView) -> Bool {
-        var offset = 0
-        while offset < view.count {
-            guard let len32 = view.u32host(at: offset), let type = view.u16host(at: offset + 4),
-                  let seq = view.u32host(at: offset + 8) else { return true }
-            let len = Int(len32)
-            guard len >= 16, len <= view.count - offset else { return true }
-            if Int32(type) == NLMSG_DONE || Int32(type) == NLMSG_OVERRUN { return true }
-            if Int32(type) == NLMSG_ERROR, seq == sequence || seq == 0 { return true }
-            offset += (len + 3) & ~3
+        let ends = try? view.forEachNetlinkMessage { message in
+            let type = Int32(message.type)
+            if type == NLMSG_DONE || type == NLMSG_OVERRUN { return true }
+            return type == NLMSG_ERROR && (message.sequence == sequence || message.sequence == 0)
         }
-        return false
+        return ends ?? true
     }
 }
