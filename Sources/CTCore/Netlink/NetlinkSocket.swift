@@ -132,6 +132,8 @@ public final class NetlinkSocket {
         nextSequence = UInt32(truncatingIfNeeded: time(nil))
         receiveBuffer = .allocate(byteCount: Self.receiveBufferSize, alignment: 8)
         sendBuffer = .allocate(byteCount: Self.sendBufferSize, alignment: 8)
+        // libmnl 1.0.4 leaves attribute padding as it finds it.
+        sendBuffer.initializeMemory(as: UInt8.self, repeating: 0)
         // Error replies carry only the request's header, not all of it
         // (Linux 4.3+; older kernels keep sending the whole request).
         var one: Int32 = 1
@@ -285,6 +287,7 @@ public final class NetlinkSocket {
         let size = 8192
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
         defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
         let nlh = mnl_nlmsg_put_header(buffer.baseAddress)!
         let start = Int(nlh.pointee.nlmsg_len)
         for attribute in attributes {
@@ -299,8 +302,9 @@ public final class NetlinkSocket {
     /// Writes `request` into the send buffer with libmnl and returns its length.
     private func serialise(_ request: NetlinkRequest, sequence: UInt32, at offset: Int = 0) throws(Errno) -> Int {
         guard let base = sendBuffer.baseAddress, sendBuffer.count - offset >= 64 else { throw Errno(EMSGSIZE) }
-        // mnl_nlmsg_put_header, _put_extra_header and mnl_attr_put zero
-        // the headers and padding they write.
+        // mnl_nlmsg_put_header and _put_extra_header zero the headers they
+        // write; attribute padding keeps what the buffer held (zeros, or an
+        // earlier request's bytes), which the kernel ignores.
         let nlh = mnl_nlmsg_put_header(base + offset)!
         nlh.pointee.nlmsg_type = UInt16(request.subsystem) << 8 | UInt16(request.message)
         nlh.pointee.nlmsg_flags = UInt16(NLM_F_REQUEST) | request.flags
