@@ -24,10 +24,6 @@ public struct Event {
 public final class EventListener {
     let socket: EventSocket
     let selector: Selector
-    /// Whether a socket filter was attached.
-    public let filtersInKernel: Bool
-    /// Event messages received (before the selector's check).
-    public private(set) var received = 0
 
     /// Subscribes to `groups`. With `kernelFilter`, a socket filter built
     /// from `selector` (see `EventFilter`) drops in the kernel what cannot
@@ -35,11 +31,9 @@ public final class EventListener {
     public init(groups: EventGroups, selector: Selector, kernelFilter: Bool) throws(Errno) {
         socket = try EventSocket(groups: groups)
         self.selector = selector
-        var attached = false
         if kernelFilter, let program = EventFilter.program(for: selector) {
-            attached = (try? socket.attach(program)) != nil
+            try? socket.attach(program)
         }
-        filtersInKernel = attached
     }
 
     /// Sets the socket's receive buffer (see `EventSocket.setReceiveBuffer`).
@@ -52,10 +46,15 @@ public final class EventListener {
 
     /// Waits for events and hands on every queued one that the selector
     /// selects; see `EventSocket.receive` for `signalMask` and errors. A
-    /// message that cannot be decoded goes to `onMalformed`.
+    /// message that cannot be decoded, or a datagram the kernel cut short,
+    /// goes to `onMalformed`.
     public func next(signalMask: sigset_t, onMalformed: (MalformedMessage) -> Void,
                      _ body: (Event) throws -> Void) throws -> EventWait {
-        try socket.receive(signalMask: signalMask) { message in
+        let truncatedBefore = socket.truncated
+        defer {
+            for _ in truncatedBefore..<socket.truncated { onMalformed(MalformedMessage("datagram truncated")) }
+        }
+        return try socket.receive(signalMask: signalMask) { message in
             guard message.subsystem == CTMessage.subsystem else { return }
             let type: EventType
             switch message.subsystemMessage {
@@ -67,7 +66,6 @@ public final class EventListener {
             default:
                 return
             }
-            received += 1
             let flow: Flow
             do {
                 flow = try Decoder.flow(message.payload)
@@ -80,7 +78,4 @@ public final class EventListener {
             }
         }
     }
-
-    /// Datagrams the kernel cut short so far.
-    public var truncated: Int { socket.truncated }
 }
