@@ -144,10 +144,7 @@ final class EventPrinter {
                 out.append(UInt8(ascii: "["))
                 out.append(decimal: Int(tv.tv_sec))
                 out.append(UInt8(ascii: "."))
-                let micros = Int(tv.tv_usec)
-                var scale = 100_000
-                while scale > 1, micros < scale { out.append(UInt8(ascii: "0")); scale /= 10 }
-                out.append(decimal: micros)
+                out.append(decimal: Int(tv.tv_usec), digits: 6)
                 out.append("]\t")
             }
             switch event.type {

@@ -121,6 +121,15 @@ public final class OutputBuffer {
         }
     }
 
+    /// Appends a non-negative `value` in decimal with leading zeros up to
+    /// `digits` digits ("%0*d").
+    public func append(decimal value: Int, digits: Int) {
+        var scale = 1
+        for _ in 1..<max(digits, 1) { scale *= 10 }
+        while scale > 1, value < scale { append(UInt8(ascii: "0")); scale /= 10 }
+        append(decimal: value)
+    }
+
     /// Appends `value` in lower-case hexadecimal without leading zeros.
     @inlinable public func append(hex value: UInt64) {
         var digits = 1

@@ -69,12 +69,8 @@ public struct TextFormatter {
         if let secmark = flow.secmark { out.append("secmark="); out.append(decimal: UInt64(secmark)); out.append(UInt8(ascii: " ")) }
         if let secctx = flow.secctx { out.append("secctx="); out.append(secctx); out.append(UInt8(ascii: " ")) }
         if let zone = flow.zone { out.append("zone="); out.append(decimal: UInt64(zone)); out.append(UInt8(ascii: " ")) }
-        if let start = flow.timestampStart {
-            let startSec = Int(start / 1_000_000_000)
-            let end = flow.timestampStop.map { Int($0 / 1_000_000_000) } ?? now
-            out.append("delta-time=")
-            out.append(decimal: UInt64(bitPattern: Int64(end - startSec)))
-            out.append(UInt8(ascii: " "))
+        if let delta = flow.deltaTime(now: now) {
+            out.append("delta-time="); out.append(decimal: delta); out.append(UInt8(ascii: " "))
         }
         if options.contains(.ktimestamp) {
             if let start = flow.timestampStart {
@@ -151,15 +147,10 @@ public struct TextFormatter {
         out.append(months[Int(tm.tm_mon) % 12]); out.append(UInt8(ascii: " "))
         if tm.tm_mday < 10 { out.append(UInt8(ascii: " ")) }
         out.append(decimal: Int(tm.tm_mday)); out.append(UInt8(ascii: " "))
-        twoDigits(Int(tm.tm_hour), out); out.append(UInt8(ascii: ":"))
-        twoDigits(Int(tm.tm_min), out); out.append(UInt8(ascii: ":"))
-        twoDigits(Int(tm.tm_sec), out); out.append(UInt8(ascii: " "))
+        out.append(decimal: Int(tm.tm_hour), digits: 2); out.append(UInt8(ascii: ":"))
+        out.append(decimal: Int(tm.tm_min), digits: 2); out.append(UInt8(ascii: ":"))
+        out.append(decimal: Int(tm.tm_sec), digits: 2); out.append(UInt8(ascii: " "))
         out.append(decimal: Int(tm.tm_year) + 1900)
-    }
-
-    private func twoDigits(_ v: Int, _ out: OutputBuffer) {
-        if v < 10 { out.append(UInt8(ascii: "0")) }
-        out.append(decimal: v)
     }
 }
 

@@ -156,12 +156,8 @@ public struct XMLFormatter {
             }
             out.append("</timestamp>")
         }
-        if let start = flow.timestampStart {
-            let startSec = Int(start / 1_000_000_000)
-            let end = flow.timestampStop.map { Int($0 / 1_000_000_000) } ?? now
-            out.append("<deltatime>")
-            out.append(decimal: UInt64(bitPattern: Int64(end - startSec)))
-            out.append("</deltatime>")
+        if let delta = flow.deltaTime(now: now) {
+            out.append("<deltatime>"); out.append(decimal: delta); out.append("</deltatime>")
         }
         out.append("</meta>")
     }
@@ -180,18 +176,13 @@ public struct XMLFormatter {
         var tm = Glibc.tm()
         guard localtime_r(&t, &tm) != nil else { return }
         out.append("<when><hour>"); out.append(decimal: Int(tm.tm_hour))
-        out.append("</hour><min>"); twoDigits(Int(tm.tm_min), out)
-        out.append("</min><sec>"); twoDigits(Int(tm.tm_sec), out)
+        out.append("</hour><min>"); out.append(decimal: Int(tm.tm_min), digits: 2)
+        out.append("</min><sec>"); out.append(decimal: Int(tm.tm_sec), digits: 2)
         out.append("</sec><wday>"); out.append(decimal: Int(tm.tm_wday) + 1)
         out.append("</wday><day>"); out.append(decimal: Int(tm.tm_mday))
         out.append("</day><month>"); out.append(decimal: Int(tm.tm_mon) + 1)
         out.append("</month><year>"); out.append(decimal: Int(tm.tm_year) + 1900)
         out.append("</year></when>")
-    }
-
-    private func twoDigits(_ v: Int, _ out: OutputBuffer) {
-        if v < 10 { out.append(UInt8(ascii: "0")) }
-        out.append(decimal: v)
     }
 }
 

@@ -188,3 +188,14 @@ public struct CPUStats: Equatable, Sendable {
         a.cpu == b.cpu && a.values.elementsEqual(b.values, by: { $0.attribute == $1.attribute && $0.value == $1.value })
     }
 }
+
+extension Flow {
+    /// Whole seconds from the start timestamp to the stop timestamp, or to
+    /// `now` (a wall-clock second) while the entry lives; nil without a
+    /// start timestamp. conntrack prints it as delta-time / deltatime.
+    public func deltaTime(now: Int) -> UInt64? {
+        guard let start = timestampStart else { return nil }
+        let end = timestampStop.map { Int($0 / 1_000_000_000) } ?? now
+        return UInt64(bitPattern: Int64(end - Int(start / 1_000_000_000)))
+    }
+}
