@@ -426,3 +426,16 @@ def test_reader_going_away_ends_quietly(plain_ns):
     err = c.stderr.read().decode()
     assert rc in (0, -signal.SIGPIPE), rc
     assert err == "", err
+
+
+@pytest.mark.oracle_differs
+@pytest.mark.parametrize("size", ["abc", "-1", "2147483648", "12k"])
+def test_buffer_size_must_be_a_number(evns, size):
+    """Deliberate difference (strict numbers): conntrack reads -b with atol
+    and listens with whatever that gives; ctl refuses a size that is not a
+    number from 0 to 2147483647, as a parameter error."""
+    c = _ctl(evns, "-E", "-b", size)
+    assert c.rc == 2, c.show("ctl")
+    assert c.stdout == ""
+    assert c.stderr.splitlines()[0].endswith(
+        "invalid buffer size `%s': expected a number from 0 to 2147483647" % size), c.stderr
