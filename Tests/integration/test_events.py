@@ -338,12 +338,15 @@ def test_burst_of_20000_is_received_whole(plain_ns):
 
 
 def test_tiny_buffer_reports_enobufs_and_keeps_going(plain_ns):
+    """A buffer of two events overflows again and again during a burst;
+    each overflow is reported, and ctl keeps reading: it shows far more
+    events than the buffer holds, in many rounds.
+
+    (Not asserted: an event created after the burst. In about one run in
+    twelve the kernel leaves such a socket marked congested with an empty
+    queue, and then drops every later event without a further ENOBUFS --
+    conntrack's socket alike. See the note on issue 5.)"""
     c = _burst(plain_ns, 5000, ["-b", "1"])
-    # after the loss, events must still come through
-    time.sleep(0.5)
-    r = _ct(plain_ns, "-I", "-p", "tcp", "-s", "198.51.100.1", "-d", "198.51.100.2",
-            "--sport", "1", "--dport", "2", "--state", "ESTABLISHED", "-t", "60")
-    assert r.rc == 0
     _settle([c], quiet=1.0, limit=30)
     rc, out, err = c.stop()
     assert rc == 0
@@ -356,8 +359,8 @@ def test_tiny_buffer_reports_enobufs_and_keeps_going(plain_ns):
         "This message means that the current netlink socket buffer size is too small.",
         "Please, check --buffer-size in conntrack(8) manpage."], err
     shown = out.splitlines()
-    assert 0 < len(shown) < 5001
-    assert "src=198.51.100.1 dst=198.51.100.2" in shown[-1], shown[-3:]
+    assert 100 < len(shown) < 5000, len(shown)
+    assert lines.count(warning) > 10, err
     assert lines[-1].endswith(": %d flow events have been shown." % len(shown)), err
 
 
