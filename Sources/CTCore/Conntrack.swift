@@ -10,7 +10,7 @@ public final class Conntrack {
     }
 
     /// Messages that could not be decoded during the last operation, with why.
-    public private(set) var malformed: [MalformedMessage] = []
+    public internal(set) var malformed: [MalformedMessage] = []
 
     /// Dumps the entries `selector` selects: the kernel drops what it can
     /// evaluate exactly (family, and what `kernel` allows), and every entry

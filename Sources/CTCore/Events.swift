@@ -79,3 +79,50 @@ public final class EventListener {
         }
     }
 }
+
+/// A subscription to expectation events (NFNL_SUBSYS_CTNETLINK_EXP): the
+/// kernel reports new expectations (IPCTNL_MSG_EXP_NEW with NLM_F_CREATE)
+/// and ones that went (IPCTNL_MSG_EXP_DELETE).
+public final class ExpectationListener {
+    let socket: EventSocket
+
+    public init() throws(Errno) {
+        socket = try EventSocket(groups: .allExpectations)
+    }
+
+    /// Sets the socket's receive buffer (see `EventSocket.setReceiveBuffer`).
+    public func setReceiveBuffer(bytes: Int) throws(Errno) {
+        try socket.setReceiveBuffer(bytes: bytes)
+    }
+
+    /// Waits for events and hands on every queued one, as
+    /// `EventListener.next` does.
+    public func next(signalMask: sigset_t, onMalformed: (MalformedMessage) -> Void,
+                     _ body: (EventType, Expectation) throws -> Void) throws -> EventWait {
+        let truncatedBefore = socket.truncated
+        defer {
+            for _ in truncatedBefore..<socket.truncated { onMalformed(MalformedMessage("datagram truncated")) }
+        }
+        return try socket.receive(signalMask: signalMask) { message in
+            guard message.subsystem == ExpectMessage.subsystem else { return }
+            let type: EventType
+            switch message.subsystemMessage {
+            case ExpectMessage.new:
+                let created = NetlinkFlags.create | NetlinkFlags.exclusive
+                type = message.flags & created != 0 ? .new : .update
+            case ExpectMessage.delete:
+                type = .destroy
+            default:
+                return
+            }
+            let expectation: Expectation
+            do {
+                expectation = try Decoder.expectation(message.payload)
+            } catch let error as MalformedMessage {
+                onMalformed(error)
+                return
+            }
+            try body(type, expectation)
+        }
+    }
+}

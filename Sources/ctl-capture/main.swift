@@ -1,7 +1,8 @@
 import CTCore
 import Glibc
 
-// ctl-capture PREFIX: dumps the conntrack table of the current network
+// ctl-capture PREFIX [expect]: dumps the conntrack table (or with
+// "expect" the expectation table, every family) of the current network
 // namespace and writes each message payload to PREFIX-N.bin (N from 0).
 // Prints the number of messages written.
 func warn(_ text: String) {
@@ -10,14 +11,15 @@ func warn(_ text: String) {
 }
 
 let args = CommandLine.arguments
-guard args.count == 2 else {
-    warn("usage: ctl-capture PREFIX")
+guard args.count == 2 || (args.count == 3 && args[2] == "expect") else {
+    warn("usage: ctl-capture PREFIX [expect]")
     exit(2)
 }
 do {
     let ct = try Conntrack()
     var index = 0
-    try ct.dumpPayloads(family: nil) { bytes in
+    let dump = args.count == 3 ? ct.dumpExpectationPayloads : ct.dumpPayloads
+    try dump(nil) { bytes in
         let path = "\(args[1])-\(index).bin"
         guard let f = fopen(path, "w") else { throw Errno.current }
         _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }

@@ -109,6 +109,20 @@ struct Invocation {
     /// --reply-key-src / --reply-key-dst (gre), used by -I/-A.
     var replyKeySrc: UInt16?
     var replyKeyDst: UInt16?
+    /// The expected connection of -I expect: --tuple-src / --tuple-dst and
+    /// the protocol's --tuple-port-src/-dst (gre: --tuple-key-src/-dst).
+    var expectSrc: IPAddress?
+    var expectDst: IPAddress?
+    var expectSrcPort: UInt16?
+    var expectDstPort: UInt16?
+    /// The expectation's mask: --mask-src / --mask-dst, or the netmask of
+    /// the last -s / -d / --tuple-src / --tuple-dst given with a prefix
+    /// length (conntrack keeps whichever came last), and the protocol's
+    /// --mask-port-src/-dst (gre: --mask-key-src/-dst).
+    var expectMaskSrc: IPAddress?
+    var expectMaskDst: IPAddress?
+    var expectMaskSrcPort: UInt16?
+    var expectMaskDstPort: UInt16?
 
     /// Protocol options conntrack refuses with the selecting commands.
     var illegalProtoOption: String? {
@@ -405,13 +419,21 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         // An argument glued to the command ("-Lfoo", "--dump=foo") is
         // ignored, as conntrack does; otherwise the next word, unless it
         // is an option, names the table.
-        guard let name = optionalNext() else { return }
-        // Any prefix of a table name selects it, in this order.
-        for t in [Table.expect, .conntrack, .dying, .unconfirmed] where t.rawValue.hasPrefix(name) {
+        if let name = optionalNext() {
+            // Any prefix of a table name selects it, in this order.
+            guard let t = [Table.expect, .conntrack, .dying, .unconfirmed].first(where: { $0.rawValue.hasPrefix(name) }) else {
+                throw .parameter("unknown type `\(name)'")
+            }
             inv.table = t
-            return
         }
-        throw .parameter("unknown type `\(name)'")
+        // What conntrack refuses as soon as it reads the command.
+        let command = inv.command!
+        if inv.table == .dying || inv.table == .unconfirmed, command != .list {
+            throw .parameter("Can't do that command with tables `dying' and `unconfirmed'")
+        }
+        if inv.table == .expect, command == .update || command == .add {
+            throw .parameter("Can't do --\(command == .update ? "update" : "add") on expectations")
+        }
     }
     func add(_ o: Opt) { inv.options.insert(o) }
 
@@ -453,24 +475,38 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "E"): try setCommand(.event); try tableArgument()
         case UInt8(ascii: "C"): try setCommand(.count); try tableArgument()
         case UInt8(ascii: "S"): try setCommand(.stats); try tableArgument()
-        case UInt8(ascii: "V"): try setCommand(.version)
-        case UInt8(ascii: "h"): try setCommand(.help)
+        case UInt8(ascii: "V"): try setCommand(.version); try tableArgument()
+        case UInt8(ascii: "h"): try setCommand(.help); try tableArgument()
         case UInt8(ascii: "s"):
             add(.src)
             let (m, cidr) = try parseAddress(optarg, &inv, option: "src")
             inv.selector.origSrc = m
-            if cidr { add(.maskSrc) }
+            if cidr { add(.maskSrc); inv.expectMaskSrc = m.mask }
         case UInt8(ascii: "d"):
             add(.dst)
             let (m, cidr) = try parseAddress(optarg, &inv, option: "dst")
             inv.selector.origDst = m
-            if cidr { add(.maskDst) }
+            if cidr { add(.maskDst); inv.expectMaskDst = m.mask }
         case UInt8(ascii: "r"): add(.replySrc); inv.selector.replySrc = try parseAddress(optarg, &inv, option: "reply-src", cidr: false).0
         case UInt8(ascii: "q"): add(.replyDst); inv.selector.replyDst = try parseAddress(optarg, &inv, option: "reply-dst", cidr: false).0
-        case UInt8(ascii: "["): add(.tupleSrc)
-        case UInt8(ascii: "]"): add(.tupleDst)
-        case UInt8(ascii: "{"): add(.maskSrc); inv.maskSrc = try parseAddress(optarg, &inv, option: "mask-src", cidr: false).0.address
-        case UInt8(ascii: "}"): add(.maskDst); inv.maskDst = try parseAddress(optarg, &inv, option: "mask-dst", cidr: false).0.address
+        case UInt8(ascii: "["):
+            add(.tupleSrc)
+            let (m, cidr) = try parseAddress(optarg, &inv, option: "tuple-src")
+            inv.expectSrc = m.address
+            if cidr { add(.maskSrc); inv.expectMaskSrc = m.mask }
+        case UInt8(ascii: "]"):
+            add(.tupleDst)
+            let (m, cidr) = try parseAddress(optarg, &inv, option: "tuple-dst")
+            inv.expectDst = m.address
+            if cidr { add(.maskDst); inv.expectMaskDst = m.mask }
+        case UInt8(ascii: "{"):
+            add(.maskSrc)
+            inv.maskSrc = try parseAddress(optarg, &inv, option: "mask-src", cidr: false).0.address
+            inv.expectMaskSrc = inv.maskSrc
+        case UInt8(ascii: "}"):
+            add(.maskDst)
+            inv.maskDst = try parseAddress(optarg, &inv, option: "mask-dst", cidr: false).0.address
+            inv.expectMaskDst = inv.maskDst
         case UInt8(ascii: "p"):
             add(.proto)
             let name = String(cString: optarg!)
@@ -829,6 +865,14 @@ private func parseProtocolOption(_ option: ProtoOption, _ value: UnsafePointer<C
     case .replyKeyDst: inv.replyKeyDst = try number(value, max: UInt16.max, what: "GRE key")
     case .origVtag: inv.selector.origVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
     case .replyVtag: inv.selector.replyVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
+    case .tupleSrcPort: inv.expectSrcPort = try decimal(value, max: UInt16.max, what: "port")
+    case .tupleDstPort: inv.expectDstPort = try decimal(value, max: UInt16.max, what: "port")
+    case .maskSrcPort: inv.expectMaskSrcPort = try decimal(value, max: UInt16.max, what: "port")
+    case .maskDstPort: inv.expectMaskDstPort = try decimal(value, max: UInt16.max, what: "port")
+    case .tupleSrcKey: inv.expectSrcPort = try number(value, max: UInt16.max, what: "GRE key")
+    case .tupleDstKey: inv.expectDstPort = try number(value, max: UInt16.max, what: "GRE key")
+    case .maskSrcKey: inv.expectMaskSrcPort = try number(value, max: UInt16.max, what: "GRE key")
+    case .maskDstKey: inv.expectMaskDstPort = try number(value, max: UInt16.max, what: "GRE key")
     case .role:
         let value = String(cString: value)
         switch value.lowercased() {
@@ -845,7 +889,9 @@ private func parseProtocolOption(_ option: ProtoOption, _ value: UnsafePointer<C
 private enum ProtoOption {
     case origSrcPort, origDstPort, replySrcPort, replyDstPort, state, icmpType, icmpCode, icmpID
     case greSrcKey, greDstKey, replyKeySrc, replyKeyDst, origVtag, replyVtag, role
-    /// Accepted and otherwise ignored (the mask and tuple options).
+    case tupleSrcPort, tupleDstPort, maskSrcPort, maskDstPort
+    case tupleSrcKey, tupleDstKey, maskSrcKey, maskDstKey
+    /// Accepted and otherwise ignored.
     case other
 
     init(_ name: String) {
@@ -865,6 +911,14 @@ private enum ProtoOption {
         case "orig-vtag": self = .origVtag
         case "reply-vtag": self = .replyVtag
         case "role": self = .role
+        case "tuple-port-src": self = .tupleSrcPort
+        case "tuple-port-dst": self = .tupleDstPort
+        case "mask-port-src": self = .maskSrcPort
+        case "mask-port-dst": self = .maskDstPort
+        case "tuple-key-src": self = .tupleSrcKey
+        case "tuple-key-dst": self = .tupleDstKey
+        case "mask-key-src": self = .maskSrcKey
+        case "mask-key-dst": self = .maskDstKey
         default: self = .other
         }
     }

@@ -12,6 +12,8 @@ func run(_ inv: Invocation) -> ExitCode {
         Console.out.append("ctl v\(version) (conntrack 1.4.7 compatible)\n")
         Console.flushOut()
         return .ok
+    case _ where inv.table == .expect: return runExpect(inv)
+    case .list? where inv.table != .conntrack: return listOther(inv)
     case .list?: return list(inv)
     case .delete?: return delete(inv)
     case .get?: return get(inv)

@@ -39,14 +39,53 @@ func events(_ inv: Invocation) -> ExitCode {
     }
 
     let printer = EventPrinter(inv)
+    eventLoop { waitMask in
+        _ = try listener.next(signalMask: waitMask, onMalformed: { problem in
+            Console.message("skipped a \(problem)")
+        }) { event in
+            try printer.print(event)
+        }
+    }
+    printer.finish()
+    Console.flushOut()
+    Console.summary("\(printer.count) flow events have been shown.")
+    return .ok
+}
+
+/// -E expect: expectation events until SIGINT or SIGTERM, then "N
+/// expectation events have been shown." and exit 0. conntrack takes no
+/// selector, event mask or buffer size here; ctl's buffer is its -E default.
+func expectationEvents(_ inv: Invocation) -> ExitCode {
+    let listener: ExpectationListener
+    do {
+        listener = try ExpectationListener()
+    } catch {
+        Console.fail(.other("Can't open handler"))
+    }
+    try? listener.setReceiveBuffer(bytes: defaultEventBuffer)
+    let printer = ExpectationPrinter(options: inv.output, xmlFooter: true)
+    eventLoop { waitMask in
+        _ = try listener.next(signalMask: waitMask, onMalformed: { problem in
+            Console.message("skipped a \(problem)")
+        }) { type, expectation in
+            try printer.print(expectation, event: type)
+        }
+    }
+    printer.finish()
+    Console.flushOut()
+    Console.summary("\(printer.count) expectation events have been shown.")
+    return .ok
+}
+
+/// Runs `receive` (one wait and whatever it brings) until SIGINT or
+/// SIGTERM. ENOBUFS gets conntrack's warning and listening goes on; a
+/// reader that went away ends ctl quietly; other failures end it with
+/// exit code 1.
+private func eventLoop(_ receive: (sigset_t) throws -> Void) {
     let waitMask = blockStopSignals()
     while !stopRequested.load(ordering: .relaxed) {
         do {
-            _ = try listener.next(signalMask: waitMask, onMalformed: { problem in
-                Console.message("skipped a \(problem)")
-            }) { event in
-                try printer.print(event)
-            }
+            try receive(waitMask)
         } catch let error as OutputError {
             Console.handle(error)
         } catch let error as Errno where error == .noBufferSpace {
@@ -64,10 +103,6 @@ func events(_ inv: Invocation) -> ExitCode {
         // sees each event at once, a burst still goes out in large writes.
         Console.flushOut()
     }
-    printer.finish()
-    Console.flushOut()
-    Console.summary("\(printer.count) flow events have been shown.")
-    return .ok
 }
 
 /// Installs the SIGINT and SIGTERM handler and blocks both signals; returns

@@ -114,21 +114,20 @@ private func parseLine(_ words: inout LineWords) throws(Failure) -> Action {
         try validate(inv)
         throw .parameter("Cannot use command `unknown' with --load-file")
     }
-    switch command {
-    case .create, .add, .delete:
-        // Expectation lines are parsed, then answered as the command line
-        // answers them.
-        break
-    case .update, .flush:
-        guard inv.table != .conntrack else { break }
-        fallthrough
-    default:
-        let name = "-\(command.rawValue)" + (inv.table == .conntrack ? "" : " \(inv.table.rawValue)")
+    if inv.table == .expect {
+        // conntrack checks the line's options first, then refuses every
+        // expectation command, naming -I expect "-C expect".
+        try validate(inv)
+        let name = command == .create ? "-C expect" : "-\(command.rawValue) expect"
         throw .parameter("Cannot use command `\(name)' with --load-file")
     }
-    // Expectation lines are answered "not implemented" before their
-    // options are checked against the conntrack table's rules.
-    if inv.table != .conntrack { try checkImplemented(inv) }
+    switch command {
+    case .create, .add, .delete, .update, .flush:
+        break
+    default:
+        // The dying and unconfirmed lists are -L to conntrack.
+        throw .parameter("Cannot use command `-\(command.rawValue)' with --load-file")
+    }
     try validate(inv)
     try checkImplemented(inv)
     switch command {

@@ -62,8 +62,8 @@ func validate(_ inv: Invocation) throws(Failure) {
         return
     }
     if command == .load { return }
-    if inv.table == .dying || inv.table == .unconfirmed, command != .list {
-        throw .parameter("Can't do that command with tables `dying' and `unconfirmed'")
+    if inv.table == .expect, command != .help, command != .version {
+        return try validateExpect(inv, command)
     }
     let illegal = illegalOptions(command)
     let mandatory = mandatoryOptions(command)
@@ -177,9 +177,8 @@ private func checkGetTuple(_ inv: Invocation) throws(Failure) {
 func checkImplemented(_ inv: Invocation) throws(Failure) {
     guard let command = inv.command else { return }
     if command == .help || command == .version { return }
-    if inv.table != .conntrack {
-        throw .notImplemented("the `\(inv.table.rawValue)' table with -\(command.rawValue)")
-    }
+    // The other tables' commands take only what validate() let through.
+    if inv.table != .conntrack { return }
     var supported = supportedOptions
     if command == .delete || command == .get { supported.formUnion([.timeout, .id]) }
     if command == .create || command == .add || command == .update {
@@ -198,3 +197,104 @@ private let supportedOptions: OptSet = [
     .family, .output, .src, .dst, .replySrc, .replyDst, .proto, .status, .mark, .secmark,
     .zone, .origZone, .replyZone, .srcNat, .dstNat, .anyNat, .label, .maskSrc, .maskDst,
 ]
+
+/// conntrack's option table for the expectation table: what each command
+/// needs (compulsory) and what it accepts besides; everything else is
+/// refused.
+private enum ExpectOptions {
+    static let list: (needed: OptSet, allowed: OptSet) = ([], [.family, .output])
+    static let create: (needed: OptSet, allowed: OptSet) =
+        ([.src, .dst, .proto, .timeout, .tupleSrc, .tupleDst, .maskSrc, .maskDst], [.replySrc, .replyDst, .status])
+    static let lookup: (needed: OptSet, allowed: OptSet) = ([.src, .dst, .proto], [.replySrc, .replyDst])
+    static let event: (needed: OptSet, allowed: OptSet) = ([], [.output])
+    static let none: (needed: OptSet, allowed: OptSet) = ([], [])
+}
+
+/// The protocol options the expectation commands need or refuse, in the
+/// order conntrack checks them: 1 needed, 2 accepted, 0 refused. The names
+/// are the ones conntrack's messages use.
+private struct ExpectProtocolOptions {
+    let names: [String]
+    let create: [UInt8]
+    let lookup: [UInt8]
+
+    static func forProtocol(_ proto: UInt8) -> ExpectProtocolOptions? {
+        let ports = ["sport", "dport", "reply-port-src", "reply-port-dst", "mask-port-src", "mask-port-dst"]
+        let tuplePorts = ["tuple-port-src", "tuple-port-dst"]
+        switch proto {
+        case IPProto.tcp:
+            return .init(names: ports + ["state"] + tuplePorts,
+                         create: [1, 1, 0, 0, 1, 1, 0, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0, 0])
+        case IPProto.udp, IPProto.udplite:
+            return .init(names: ports + tuplePorts,
+                         create: [1, 1, 0, 0, 1, 1, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0])
+        case IPProto.sctp:
+            return .init(names: ports + ["state"] + tuplePorts + ["orig-vtag", "reply-vtag"],
+                         create: [1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+        case IPProto.dccp:
+            return .init(names: ports + ["state"] + tuplePorts + ["role"],
+                         create: [1, 1, 0, 0, 1, 1, 0, 1, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+        case IPProto.gre:
+            return .init(names: ["srckey", "dstkey", "reply-key-src", "reply-key-dst", "mask-key-src", "mask-key-dst",
+                                 "tuple-key-src", "tuple-key-dst"],
+                         create: [1, 1, 1, 1, 1, 1, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0])
+        case IPProto.icmp:
+            return .init(names: ["icmp-type", "icmp-code", "icmp-id"], create: [0, 0, 0], lookup: [0, 0, 0])
+        case IPProto.icmpv6:
+            return .init(names: ["icmpv6-type", "icmpv6-code", "icmpv6-id"], create: [0, 0, 0], lookup: [0, 0, 0])
+        default:
+            return nil
+        }
+    }
+
+    /// The name conntrack's table gives an option that has two spellings.
+    static func canonical(_ name: String) -> String {
+        switch name {
+        case "orig-port-src": return "sport"
+        case "orig-port-dst": return "dport"
+        case "orig-key-src": return "srckey"
+        case "orig-key-dst": return "dstkey"
+        default: return name
+        }
+    }
+}
+
+/// conntrack's checks for the expectation table, in its order: the option
+/// table, then the protocol's own table.
+private func validateExpect(_ inv: Invocation, _ command: Command) throws(Failure) {
+    if inv.output.contains(.save), inv.output.subtracting(.userspace) != .save {
+        throw .other("cannot combine save output with any other output type, use -o save only")
+    }
+    if inv.options.contains(.anyNat), inv.options.contains(.srcNat) || inv.options.contains(.dstNat) {
+        throw .parameter("cannot specify `--src-nat' or `--dst-nat' with `--any-nat'")
+    }
+    let table: (needed: OptSet, allowed: OptSet)
+    switch command {
+    case .list: table = ExpectOptions.list
+    case .create: table = ExpectOptions.create
+    case .delete, .get: table = ExpectOptions.lookup
+    case .event: table = ExpectOptions.event
+    default: table = ExpectOptions.none
+    }
+    for o in Opt.allCases {
+        let given = inv.options.contains(o)
+        if !given, table.needed.contains(o) {
+            throw .parameter("You need to supply the `--\(o.longName)' option for this command")
+        }
+        if given, !table.needed.contains(o), !table.allowed.contains(o) {
+            throw .parameter("Illegal option `--\(o.longName)' with this command")
+        }
+    }
+    guard command == .create || command == .delete || command == .get,
+          let proto = inv.selector.proto, let options = ExpectProtocolOptions.forProtocol(proto) else { return }
+    let row = command == .create ? options.create : options.lookup
+    let given = Set(inv.protoOptions.map(ExpectProtocolOptions.canonical))
+    for (i, name) in options.names.enumerated() {
+        if !given.contains(name), row[i] == 1 {
+            throw .parameter("You need to supply the `--\(name)' option for this command")
+        }
+        if given.contains(name), row[i] == 0 {
+            throw .parameter("Illegal option `--\(name)' with this command")
+        }
+    }
+}

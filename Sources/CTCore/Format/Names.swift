@@ -74,4 +74,14 @@ public enum Names {
         default: return nil
         }
     }
+
+    /// Names of the expectation statistics (CTA_STATS_EXP_*), as -S expect prints them.
+    public static func expectationStat(_ attribute: UInt16) -> String? {
+        switch attribute {
+        case CTAExpect.Stats.new: return "expect_new"
+        case CTAExpect.Stats.create: return "expect_create"
+        case CTAExpect.Stats.delete: return "expect_delete"
+        default: return nil
+        }
+    }
 }

@@ -92,8 +92,18 @@ public struct TextFormatter {
     }
 
     func write(_ t: Tuple, direction: StaticString, to out: OutputBuffer) {
-        if let src = t.src { out.append("src="); out.append(address: src); out.append(UInt8(ascii: " ")) }
-        if let dst = t.dst { out.append("dst="); out.append(address: dst); out.append(UInt8(ascii: " ")) }
+        write(t, src: "src=", dst: "dst=", to: out)
+        if let zone = t.zone {
+            out.append("zone-"); out.append(direction); out.append(UInt8(ascii: "="))
+            out.append(decimal: UInt64(zone)); out.append(UInt8(ascii: " "))
+        }
+    }
+
+    /// A tuple's addresses, under the names `src` and `dst`, and its
+    /// protocol's fields, each followed by a space.
+    func write(_ t: Tuple, src srcName: StaticString, dst dstName: StaticString, to out: OutputBuffer) {
+        if let src = t.src { out.append(srcName); out.append(address: src); out.append(UInt8(ascii: " ")) }
+        if let dst = t.dst { out.append(dstName); out.append(address: dst); out.append(UInt8(ascii: " ")) }
         switch t.proto ?? 0 {
         case IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp:
             out.append("sport="); out.append(decimal: UInt64(t.srcPort ?? 0))
@@ -110,10 +120,6 @@ public struct TextFormatter {
             out.append(UInt8(ascii: " "))
         default:
             break
-        }
-        if let zone = t.zone {
-            out.append("zone-"); out.append(direction); out.append(UInt8(ascii: "="))
-            out.append(decimal: UInt64(zone)); out.append(UInt8(ascii: " "))
         }
     }
 
@@ -157,13 +163,22 @@ public struct TextFormatter {
 extension TextFormatter {
     /// One `-S` line: "cpu=N   \tname=value name=value ... ".
     public static func write(_ stats: CPUStats, to out: OutputBuffer) {
+        write(stats, names: Names.cpuStat, to: out)
+    }
+
+    /// One `-S expect` line: "cpu=N   \texpect_new=V expect_create=V expect_delete=V ".
+    public static func writeExpectation(_ stats: CPUStats, to out: OutputBuffer) {
+        write(stats, names: Names.expectationStat, to: out)
+    }
+
+    static func write(_ stats: CPUStats, names: (UInt16) -> String?, to out: OutputBuffer) {
         out.append("cpu=")
         let before = out.pendingCount
         out.append(decimal: UInt64(stats.cpu))
         out.append(repeating: UInt8(ascii: " "), count: 4 - (out.pendingCount - before))
         out.append(UInt8(ascii: "\t"))
         for (attribute, value) in stats.values {
-            guard let name = Names.cpuStat(attribute) else { continue }
+            guard let name = names(attribute) else { continue }
             out.append(name); out.append(UInt8(ascii: "=")); out.append(decimal: UInt64(value)); out.append(UInt8(ascii: " "))
         }
         out.append(UInt8(ascii: "\n"))

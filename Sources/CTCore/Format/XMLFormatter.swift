@@ -77,16 +77,7 @@ public struct XMLFormatter {
         out.append("</layer3>")
         out.append("<layer4 protonum=\""); out.append(decimal: UInt64(proto))
         out.append("\" protoname=\""); out.append(Names.proto(proto)); out.append("\">")
-        switch proto {
-        case IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp:
-            out.append("<sport>"); out.append(decimal: UInt64(t.srcPort ?? 0)); out.append("</sport>")
-            out.append("<dport>"); out.append(decimal: UInt64(t.dstPort ?? 0)); out.append("</dport>")
-        case IPProto.gre:
-            out.append("<srckey>0x"); out.append(hex: UInt64(t.srcPort ?? 0)); out.append("</srckey>")
-            out.append("<dstkey>0x"); out.append(hex: UInt64(t.dstPort ?? 0)); out.append("</dstkey>")
-        default:
-            break
-        }
+        appendProtocolFields(t, proto: proto, to: out)
         out.append("</layer4>")
         if let zone = t.zone {
             out.append("<zone>"); out.append(decimal: UInt64(zone)); out.append("</zone>")
@@ -97,6 +88,21 @@ public struct XMLFormatter {
             out.append("</bytes></counters>")
         }
         out.append("</meta>")
+    }
+
+    /// The layer 4 fields of `t` for `proto`: ports, GRE keys in hex, or
+    /// nothing (icmp, icmpv6 and other protocols).
+    func appendProtocolFields(_ t: Tuple, proto: UInt8, to out: OutputBuffer) {
+        switch proto {
+        case IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp:
+            out.append("<sport>"); out.append(decimal: UInt64(t.srcPort ?? 0)); out.append("</sport>")
+            out.append("<dport>"); out.append(decimal: UInt64(t.dstPort ?? 0)); out.append("</dport>")
+        case IPProto.gre:
+            out.append("<srckey>0x"); out.append(hex: UInt64(t.srcPort ?? 0)); out.append("</srckey>")
+            out.append("<dstkey>0x"); out.append(hex: UInt64(t.dstPort ?? 0)); out.append("</dstkey>")
+        default:
+            break
+        }
     }
 
     /// An address of the flow's family; an absent one as the family's zero

@@ -10,6 +10,10 @@ public struct EventGroups: OptionSet, Sendable {
     public static let update = EventGroups(rawValue: 1 << 1)      // NFNLGRP_CONNTRACK_UPDATE
     public static let destroy = EventGroups(rawValue: 1 << 2)     // NFNLGRP_CONNTRACK_DESTROY
     public static let all: EventGroups = [.new, .update, .destroy]
+    public static let expectationNew = EventGroups(rawValue: 1 << 3)      // NFNLGRP_CONNTRACK_EXP_NEW
+    public static let expectationUpdate = EventGroups(rawValue: 1 << 4)   // NFNLGRP_CONNTRACK_EXP_UPDATE
+    public static let expectationDestroy = EventGroups(rawValue: 1 << 5)  // NFNLGRP_CONNTRACK_EXP_DESTROY
+    public static let allExpectations: EventGroups = [.expectationNew, .expectationUpdate, .expectationDestroy]
 }
 
 /// One classic BPF instruction (`struct sock_filter`).
