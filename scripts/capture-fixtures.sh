@@ -72,3 +72,69 @@ c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.bind(('127.0.0.1', 40001
 c.sendto(b'hello', ('127.0.0.1', 9999)); data, addr = s.recvfrom(100); s.sendto(b'world!', addr); c.recv(100)
 PY
 ping -c1 -W1 127.0.0.1 >/dev/null"
+
+# Expectations: real ones from the kernel's helpers (ftp over IPv4, IPv6
+# and DNAT, which adds CTA_EXPECT_NAT and CTA_EXPECT_FN; sip with the
+# PERMANENT and INACTIVE flags; tftp) in one namespace, written to
+# expect/exp-N.bin, with conntrack's -L expect (IPv4, then -f ipv6) in
+# expect/expect.default.txt and its -o xml in expect/expect.xml.txt.
+mkdir -p "$out/expect"
+rm -f "$out/expect"/exp-*.bin
+ip netns add "$ns"
+ip netns exec "$ns" ip link set lo up
+ip netns exec "$ns" ip addr add 10.99.0.1/32 dev lo
+ip netns exec "$ns" ip addr add 10.99.0.2/32 dev lo
+ip netns exec "$ns" nft -f - <<'NFT'
+table inet helpers {
+    ct helper ftp-x { type "ftp" protocol tcp; l3proto inet; }
+    ct helper sip-x { type "sip" protocol udp; l3proto inet; }
+    ct helper tftp-x { type "tftp" protocol udp; l3proto inet; }
+    chain o {
+        type filter hook output priority filter;
+        ct state new tcp dport 2121 ct helper set "ftp-x"
+        ct state new udp dport 5060 ct helper set "sip-x"
+        ct state new udp dport 69 ct helper set "tftp-x"
+    }
+}
+table ip nat {
+    chain o { type nat hook output priority -100; ip daddr 10.99.0.1 tcp dport 2123 dnat to 10.99.0.2:2121; }
+    chain p { type nat hook postrouting priority srcnat; }
+}
+NFT
+ip netns exec "$ns" python3 - <<'PY'
+import socket, threading
+keep = []
+def ftp(family, host, port, reply, connect=None):
+    srv = socket.socket(family, socket.SOCK_STREAM); srv.bind((host, port)); srv.listen(1); keep.append(srv)
+    def serve():
+        a, _ = srv.accept(); keep.append(a); a.sendall(b"220 hi\r\n"); a.recv(100); a.sendall(reply + b"\r\n")
+    t = threading.Thread(target=serve); t.start()
+    c = socket.create_connection(connect or (host, port), timeout=5); keep.append(c)
+    c.recv(100); c.sendall(b"PASV\r\n"); c.recv(200); t.join()
+ftp(socket.AF_INET, "127.0.0.1", 2121, b"227 Entering Passive Mode (127,0,0,1,156,65).")
+ftp(socket.AF_INET6, "::1", 2121, b"229 Entering Extended Passive Mode (|||40004|)")
+ftp(socket.AF_INET, "10.99.0.2", 2121, b"227 Entering Passive Mode (10,99,0,2,156,67).", connect=("10.99.0.1", 2123))
+def register(sport, contact, answer):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", sport)); keep.append(s)
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(("127.0.0.1", 0)); keep.append(r)
+    head = ("Via: SIP/2.0/UDP 127.0.0.1:%d\r\nFrom: <sip:a@127.0.0.1>\r\nTo: <sip:a@127.0.0.1>\r\n"
+            "Call-ID: %d@127.0.0.1\r\nCSeq: 1 REGISTER\r\n" % (sport, sport))
+    s.sendto(("REGISTER sip:127.0.0.1 SIP/2.0\r\n" + head + "Contact: <sip:a@127.0.0.1:%d>\r\n"
+              "Expires: 3600\r\nContent-Length: 0\r\n\r\n" % contact).encode(), ("127.0.0.1", 5060))
+    if answer:
+        l = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # the answer comes from the REGISTER's destination
+        l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        l.bind(("127.0.0.1", 5060)); keep.append(l)
+        l.sendto(("SIP/2.0 200 OK\r\n" + head + "Contact: <sip:a@127.0.0.1:%d>;expires=3600\r\n"
+                  "Content-Length: 0\r\n\r\n" % contact).encode(), ("127.0.0.1", sport))
+register(5062, 5070, True)
+register(5064, 5072, False)
+t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); t.bind(("127.0.0.1", 40100)); keep.append(t)
+t.sendto(b"\x00\x01file\x00octet\x00", ("127.0.0.1", 69))
+PY
+ip netns exec "$ns" "$capture" "$out/expect/exp" expect >/dev/null
+{ ip netns exec "$ns" conntrack -L expect; ip netns exec "$ns" conntrack -L expect -f ipv6; } > "$out/expect/expect.default.txt" 2>/dev/null
+{ ip netns exec "$ns" conntrack -L expect -o xml; ip netns exec "$ns" conntrack -L expect -f ipv6 -o xml; } > "$out/expect/expect.xml.txt" 2>/dev/null
+ip netns del "$ns"
+echo "fixture expect: $(ls "$out/expect"/exp-*.bin | wc -l) message(s)"
