@@ -865,19 +865,3 @@ def compare(ns, args, stdout_mode="listing", tolerance=2, wrapper=(), timeout=20
                     % (args, getattr(ns, "name", ns), "\n\n".join(problems),
                        o.show("conntrack"), c.show("ctl")), pytrace=False)
     return o, c
-
-
-NOT_IMPLEMENTED_RE = re.compile(r"not implemented", re.I)
-
-
-def is_not_implemented(res):
-    return res.rc == 1 and bool(NOT_IMPLEMENTED_RE.search(res.stderr))
-
-
-def compare_or_not_implemented(ns, args, stdout_mode="listing", **kw):
-    """For features of later ctl milestones: either ctl says "not implemented"
-    (exit 1) or it must behave exactly like conntrack."""
-    c = run(ns, CTL, args, timeout=kw.get("timeout", 20), wrapper=kw.get("wrapper", ()))
-    if is_not_implemented(c):
-        pytest.skip("ctl: not implemented yet (%s)" % c.stderr.strip().splitlines()[-1])
-    return compare(ns, args, stdout_mode=stdout_mode, **kw)

@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from conftest import (CONNTRACK, CTL, SETPRIV, compare,
-                      compare_or_not_implemented, is_not_implemented, run)
+from conftest import (CONNTRACK, CTL, SETPRIV, compare, run)
 
 
 def _id(args):
@@ -106,9 +105,8 @@ def test_bad_args(scratch_ns, args):
         "Try `conntrack -h' or 'conntrack --help' for more information."
 
 
-# Rejected by conntrack at parse/validation time too, but the offending
-# option belongs to a later ctl milestone: ctl may answer "not implemented"
-# (exit 1) instead; if it does not, it must match conntrack exactly.
+# Rejected by conntrack at parse/validation time too; ctl must match it
+# exactly.
 LATER_BAD_ARGS = [
     ["-C", "-m", "1"],                    # Illegal option `--mark' ...
     ["-F", "-s", "1.2.3.4"],              # Illegal option `--src' ...
@@ -156,32 +154,14 @@ LATER_BAD_ARGS = [
 def test_bad_args_later(scratch_ns, args):
     o = run(scratch_ns, CONNTRACK, args)
     assert o.rc == 2, "oracle accepted %r -- table entry is wrong" % (args,)
-    compare_or_not_implemented(scratch_ns, args, stdout_mode="exact")
+    compare(scratch_ns, args, stdout_mode="exact")
 
 
 def test_save_combination_error(scratch_ns):
     """`-o save` combined with anything: exit 1 (not 2) and no Try line."""
-    o, _ = compare_or_not_implemented(scratch_ns, ["-L", "-o", "xml,save"],
+    o, _ = compare(scratch_ns, ["-L", "-o", "xml,save"],
                                       stdout_mode="exact")
     assert o.rc == 1
-
-
-# ------------------------------------------------------------ not implemented
-
-# Commands and options later milestones implement (selectors, -G and -D
-# are implemented and compared in test_selectors.py / test_delete_get.py;
-# -I, -A, -U, -L -z, -o save and -R in test_write.py).
-NOT_IMPLEMENTED = [
-    ["-L", "expect"],
-]
-
-
-@pytest.mark.oracle_differs
-@pytest.mark.parametrize("args", NOT_IMPLEMENTED, ids=_id)
-def test_not_implemented(scratch_ns, args):
-    c = run(scratch_ns, CTL, args, timeout=5)
-    assert is_not_implemented(c), "expected 'not implemented' + exit 1\n" + c.show("ctl")
-    assert c.stdout == ""
 
 
 # ------------------------------------------------------------ help / version

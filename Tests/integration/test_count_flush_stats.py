@@ -4,8 +4,7 @@ import re
 
 import pytest
 
-from conftest import (CONNTRACK, CTL, compare, compare_or_not_implemented,
-                      is_not_implemented, normalize_listing, normalize_stderr,
+from conftest import (CONNTRACK, CTL, compare, normalize_listing, normalize_stderr,
                       run)
 
 
@@ -44,7 +43,7 @@ def test_count(popns, args):
 
 @pytest.mark.parametrize("args", [["-C", "expect"]], ids=_id)
 def test_count_later(popns, args):
-    compare_or_not_implemented(popns, args, stdout_mode="exact")
+    compare(popns, args, stdout_mode="exact")
 
 
 # ---------------------------------------------------------------- -S
@@ -58,7 +57,7 @@ def test_stats(popns, args):
 
 @pytest.mark.parametrize("args", [["-S", "expect"]], ids=_id)
 def test_stats_later(popns, args):
-    compare_or_not_implemented(popns, args, stdout_mode="stats")
+    compare(popns, args, stdout_mode="stats")
 
 
 # ---------------------------------------------------------------- -F
@@ -132,8 +131,6 @@ def test_oracle_flush_family_flushes_everything(make_ns):
 def test_flush_later(make_ns, args):
     ns_o, ns_c = make_ns(), make_ns()
     c = run(ns_c, CTL, args)
-    if is_not_implemented(c):
-        pytest.skip("ctl: not implemented yet")
     o = run(ns_o, CONNTRACK, args)
     _assert_same(o, c)
     for ns in (ns_o, ns_c):
@@ -165,8 +162,6 @@ def test_list_zero(make_ns, args):
     before = run(ns, CONNTRACK, plain)
     assert "packets=4 " in before.stdout
     c = run(ns, CTL, args)
-    if is_not_implemented(c):
-        pytest.skip("ctl: not implemented yet")
     assert c.rc == 0, c.show("ctl")
     a = sorted(_COUNTERS_RE.sub(r"\1=N", l) for l, _ in normalize_listing(before.stdout))
     b = sorted(_COUNTERS_RE.sub(r"\1=N", l) for l, _ in normalize_listing(c.stdout))

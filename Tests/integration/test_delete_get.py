@@ -28,7 +28,6 @@ import re
 import pytest
 
 from conftest import (CONNTRACK, CTL, _diff_results, _listing_diff,
-                      compare_or_not_implemented, is_not_implemented,
                       normalize_listing, normalize_stderr, run)
 
 
@@ -103,9 +102,6 @@ def delete_pair(make_ns, args, env=None, labels=None):
         labels.skip_unless_intact()
     ns_o, ns_c = _fresh_pair(make_ns)
     c = run(ns_c, CTL, args, env=env)
-    if is_not_implemented(c):
-        pytest.skip("ctl: not implemented yet (%s)"
-                    % c.stderr.strip().splitlines()[-1])
     o = run(ns_o, CONNTRACK, args)
     problems = _diff_results(_masked(o), _masked(c), "listing", 2)
     if problems:
@@ -251,8 +247,6 @@ def test_no_over_deletion(make_ns, sel, env):
     assert sel_ids, "selector %r matches nothing -- bad test case" % (sel,)
     assert len(sel_ids) < len(all_ids), "selector %r matches everything" % (sel,)
     c = run(ns, CTL, ["-D"] + sel, env=env)
-    if is_not_implemented(c):
-        pytest.skip("ctl: not implemented yet")
     after = _ids_of(run(ns, CONNTRACK, ["-L", "-o", "extended,id"]).stdout)
     lost = [all_ids[i] for i in all_ids if i not in sel_ids and i not in after]
     assert not lost, ("ctl -D %s deleted %d entries it must not touch:\n  %s\n%s"
@@ -305,7 +299,7 @@ DELETE_BAD_CASES = [
 
 @pytest.mark.parametrize("args", DELETE_BAD_CASES, ids=_id)
 def test_delete_errors(scratch_ns, args):
-    compare_or_not_implemented(scratch_ns, args, stdout_mode="exact")
+    compare(scratch_ns, args, stdout_mode="exact")
 
 
 DELETE_REJECTED_BY_CTL = [
@@ -331,8 +325,6 @@ def test_delete_rejects_bad_numbers(make_ns, args, value):
     ns = make_ns(traffic=False)
     before = sorted(l for l, _ in normalize_listing(_table(ns).stdout))
     c = run(ns, CTL, args, timeout=10)
-    if is_not_implemented(c):
-        pytest.skip("ctl: not implemented yet")
     assert c.rc == 2 and c.stdout == "" and value in c.stderr, c.show("ctl")
     after = sorted(l for l, _ in normalize_listing(_table(ns).stdout))
     assert before == after, "ctl %r changed the table" % (args,)
@@ -365,8 +357,6 @@ def test_large_delete(make_ns, tmp_path, env):
         assert n == "5000", "seeding failed: %s entries" % n
     args = ["-D", "-s", "10.1.0.0/16"]
     c = run(nss[1], CTL, args, timeout=120, env=env)
-    if is_not_implemented(c):
-        pytest.skip("ctl: not implemented yet")
     o = run(nss[0], CONNTRACK, args, timeout=120)
     assert o.rc == 0 and normalize_stderr(o.stderr) == [
         "PREFIX: 2500 flow entries have been deleted."], o.show("conntrack")
@@ -478,7 +468,7 @@ GET_CASES = [
 def test_get(popns, args):
     if args[0] != "--get":
         args = ["-G"] + args
-    compare_or_not_implemented(popns, args)
+    compare(popns, args)
 
 
 GET_LABEL_CASES = [
@@ -499,7 +489,7 @@ GET_LABEL_CASES = [
 @pytest.mark.parametrize("args", GET_LABEL_CASES, ids=_id)
 def test_get_labels(popns, labelmap, args):
     labelmap.skip_unless_intact()
-    compare_or_not_implemented(popns, ["-G"] + args)
+    compare(popns, ["-G"] + args)
 
 
 @pytest.mark.parametrize("dport,extra", [
@@ -512,7 +502,7 @@ def test_get_labels(popns, labelmap, args):
 ])
 def test_get_real_entries(popns, dport, extra):
     sport = _real_sport(popns, dport)
-    compare_or_not_implemented(popns, [
+    compare(popns, [
         "-G", "-p", "tcp", "-s", "127.0.0.1", "-d", "127.0.0.1", "--sport",
         sport, "--dport", str(dport)] + extra)
 
@@ -525,9 +515,9 @@ def test_get_nat_entry(popns):
         pytest.skip("no DNAT entry")
     base = ["-G", "-p", "tcp", "-s", "10.99.0.1", "-d", "10.99.0.1", "--sport",
             m.group(1), "--dport", "8080"]
-    compare_or_not_implemented(popns, base)
-    compare_or_not_implemented(popns, base + ["-r", "10.99.0.2", "-o", "extended"])
-    compare_or_not_implemented(popns, base + ["-r", "10.99.0.1"])
+    compare(popns, base)
+    compare(popns, base + ["-r", "10.99.0.2", "-o", "extended"])
+    compare(popns, base + ["-r", "10.99.0.1"])
 
 
 def test_delete_by_id(make_ns):
@@ -539,8 +529,6 @@ def test_delete_by_id(make_ns):
     assert m, r.show("conntrack")
     before = run(ns, CONNTRACK, ["-C"]).stdout
     c = run(ns, CTL, ["-D", "-i", m.group(1)])
-    if is_not_implemented(c):
-        pytest.skip("ctl: not implemented yet")
     assert c.rc == 0 and normalize_stderr(c.stderr) == [
         "PREFIX: 1 flow entries have been deleted."], c.show("ctl")
     assert "sport=53 dport=53" in c.stdout
@@ -551,7 +539,7 @@ def test_get_by_id(popns):
     r = run(popns, CONNTRACK, ["-G"] + T_TCP + ["-o", "id"])
     m = re.search(r"id=(\d+)", r.stdout)
     assert m, r.show("conntrack")
-    compare_or_not_implemented(popns, ["-G"] + T_TCP + ["-i", m.group(1)])
+    compare(popns, ["-G"] + T_TCP + ["-i", m.group(1)])
 
 
 GET_BAD_CASES = [
@@ -587,7 +575,7 @@ GET_BAD_CASES = [
 
 @pytest.mark.parametrize("args", GET_BAD_CASES, ids=_id)
 def test_get_errors(scratch_ns, args):
-    compare_or_not_implemented(scratch_ns, args, stdout_mode="exact")
+    compare(scratch_ns, args, stdout_mode="exact")
 
 
 GET_REJECTED_BY_CTL = [
@@ -607,8 +595,6 @@ GET_REJECTED_BY_CTL = [
                          ids=[_id(a) for a, _ in GET_REJECTED_BY_CTL])
 def test_get_rejects_bad_numbers(popns, args, value):
     c = run(popns, CTL, args, timeout=10)
-    if is_not_implemented(c):
-        pytest.skip("ctl: not implemented yet")
     assert c.rc == 2 and c.stdout == "" and value in c.stderr, c.show("ctl")
 
 

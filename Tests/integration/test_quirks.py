@@ -5,7 +5,7 @@ does (see the comments)."""
 
 import pytest
 
-from conftest import compare, compare_or_not_implemented
+from conftest import compare
 
 
 def _id(args):
@@ -118,4 +118,4 @@ def test_quirk_later(popns, args):
         mode = "exact"
     elif args[0] == "-S":
         mode = "stats"
-    compare_or_not_implemented(popns, args, stdout_mode=mode)
+    compare(popns, args, stdout_mode=mode)

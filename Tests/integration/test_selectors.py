@@ -2,9 +2,7 @@
 mark, status, zones, NAT, labels, secmark and combinations -- ctl against
 conntrack 1.4.7 on the shared populated namespace.
 
-Until ctl implements a selector it may answer "... is not implemented yet"
-(exit 1); such cases are skipped, everything else is compared exactly (see
-conftest.compare).  The observed conntrack semantics behind these cases are
+Everything is compared exactly (see conftest.compare).  The observed conntrack semantics behind these cases are
 summarised in the comments (and in the report of the test author).
 
 Deliberate differences (marked ``oracle_differs``, skipped in self-test
@@ -15,8 +13,7 @@ truncates it or reads it as 0, and it does not crash on unknown SCTP states.
 
 import pytest
 
-from conftest import (CONNTRACK, CTL, CTL_IS_ORACLE, compare,
-                      compare_or_not_implemented, is_not_implemented, run)
+from conftest import (CONNTRACK, CTL, CTL_IS_ORACLE, compare, run)
 
 
 def _id(args):
@@ -130,7 +127,7 @@ ADDRESS_CASES = [
 
 @pytest.mark.parametrize("args", ADDRESS_CASES, ids=_id)
 def test_address_selectors(popns, args):
-    compare_or_not_implemented(popns, args)
+    compare(popns, args)
 
 
 # --------------------------------------------------------------- protocols
@@ -234,7 +231,7 @@ PROTO_CASES = [
 
 @pytest.mark.parametrize("args", PROTO_CASES, ids=_id)
 def test_protocol_selectors(popns, args):
-    compare_or_not_implemented(popns, args)
+    compare(popns, args)
 
 
 # --------------------------------------------------------------- meta data
@@ -351,7 +348,7 @@ META_CASES = [
 @pytest.mark.parametrize("args", META_CASES, ids=_id)
 def test_meta_selectors(popns, args):
     mode = "listing"
-    compare_or_not_implemented(popns, args, stdout_mode=mode)
+    compare(popns, args, stdout_mode=mode)
 
 
 # --------------------------------------------------------------- NAT
@@ -408,7 +405,7 @@ NAT_CASES = [
 
 @pytest.mark.parametrize("args", NAT_CASES, ids=_id)
 def test_nat_selectors(popns, args):
-    compare_or_not_implemented(popns, args)
+    compare(popns, args)
 
 
 # --------------------------------------------------------------- labels
@@ -448,7 +445,7 @@ LABEL_CASES = [
 @pytest.mark.parametrize("args", LABEL_CASES, ids=_id)
 def test_label_selectors(popns, labelmap, args):
     labelmap.skip_unless_intact()
-    compare_or_not_implemented(popns, args)
+    compare(popns, args)
 
 
 # --------------------------------------------------------------- combinations
@@ -480,7 +477,7 @@ COMBO_CASES = [
 
 @pytest.mark.parametrize("args", COMBO_CASES, ids=_id)
 def test_combined_selectors(popns, args):
-    compare_or_not_implemented(popns, args)
+    compare(popns, args)
 
 
 # --------------------------------------------------------------- bad values
@@ -654,7 +651,7 @@ BAD_SELECTOR_CASES = [
 def test_bad_selector_values(scratch_ns, args):
     """Rejected by conntrack (exit 2, or 1 for a kernel error); must be
     rejected by ctl with the same message.  Checked in an empty namespace."""
-    compare_or_not_implemented(scratch_ns, args, stdout_mode="exact")
+    compare(scratch_ns, args, stdout_mode="exact")
 
 
 KERNEL_REJECTED = [
@@ -668,7 +665,7 @@ KERNEL_REJECTED = [
 
 @pytest.mark.parametrize("args", KERNEL_REJECTED, ids=_id)
 def test_kernel_rejected_status_mask(popns, args):
-    o, _ = compare_or_not_implemented(popns, args, stdout_mode="exact")
+    o, _ = compare(popns, args, stdout_mode="exact")
     assert o.rc == 1 and "Operation failed: invalid parameters" in o.stderr
 
 
@@ -741,8 +738,6 @@ def _rc2_with_value(c, value):
                          ids=[_id(a) for a, _ in REJECTED_BY_CTL])
 def test_ctl_rejects_bad_numbers(scratch_ns, args, value):
     c = run(scratch_ns, CTL, args, timeout=10)
-    if is_not_implemented(c):
-        pytest.skip("ctl: not implemented yet")
     assert _rc2_with_value(c, value), (
         "ctl must reject %r with exit 2 and quote %r on stderr\n%s"
         % (args, value, c.show("ctl")))
@@ -780,8 +775,6 @@ LENIENT_NUMBERS = [
                          ids=[_id(a) for a, _ in LENIENT_NUMBERS])
 def test_lenient_number_syntax(popns, args, value):
     c = run(popns, CTL, args)
-    if is_not_implemented(c):
-        pytest.skip("ctl: not implemented yet")
     if not CTL_IS_ORACLE and _rc2_with_value(c, value):
         return      # a clean rejection is fine
     compare(popns, args)

@@ -39,7 +39,6 @@ import pytest
 
 from conftest import (CONNTRACK, CTL, CTL_IS_ORACLE, HERE, IP, PYTHON, Netns,
                       Result, _diff_results, _listing_diff, compare,
-                      compare_or_not_implemented, is_not_implemented,
                       normalize_listing, normalize_stderr, populate, run)
 
 
@@ -133,20 +132,12 @@ def _tables_problem(ns_o, ns_c, tolerance=2):
     return None if d is None else "tables differ afterwards:\n" + d
 
 
-def _skip_if_later(args, c):
-    """-o xml belongs to a later ctl milestone"""
-    if "xml" in " ".join(args) and is_not_implemented(c):
-        pytest.skip("ctl: not implemented yet (%s)"
-                    % c.stderr.strip().splitlines()[-1])
-
-
 def differential(ns_o, ns_c, args, input=None, stdout_mode="listing",
                  tables=True, line_numbers=False, env=None):
     """conntrack ``args`` in ns_o, ctl ``args`` in ns_c: same output, same
     tables afterwards.  line_numbers: remove ctl's -R "line N: " first."""
     o = run_in(ns_o, CONNTRACK, args, input=input)
     c = run_in(ns_c, CTL, args, input=input, env=env)
-    _skip_if_later(args, c)
     cc = _strip_line_no(c) if line_numbers else c
     problems = _diff_results(_masked(o), _masked(cc), stdout_mode, 2)
     if tables:
@@ -630,7 +621,7 @@ def test_create_errors(scratch_ns, labelmap, args):
 
 @pytest.mark.parametrize("args", EXPECT_CASES, ids=_id)
 def test_write_expect_errors(scratch_ns, args):
-    o, _ = compare_or_not_implemented(scratch_ns, args, stdout_mode="exact")
+    o, _ = compare(scratch_ns, args, stdout_mode="exact")
     assert o.rc == 2
 
 
@@ -811,7 +802,6 @@ def update_multi(ns_o, ns_c, args):
     tables afterwards."""
     o = run(ns_o, CONNTRACK, args)
     c = run(ns_c, CTL, args)
-    _skip_if_later(args, c)
     k = _summary_count(o.stderr, "updated")
     assert k is not None and k >= 2, \
         "bad test case: conntrack did not update >= 2 entries\n" + o.show("conntrack")
@@ -1206,7 +1196,7 @@ def test_save_list(popns, args):
                                   ["-L", "unconfirmed", "-o", "save"]], ids=_id)
 def test_save_list_later(popns, args):
     """tables of a later ctl milestone"""
-    o, _ = compare_or_not_implemented(popns, args)
+    o, _ = compare(popns, args)
     assert o.rc == 0
 
 
@@ -1432,17 +1422,16 @@ def test_load_parse_error(fresh, tmp_path, bad, what):
 
 
 def test_load_expect_line(fresh, tmp_path):
-    """An expectation line belongs to a later ctl milestone: ctl answers
-    "not implemented" (conntrack: a parameter error); either way nothing of
-    the file is applied."""
+    """conntrack refuses expectation lines in a file (a parameter error,
+    nothing of the file applied); so does ctl."""
     lines = [GOOD % 1, "-I expect -p udp", GOOD % 4]
     path = _write(tmp_path, "expect.txt", lines)
     ns_o, ns_c = fresh(SEEDED)
     o = run(ns_o, CONNTRACK, ["-R", path])
     c = run(ns_c, CTL, ["-R", path])
     assert o.rc == 2, o.show("conntrack")
-    if not is_not_implemented(c):
-        differential(ns_o, ns_c, ["-R", path], line_numbers=True)
+    assert c.rc == 2, c.show("ctl")
+    differential(ns_o, ns_c, ["-R", path], line_numbers=True)
     t = _tables_problem(ns_o, ns_c)
     assert t is None, t
 
