@@ -623,10 +623,12 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
 }
 
 /// Names -o accepts, in the order conntrack tries them: the first two are
-/// obsolete and only draw a warning.
+/// obsolete and only draw a warning. ctl's own "json" comes last, so every
+/// prefix conntrack accepts keeps its meaning ("j" and longer prefixes of
+/// "json" were refused before).
 private let outputNames: [(String, OutputOptions)] = [
     ("SRC_NAT", []), ("DST_NAT", []), ("xml", .xml), ("extended", .extended), ("timestamp", .timestamp), ("id", .id),
-    ("ktimestamp", .ktimestamp), ("labels", .labels), ("save", .save), ("userspace", .userspace),
+    ("ktimestamp", .ktimestamp), ("labels", .labels), ("save", .save), ("userspace", .userspace), ("json", .json),
 ]
 private let outputNameList = outputNames.map { Array($0.0.utf8) }
 private let statusNameList = statusNames.map { Array($0.0.utf8) }

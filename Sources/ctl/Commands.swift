@@ -81,6 +81,8 @@ final class FlowPrinter {
     let save: SaveFormatter?
     /// Set for -o xml.
     let xml: XMLFormatter?
+    /// Set for -o json: one object per line, no header or footer.
+    let json: JSONFormatter?
     /// Whether the XML document's header goes before the first entry and
     /// its footer after the last (conntrack: -L both, -G the header only,
     /// -D and -U neither; nothing at all when no entry is printed).
@@ -96,6 +98,7 @@ final class FlowPrinter {
         formatter = TextFormatter(options: inv.output, labelMap: map)
         save = inv.output.contains(.save) ? SaveFormatter() : nil
         xml = inv.output.contains(.xml) ? XMLFormatter(options: inv.output, labelMap: map) : nil
+        json = inv.output.contains(.json) ? JSONFormatter(options: inv.output, labelMap: map) : nil
         self.xmlHeader = xmlHeader
         self.xmlFooter = xmlFooter
     }
@@ -103,11 +106,14 @@ final class FlowPrinter {
         formatter = TextFormatter(options: options, labelMap: nil)
         save = options.contains(.save) ? SaveFormatter(command: saveCommand) : nil
         xml = options.contains(.xml) ? XMLFormatter(options: options, labelMap: nil) : nil
+        json = options.contains(.json) ? JSONFormatter(options: options, labelMap: nil) : nil
         xmlHeader = false
         xmlFooter = false
     }
     func print(_ flow: Flow) throws {
-        if let save {
+        if let json {
+            json.write(flow, to: out, now: now)
+        } else if let save {
             save.write(flow, to: out)
         } else if let xml {
             if xmlHeader, !headerWritten {
@@ -323,7 +329,7 @@ Tables: conntrack (default), expect, dying, unconfirmed
 
 Output:
   -o, --output FMT[,FMT...]   extended, id, labels, ktimestamp, timestamp,
-                              userspace, xml, save
+                              userspace, xml, save, json
   -f, --family ipv4|ipv6      one layer 3 family only
 
 Selectors and parameters:

@@ -139,6 +139,8 @@ final class EventPrinter {
     /// -o xml: `<flow type="...">` elements in a document begun before the
     /// first event and ended by `finish()`.
     let xml: XMLFormatter?
+    /// -o json: one object per event, the event's keys first.
+    let json: JSONFormatter?
     private var headerWritten = false
     let timestamps: Bool
     let out = Console.out
@@ -150,6 +152,7 @@ final class EventPrinter {
         formatter = TextFormatter(options: inv.output, labelMap: map)
         save = inv.output.contains(.save) ? SaveFormatter() : nil
         xml = inv.output.contains(.xml) ? XMLFormatter(options: inv.output, labelMap: map) : nil
+        json = inv.output.contains(.json) ? JSONFormatter(options: inv.output, labelMap: map) : nil
         timestamps = inv.output.contains(.timestamp)
     }
 
@@ -159,6 +162,22 @@ final class EventPrinter {
     }
 
     func print(_ event: Event) throws {
+        if let json {
+            var header = JSONFormatter.Header(event: event.type)
+            if timestamps {
+                var tv = timeval()
+                gettimeofday(&tv, nil)
+                header.time = (Int(tv.tv_sec), Int(tv.tv_usec))
+            }
+            if event.portID != 0 {
+                header.portID = event.portID
+                header.programName = names.name(ofPort: event.portID)
+            }
+            json.write(event.flow, header: header, to: out, now: Int(time(nil)))
+            count += 1
+            try out.flushIfFull()
+            return
+        }
         if var save {
             save.command = switch event.type {
             case .new: "-A"

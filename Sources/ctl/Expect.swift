@@ -8,12 +8,16 @@ import Glibc
 // - -L prints "N expectations have been shown." and exits 0; -D prints
 //   "0 expectations have been shown." and exits 1 even when it deleted
 //   (conntrack never counts the delete); -G, -I, -C and -S print no summary;
-// - -o xml and -o timestamp change the listing, other -o values nothing.
+// - -o xml and -o timestamp change the listing, other -o values nothing;
+//   ctl's -o json writes one object per expectation (with -o timestamp a
+//   "time" key).
 
 /// Prints expectations as they come, counting them.
 final class ExpectationPrinter {
     let formatter: ExpectFormatter
     let xml: Bool
+    /// Set for -o json.
+    let json: JSONFormatter?
     let timestamps: Bool
     let xmlFooter: Bool
     private var headerWritten = false
@@ -23,12 +27,21 @@ final class ExpectationPrinter {
     init(options: OutputOptions, xmlFooter: Bool) {
         formatter = ExpectFormatter(options: options)
         xml = options.contains(.xml)
+        json = options.contains(.json) ? JSONFormatter(options: options) : nil
         timestamps = options.contains(.timestamp)
         self.xmlFooter = xmlFooter
     }
 
     func print(_ e: Expectation, event: EventType? = nil) throws {
-        if xml {
+        if let json {
+            var header = JSONFormatter.Header(event: event)
+            if timestamps {
+                var tv = timeval()
+                gettimeofday(&tv, nil)
+                header.time = (Int(tv.tv_sec), Int(tv.tv_usec))
+            }
+            json.write(e, header: header, to: out)
+        } else if xml {
             if !headerWritten {
                 ExpectFormatter.writeXMLHeader(to: out)
                 headerWritten = true

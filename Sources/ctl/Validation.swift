@@ -94,6 +94,7 @@ func validate(_ inv: Invocation) throws(Failure) {
     if command == .list, inv.options.contains(.zero), !inv.options.isDisjoint(with: filterOptions) {
         throw .parameter("Can't use -z with filtering parameters")
     }
+    try checkJSONOutput(inv)
     if inv.output.contains(.save), inv.output.subtracting(.userspace) != .save {
         throw .other("cannot combine save output with any other output type, use -o save only")
     }
@@ -102,6 +103,15 @@ func validate(_ inv: Invocation) throws(Failure) {
     }
     if command == .create || command == .add, inv.table == .conntrack {
         try checkCreateTuple(inv)
+    }
+}
+
+/// -o json is a format of its own: it does not mix with the other two
+/// document formats. Checked before conntrack's save check, so json with
+/// save is this parameter error too.
+private func checkJSONOutput(_ inv: Invocation) throws(Failure) {
+    if inv.output.contains(.json), !inv.output.isDisjoint(with: [.xml, .save]) {
+        throw .parameter("cannot combine json output with xml or save output")
     }
 }
 
@@ -262,6 +272,7 @@ private struct ExpectProtocolOptions {
 /// conntrack's checks for the expectation table, in its order: the option
 /// table, then the protocol's own table.
 private func validateExpect(_ inv: Invocation, _ command: Command) throws(Failure) {
+    try checkJSONOutput(inv)
     if inv.output.contains(.save), inv.output.subtracting(.userspace) != .save {
         throw .other("cannot combine save output with any other output type, use -o save only")
     }

@@ -12,6 +12,7 @@ public struct OutputOptions: OptionSet, Sendable {
     public static let labels = OutputOptions(rawValue: 1 << 5)      // -o labels
     public static let save = OutputOptions(rawValue: 1 << 6)        // -o save
     public static let userspace = OutputOptions(rawValue: 1 << 7)   // -o userspace
+    public static let json = OutputOptions(rawValue: 1 << 8)        // -o json (ctl's own)
 }
 
 /// Writes flows in conntrack's one-line text format.
