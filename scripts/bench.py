@@ -198,6 +198,15 @@ def main():
             a, b = statistics.median(a_times), statistics.median(b_times)
             print(f"{label:34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
 
+        # ctl's own -o json (no conntrack counterpart) against ctl's text.
+        text_times, json_times = [], []
+        wall(big_ns, [args.ctl, "-L", "-o", "json"])
+        for _ in range(args.rounds):
+            text_times.append(wall(big_ns, [args.ctl, "-L"]))
+            json_times.append(wall(big_ns, [args.ctl, "-L", "-o", "json"]))
+        t, j = statistics.median(text_times), statistics.median(json_times)
+        print(f"{'-L -o json (ctl -L, ctl json)':34} {t:12.4f} {j:10.4f} {j / t:13.2f}x")
+
         # Deletes change the table: every run gets a freshly seeded pair of
         # namespaces, one for each tool, and only the delete is timed.
         delete_cases = [
