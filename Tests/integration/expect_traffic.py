@@ -23,6 +23,11 @@ Cases (helper assigned by test_expect.py's nftables ruleset):
             connection to 127.0.0.1:40005
   sip       udp 127.0.0.1:5062 -> 127.0.0.1:5060, REGISTER + 200 OK with
             Contact ...:5070 -> a PERMANENT expectation for dport 5070
+  sipreg    udp 127.0.0.1:5064 -> 127.0.0.1:5060, a REGISTER nobody answers
+            (Contact ...:5072) -> a PERMANENT,INACTIVE expectation
+  sipinvite udp 127.0.0.1:5066 -> 127.0.0.1:5060, INVITE with SDP for audio
+            40010 and video 40020 -> rtp/rtcp expectations 40010/40011
+            (class 1) and 40020/40021 (class 2)
   tftp      udp 127.0.0.1:40100 -> 127.0.0.1:69 read request
 """
 
@@ -126,6 +131,45 @@ def sip():
     c.recvfrom(2000)
 
 
+def _sip_headers(port, call_id, method):
+    return ("Via: SIP/2.0/UDP 127.0.0.1:%d\r\n"
+            "From: <sip:a@127.0.0.1>\r\n"
+            "To: <sip:b@127.0.0.1>\r\n"
+            "Call-ID: %s@127.0.0.1\r\n"
+            "CSeq: 1 %s\r\n" % (port, call_id, method))
+
+
+def _sip_send(port, message):
+    srv = listener(socket.AF_INET, "127.0.0.1", 5060, socket.SOCK_DGRAM)
+    srv.settimeout(5)
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.bind(("127.0.0.1", port))
+    KEEP.append(c)
+    c.sendto(message.encode(), ("127.0.0.1", 5060))
+    srv.recvfrom(4000)
+
+
+def sipreg():
+    _sip_send(5064, "REGISTER sip:127.0.0.1 SIP/2.0\r\n" + _sip_headers(5064, "2", "REGISTER") +
+              "Contact: <sip:a@127.0.0.1:5072>\r\n"
+              "Expires: 3600\r\n"
+              "Content-Length: 0\r\n\r\n")
+
+
+def sipinvite():
+    sdp = ("v=0\r\n"
+           "o=a 1 1 IN IP4 127.0.0.1\r\n"
+           "s=-\r\n"
+           "c=IN IP4 127.0.0.1\r\n"
+           "t=0 0\r\n"
+           "m=audio 40010 RTP/AVP 0\r\n"
+           "m=video 40020 RTP/AVP 31\r\n")
+    _sip_send(5066, "INVITE sip:b@127.0.0.1 SIP/2.0\r\n" + _sip_headers(5066, "3", "INVITE") +
+              "Contact: <sip:a@127.0.0.1:5066>\r\n"
+              "Content-Type: application/sdp\r\n"
+              "Content-Length: %d\r\n\r\n%s" % (len(sdp), sdp))
+
+
 def tftp():
     srv = listener(socket.AF_INET, "127.0.0.1", 69, socket.SOCK_DGRAM)
     srv.settimeout(5)
@@ -136,7 +180,8 @@ def tftp():
     srv.recvfrom(2000)
 
 
-CASES = dict({n: (lambda n=n: ftp(n)) for n in FTP_CASES}, sip=sip, tftp=tftp)
+CASES = dict({n: (lambda n=n: ftp(n)) for n in FTP_CASES}, sip=sip, sipreg=sipreg,
+             sipinvite=sipinvite, tftp=tftp)
 
 
 def main():

@@ -8,7 +8,10 @@ same expectations, up to their timeouts):
 
   IPv4 (-L expect):     dport 40001 (ftp PASV), 40002 (ftp PASV, zone 7),
                         40003 (ftp PASV through DNAT), 40005 (ftp PORT),
-                        5070 (sip REGISTER, PERMANENT), 40100 (tftp)
+                        5070 (sip REGISTER, PERMANENT), 5072 (unanswered
+                        sip REGISTER, PERMANENT,INACTIVE), 40010/40011
+                        (sip rtp/rtcp, class=1), 40020/40021 (class=2),
+                        40100 (tftp)
   IPv6 (-L expect -f ipv6): dport 40004 (ftp EPSV)
 
 Read-only commands run on one module namespace; -D, -I and -F run with
@@ -121,8 +124,9 @@ table ip ctlexpnat {
 }
 """
 
-ALL_CASES = ("ftp4", "ftpzone", "ftpdnat", "ftp6", "ftpport", "sip", "tftp")
-V4_DPORTS = {40001, 40002, 40003, 40005, 5070, 40100}
+ALL_CASES = ("ftp4", "ftpzone", "ftpdnat", "ftp6", "ftpport", "sip", "sipreg", "sipinvite",
+             "tftp")
+V4_DPORTS = {40001, 40002, 40003, 40005, 5070, 5072, 40010, 40011, 40020, 40021, 40100}
 V6_DPORTS = {40004}
 
 # the masters (original tuples) of the traffic, for -I expect
@@ -180,15 +184,19 @@ def _make(tag, created, cases=ALL_CASES, events=False):
     return ns
 
 
-def _dports(text):
+def _dports_unsorted(text):
     """dport of the expected tuple of each expectation line (the first
-    dport= of the line), as a sorted list."""
+    dport= of the line)."""
     out = []
     for line in text.splitlines():
         m = re.search(r" dport=(\d+) ", line)
         if m and " proto=" in line:
             out.append(int(m.group(1)))
-    return sorted(out)
+    return out
+
+
+def _dports(text):
+    return sorted(_dports_unsorted(text))
 
 
 def _exp_list(ns, family="ipv4", prog=CONNTRACK):
@@ -290,9 +298,12 @@ def test_list_expect(expns, args):
     assert o.rc == 0
     assert o.stderr.endswith(": %d expectations have been shown.\n" % len(want)), o.stderr
     if want is V4_DPORTS:
-        sip = [l for l in o.stdout.splitlines() if " dport=5070 " in l]
-        assert sip and sip[0].endswith(" PERMANENT class=0 helper=sip"), sip
-        assert any(l.endswith(" helper=tftp") for l in o.stdout.splitlines())
+        ends = {d: l.split(" master-dst=")[1].split(" ", 3)[-1] for d, l in
+                zip(_dports_unsorted(o.stdout), o.stdout.splitlines())}
+        assert ends[5070] == "PERMANENT class=0 helper=sip", ends
+        assert ends[5072] == "PERMANENT,INACTIVE class=0 helper=sip", ends
+        assert ends[40011] == "class=1 helper=sip" and ends[40020] == "class=2 helper=sip", ends
+        assert ends[40100] == "class=0 helper=tftp" and ends[40003] == "class=0 helper=ftp", ends
 
 
 @pytest.mark.parametrize("args", [["-Lexpect"], ["--dump=expect"]], ids=_id)
@@ -408,10 +419,13 @@ def test_list_expect_xml(expns, args):
     assert _xml_dports(flows) == sorted(want), o.stdout
     _xml_doc(c.stdout)
     if want is V4_DPORTS:
-        sip = [f for f in flows if f.find("layer4/expected/dport").text == "5070"][0]
-        assert sip.find("meta/permanent") is not None
-        assert sip.find("meta/helper-name").text == "sip"
-        assert sip.find("layer4").get("protoname") == "udp"
+        by = {int(f.find("layer4/expected/dport").text): f for f in flows}
+        assert by[5070].find("meta/permanent") is not None
+        assert by[5070].find("meta/inactive") is None
+        assert by[5072].find("meta/inactive") is not None
+        assert by[5070].find("meta/helper-name").text == "sip"
+        assert by[5070].find("layer4").get("protoname") == "udp"
+        assert by[40020].find("meta/class").text == "2"
 
 
 def test_list_expect_xml_empty(scratch_ns):
@@ -466,6 +480,8 @@ GET_CASES = [
     pytest.param(_get("::1", "::1", "tcp", 0, 40004), 40004, id="ftp6"),
     pytest.param(_get("127.0.0.1", "127.0.0.1", "udp", 0, 5070), 5070, id="sip permanent"),
     pytest.param(_get("127.0.0.1", "127.0.0.1", "udp", 0, 40100), 40100, id="tftp"),
+    pytest.param(_get("127.0.0.1", "127.0.0.1", "udp", 0, 5072), 5072, id="sip inactive"),
+    pytest.param(_get("127.0.0.1", "127.0.0.1", "udp", 0, 40011), 40011, id="sip rtcp class 1"),
     pytest.param(["--get", "expect", "--orig-src", "127.0.0.1", "--orig-dst", "127.0.0.1",
                   "--protonum", "udp", "--orig-port-src", "0", "--orig-port-dst", "5070",
                   "--reply-port-src", "9", "--reply-port-dst", "9"], 5070, id="long options"),
@@ -511,6 +527,10 @@ DELETE_CASES = [
                  id="ftp PORT, any sport, -r"),
     pytest.param([_delete("::1", "::1", "tcp", 0, 40004)], {40004}, id="ftp6"),
     pytest.param([_delete("127.0.0.1", "127.0.0.1", "udp", 0, 5070)], {5070}, id="sip permanent"),
+    pytest.param([_delete("127.0.0.1", "127.0.0.1", "udp", 0, 5072)], {5072}, id="sip inactive"),
+    pytest.param([_delete("127.0.0.1", "127.0.0.1", "udp", 0, 40020),
+                  _delete("127.0.0.1", "127.0.0.1", "udp", 0, 40021)], {40020, 40021},
+                 id="sip video class 2"),
     pytest.param([_delete("127.0.0.1", "127.0.0.1", "udp", 0, 40100),
                   _delete("127.0.0.1", "127.0.0.1", "udp", 0, 40100)], {40100},
                  id="tftp twice"),
