@@ -326,6 +326,13 @@ def test_list_expect_labels(expns, labelmap):
 _TS_RE = re.compile(r"^\[(\d{8,})\.(\d{1,6})( *)\]\t")
 
 
+def _just_after_second():
+    """Sleeps until just after the next full second: what is printed in the
+    next few milliseconds has microseconds below 100000, so the "%-6ld"
+    padding of -o timestamp (left-justified, not zero-filled) shows."""
+    time.sleep(1.002 - time.time() % 1)
+
+
 def _strip_timestamps(res, now):
     """-o timestamp: every line starts with "[%-8ld.%-6ld]\\t", the time of
     printing; checks its shape and removes it."""
@@ -344,7 +351,9 @@ def _strip_timestamps(res, now):
                                   ["-L", "expect", "-f", "ipv6", "-o", "timestamp"]], ids=_id)
 def test_list_expect_timestamp(expns, args):
     now = time.time()
+    _just_after_second()
     o = run(expns, CONNTRACK, args)
+    _just_after_second()
     c = run(expns, CTL, args)
     assert o.stdout.startswith("["), o.stdout
     o2 = _strip_timestamps(o, now)
@@ -748,6 +757,7 @@ def expect_events():
             assert time.time() < deadline, "listeners did not subscribe in time"
             time.sleep(0.02)
         _start_traffic(ns)
+        _just_after_second()
         for args in (_create(SIP_MASTER, V4_TUPLE, _ports(5090)),
                      _delete("127.0.0.1", "127.0.0.1", "tcp", 0, 40001),
                      ["-F", "expect"]):
