@@ -34,7 +34,6 @@ Cases (helper assigned by test_expect.py's nftables ruleset):
 import os
 import socket
 import sys
-import threading
 
 KEEP = []
 

@@ -51,10 +51,12 @@ Observed conntrack 1.4.7 behaviour (kernel 6.18) these tests pin down:
     300, sip 180), not -t; a sip master keeps one expectation, so a new
     one replaces the PERMANENT 5070.  Errors: "master conntrack not found",
     "Operation not supported" (master without helper), "File exists".
-  * conntrack 1.4.7 bug: with -p tcp it sends the expected tuple with
-    protonum = (--tuple-port-dst >> 8) and no ports (so --tuple-port-dst
-    41000 gives "proto=160 ... " without ports; 1536..1791 give a normal
-    tcp expectation); -p udp is sent correctly.
+  * conntrack 1.4.7 bug: with -p tcp the expected tuple's protocol number
+    is the high byte of the value of whichever of --tuple-port-src and
+    --tuple-port-dst comes last on the command line (-p udp is right).
+    libnetfilter_conntrack then sends ports only if that number is 6 or
+    17: "--tuple-port-src 0 --tuple-port-dst 41000" makes "proto=160 ..."
+    without ports; a last value in 1536..1791 makes a normal tcp one.
   * -E expect: on loopback the helper runs twice per packet, so each
     expectation made by traffic gives NEW, DESTROY, NEW; a sip REGISTER
     first gives "PERMANENT,INACTIVE" with timeout 180.  -o xml wraps the
@@ -585,9 +587,15 @@ CREATE_CASES = [
                                        "255.255.255.255"],
                           _ports(6000, sport="17", mask_sport="65535", mask_dport="65280"))],
                  6000, {5070}, id="udp masks"),
-    # tcp: conntrack 1.4.7 sends protonum = port >> 8, so 1536..1791 make a
-    # proper tcp expectation (see test_create_expect_tcp_protonum_quirk)
+    # tcp: conntrack 1.4.7 sends protonum = (last tuple port >> 8), so a
+    # last port in 1536..1791 makes a proper tcp expectation (see
+    # test_create_expect_tcp_protonum_quirk)
     pytest.param([_create(FTP4_MASTER, V4_TUPLE, _ports(1600))], 1600, {40001}, id="tcp ftp4"),
+    pytest.param([_create(FTP4_MASTER, V4_TUPLE, ["--tuple-port-dst", "41000",
+                                                  "--tuple-port-src", "1540",
+                                                  "--mask-port-dst", "65535",
+                                                  "--mask-port-src", "65535"])],
+                 41000, {40001}, id="tcp source port last"),
     pytest.param([_create(FTP6_MASTER, V6_TUPLE, _ports(1700))], 1700, {40004}, id="tcp ftp6"),
     pytest.param([_create(DNAT_MASTER, ["--tuple-src", "10.99.0.1", "--tuple-dst", "10.99.0.2",
                                         "--mask-src", "255.255.255.255", "--mask-dst",
@@ -630,9 +638,10 @@ def test_create_expect(exp_pair, steps, dport, replaced):
 
 def test_create_expect_tcp_protonum_quirk(exp_pair):
     """conntrack 1.4.7 with -p tcp: the expected tuple's protocol number is
-    the high byte of --tuple-port-dst and it has no ports (41000 = 0xa028 ->
-    "proto=160", no sport/dport).  Kept separate: ctl may choose to differ
-    here (then mark this test oracle_differs)."""
+    the high byte of the last tuple port given, here --tuple-port-dst 41000
+    = 0xa028 -> "proto=160", and the expectation has no ports.  Kept
+    separate: ctl may choose to differ here (then mark this test
+    oracle_differs)."""
     steps = [_create(FTP4_MASTER, V4_TUPLE, _ports(41000))]
     ns_o, results = _create_pair(exp_pair, steps)
     listing = _exp_list(ns_o).stdout
@@ -904,11 +913,13 @@ PARAM_ERRORS = [
     # -C / -S / -F expect: nothing at all
     ["-C", "expect", "-f", "ipv4"], ["-C", "expect", "-o", "xml"], ["-C", "expect", "-p", "tcp"],
     ["-S", "expect", "-f", "ipv6"], ["-S", "expect", "-o", "id"], ["-S", "expect", "-z"],
-    ["-F", "expect", "-f", "ipv6"], ["-F", "expect", "-o", "xml"], ["-F", "expect", "-s", "1.1.1.1"],
+    ["-F", "expect", "-f", "ipv6"], ["-F", "expect", "-o", "xml"],
+    ["-F", "expect", "-s", "1.1.1.1"],
     ["-C", "expectx"],
     # -E expect: only -o
     ["-E", "expect", "-f", "ipv4"], ["-E", "expect", "-p", "tcp"], ["-E", "expect", "-e", "NEW"],
-    ["-E", "expect", "-s", "1.1.1.1"], ["-E", "expect", "-b", "100000"], ["-E", "expect", "-o", "foo"],
+    ["-E", "expect", "-s", "1.1.1.1"], ["-E", "expect", "-b", "100000"],
+    ["-E", "expect", "-o", "foo"],
     ["-E", "expect", "-E"],
     # -G / -D expect: -s -d -p, ports and reply ports compulsory
     ["-G", "expect"], ["-G", "expect", "-s", "1.1.1.1"], ["-G", "expect", "-d", "1.1.1.1"],
@@ -921,7 +932,8 @@ PARAM_ERRORS = [
     ["-G", "expect"] + GTR + ["-f", "ipv4"], ["-G", "expect"] + GTR + ["-w", "7"],
     ["-G", "expect"] + GTR + ["-m", "1"], ["-G", "expect"] + GTR + ["-u", "ASSURED"],
     ["-G", "expect"] + GTR + ["-z"], ["-G", "expect"] + GTR + ["--state", "ESTABLISHED"],
-    ["-G", "expect"] + GTR + ["--mask-port-src", "0"], ["-G", "expect"] + GTR + ["--tuple-src", "1.1.1.1"],
+    ["-G", "expect"] + GTR + ["--mask-port-src", "0"],
+    ["-G", "expect"] + GTR + ["--tuple-src", "1.1.1.1"],
     ["-G", "expect"] + GTR + ["-G"],
     ["-G", "expect", "-s", "foo", "-d", "1.1.1.2", "-p", "icmp"],
     ["-G", "expect", "-s", "1.1.1.1", "-d", "1.1.1.2", "-p", "foo"],
@@ -936,7 +948,8 @@ PARAM_ERRORS = [
     ["-I", "expect"] + IT + ["--tuple-src", "1.1.1.1", "--tuple-dst", "1.1.1.2"],
     ["-I", "expect"] + ITT, ["-I", "expect"] + ITT + ["--mask-port-src", "0"],
     ["-I", "expect"] + ITT + ["--mask-port-src", "0", "--mask-port-dst", "0"],
-    ["-I", "expect"] + ITT + ["--mask-port-src", "0", "--mask-port-dst", "0", "--tuple-port-src", "0"],
+    ["-I", "expect"] + ITT + ["--mask-port-src", "0", "--mask-port-dst", "0",
+                              "--tuple-port-src", "0"],
     ["-I", "expect"] + ITTP + ["--reply-port-src", "1", "--reply-port-dst", "2"],
     ["-I", "expect"] + ITTP + ["-w", "3"], ["-I", "expect"] + ITTP + ["-m", "3"],
     ["-I", "expect"] + ITTP + ["-o", "xml"], ["-I", "expect"] + ITTP + ["-f", "ipv4"],
