@@ -636,18 +636,28 @@ def test_create_expect(exp_pair, steps, dport, replaced):
     assert " proto=%d " % (17 if "udp" in steps[0] else 6) in line, line
 
 
-def test_create_expect_tcp_protonum_quirk(exp_pair):
-    """conntrack 1.4.7 with -p tcp: the expected tuple's protocol number is
-    the high byte of the last tuple port given, here --tuple-port-dst 41000
-    = 0xa028 -> "proto=160", and the expectation has no ports.  Kept
-    separate: ctl may choose to differ here (then mark this test
-    oracle_differs)."""
+@pytest.mark.oracle_differs
+def test_create_expect_tcp_protocol_fixed(exp_pair):
+    """A deliberate difference: conntrack 1.4.7 with -p tcp gives the
+    expected tuple the high byte of the last tuple port as its protocol
+    (--tuple-port-dst 41000 = 0xa028 -> "proto=160", an expectation without
+    ports that no connection matches; fixed upstream after 1.4.8). ctl
+    creates the tcp expectation that was asked for."""
     steps = [_create(FTP4_MASTER, V4_TUPLE, _ports(41000))]
-    ns_o, results = _create_pair(exp_pair, steps)
-    listing = _exp_list(ns_o).stdout
+    ns_o, ns_c = exp_pair()
+    o = run(ns_o, CONNTRACK, steps[0])
+    c = run(ns_c, CTL, steps[0])
+    assert (o.rc, o.stdout, o.stderr) == (0, "", ""), o.show("conntrack")
+    assert (c.rc, c.stdout, c.stderr) == (0, "", ""), c.show("ctl")
+    theirs = _exp_list(ns_o).stdout
     assert any(l.split()[1:4] == ["proto=160", "src=127.0.0.1", "dst=127.0.0.1"]
                and " master-src=127.0.0.1 " in l and "sport=40201 dport=2121" in l
-               for l in listing.splitlines()), listing
+               for l in theirs.splitlines()), theirs
+    ours = _exp_list(ns_c).stdout
+    assert any(l.split()[1:6] == ["proto=6", "src=127.0.0.1", "dst=127.0.0.1", "sport=0", "dport=41000"]
+               and " mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 " in l
+               and "sport=40201 dport=2121" in l
+               for l in ours.splitlines()), ours
 
 
 @pytest.fixture(scope="module")
