@@ -2,6 +2,7 @@
 #   make run     install dependencies, build, and list this host's table
 #   make test    install dependencies, build, run unit and integration tests
 #   make bench   ctl against conntrack on a 100,000-entry table
+#   make install PREFIX=/usr DESTDIR=...   binary, man page, completions (make uninstall)
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
@@ -42,14 +43,25 @@ fixtures:
 	$(SWIFT) build -c release --product ctl-capture
 	bash scripts/capture-fixtures.sh $(CURDIR)/.build/release/ctl-capture Tests/CTCoreTests/Fixtures
 
-install: build
-	install -D -m 0755 $(RELEASE) $(DESTDIR)$(PREFIX)/sbin/ctl
-	install -D -m 0644 man/ctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/ctl.8
-	install -D -m 0644 completions/ctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ctl
+# Where each shell looks for completions under PREFIX: bash-completion's
+# on-demand directory, Debian's zsh vendor directory, fish's vendor
+# directory. BIN=path installs that binary instead of building one.
+BIN ?= $(RELEASE)
+BINDIR = $(DESTDIR)$(PREFIX)/sbin
+MANDIR = $(DESTDIR)$(PREFIX)/share/man/man8
+BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
+FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+
+install: $(if $(filter $(RELEASE),$(BIN)),build)
+	install -D -m 0755 $(BIN) $(BINDIR)/ctl
+	install -D -m 0644 man/ctl.8 $(MANDIR)/ctl.8
+	install -D -m 0644 completions/ctl.bash $(BASHDIR)/ctl
+	install -D -m 0644 completions/_ctl $(ZSHDIR)/_ctl
+	install -D -m 0644 completions/ctl.fish $(FISHDIR)/ctl.fish
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/ctl $(DESTDIR)$(PREFIX)/share/man/man8/ctl.8 \
-	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ctl
+	rm -f $(BINDIR)/ctl $(MANDIR)/ctl.8 $(BASHDIR)/ctl $(ZSHDIR)/_ctl $(FISHDIR)/ctl.fish
 
 clean:
 	rm -rf .build
