@@ -43,25 +43,29 @@ fixtures:
 	$(SWIFT) build -c release --product ctl-capture
 	bash scripts/capture-fixtures.sh $(CURDIR)/.build/release/ctl-capture Tests/CTCoreTests/Fixtures
 
-# Where each shell looks for completions under PREFIX: bash-completion's
-# on-demand directory, Debian's zsh vendor directory, fish's vendor
-# directory. BIN=path installs that binary instead of building one.
+# Where each file goes under PREFIX: man's section 8, bash-completion's
+# on-demand directory, zsh's (Debian's zsh reads vendor-completions under
+# /usr and site-functions under /usr/local), fish's vendor directory (fish
+# reads it under each XDG_DATA_DIRS entry; /usr/share when that is unset).
+# Each may be set on the command line. BIN=path installs that binary
+# instead of building one.
 BIN ?= $(RELEASE)
-BINDIR = $(DESTDIR)$(PREFIX)/sbin
-MANDIR = $(DESTDIR)$(PREFIX)/share/man/man8
-BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
-ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
-FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+BINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man/man8
+BASHDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHDIR ?= $(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
+FISHDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
 install: $(if $(filter $(RELEASE),$(BIN)),build)
-	install -D -m 0755 $(BIN) $(BINDIR)/ctl
-	install -D -m 0644 man/ctl.8 $(MANDIR)/ctl.8
-	install -D -m 0644 completions/ctl.bash $(BASHDIR)/ctl
-	install -D -m 0644 completions/_ctl $(ZSHDIR)/_ctl
-	install -D -m 0644 completions/ctl.fish $(FISHDIR)/ctl.fish
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ctl
+	install -D -m 0644 man/ctl.8 $(DESTDIR)$(MANDIR)/ctl.8
+	install -D -m 0644 completions/ctl.bash $(DESTDIR)$(BASHDIR)/ctl
+	install -D -m 0644 completions/_ctl $(DESTDIR)$(ZSHDIR)/_ctl
+	install -D -m 0644 completions/ctl.fish $(DESTDIR)$(FISHDIR)/ctl.fish
 
 uninstall:
-	rm -f $(BINDIR)/ctl $(MANDIR)/ctl.8 $(BASHDIR)/ctl $(ZSHDIR)/_ctl $(FISHDIR)/ctl.fish
+	rm -f $(DESTDIR)$(BINDIR)/ctl $(DESTDIR)$(MANDIR)/ctl.8 $(DESTDIR)$(BASHDIR)/ctl \
+	      $(DESTDIR)$(ZSHDIR)/_ctl $(DESTDIR)$(FISHDIR)/ctl.fish
 
 clean:
 	rm -rf .build

@@ -59,6 +59,12 @@ function __ctl_has_command
     return 1
 end
 
+# Whether the word before the cursor is one of $argv.
+function __ctl_previous_is
+    set -l tokens (commandline -opc)
+    test (count $tokens) -ge 2; and contains -- $tokens[-1] $argv
+end
+
 # Whether the word before the cursor is a command that may take a table.
 function __ctl_wants_table
     set -l tokens (commandline -opc)
@@ -178,6 +184,8 @@ complete -c ctl -s i -l id -x -d 'Entry id'
 complete -c ctl -s l -l label -x -a '(__ctl_list (__ctl_labels))' -d 'Connection labels'
 complete -c ctl -l label-add -x -a '(__ctl_list (__ctl_labels))' -d 'Labels to add'
 complete -c ctl -l label-del -a '(__ctl_list (__ctl_labels))' -d 'Labels to remove'
+# An optional argument in the next word.
+complete -c ctl -n '__ctl_previous_is --label-del' -a '(__ctl_list (__ctl_labels))' -d 'Label to remove'
 complete -c ctl -s z -l zero -d 'Zero counters while listing'
 
 # Protocol options (after -p)

@@ -377,7 +377,8 @@ Expectation parameters (-I expect, -G/-D expect name the expected connection):
   --mask-src, --mask-dst ADDR   their masks
   -p PROTO                      then --tuple-port-src, --tuple-port-dst,
                                 --mask-port-src, --mask-port-dst PORT
-                                (gre: --tuple-key-*, --mask-key-* KEY)
+                                (gre: --tuple-key-src, --tuple-key-dst,
+                                --mask-key-src, --mask-key-dst KEY)
 
 Event options (-E):
   -e, --event-mask MASK[,...]   NEW, UPDATES, DESTROY, ALL
@@ -387,6 +388,7 @@ Event options (-E):
 Other:
   --netns NAME|PATH             run in the network namespace /run/netns/NAME
                                 or the one at PATH (like ip netns exec)
+  -a, --nat-range RANGE         obsolete, ignored with a warning
 
 Exit status: 0 success, 1 failure (kernel, system, nothing found),
 2 bad parameters.
