@@ -81,6 +81,16 @@ _ctl_long_name() {
     printf "%s\n" "${found:-$word}"
 }
 
+# File names for $cur: bash-completion's _filedir when it is there.
+_ctl_files() {
+    if declare -F _filedir >/dev/null; then
+        _filedir
+    else
+        compopt -o filenames 2>/dev/null
+        COMPREPLY=($(compgen -f -- "$cur"))
+    fi
+}
+
 # COMPREPLY from a comma-separated list: completes the item after the
 # last comma of $2 from the words $1.
 _ctl_complete_list() {
@@ -129,7 +139,7 @@ _ctl() {
                 return
             fi ;;
         -R|--load-file)
-            COMPREPLY=($(compgen -f -- "$cur"))
+            _ctl_files
             return ;;
         -f|--family)
             COMPREPLY=($(compgen -W "ipv4 ipv6" -- "$cur"))
@@ -166,7 +176,7 @@ _ctl() {
             return ;;
         --netns)
             if [[ $cur == */* || $cur == .* ]]; then
-                COMPREPLY=($(compgen -f -- "$cur"))
+                _ctl_files
             else
                 COMPREPLY=($(compgen -W "$(_ctl_netns_names)" -- "$cur"))
             fi

@@ -328,15 +328,15 @@ Tables (after the command; any prefix of the name will do):
   dying, unconfirmed            the kernel's lists (-L only)
 
 Output formats:
-  -o, --output FMT[,FMT...]     extended  layer 3 family first
-                                id        the entry's id
-                                labels    connection label names
+  -o, --output FMT[,FMT...]     extended    layer 3 family first
+                                id          the entry's id
+                                labels      connection label names
                                 ktimestamp  start and stop time (kernel)
                                 timestamp   time of each event (-E)
                                 userspace   which process caused an event
-                                save      lines for -R (alone)
-                                xml       XML document
-                                json      one JSON object per line
+                                save        lines for -R (alone)
+                                xml         XML document
+                                json        one JSON object per line
 
 Selectors and parameters:
   -f, --family ipv4|ipv6        layer 3 family

@@ -251,7 +251,7 @@ def test_completions_know_every_option_and_value():
         assert "/run/netns" in text
 
 
-def _pty_session(argv, env, line, out, timeout=20):
+def _pty_session(argv, env, line, out, cwd, timeout=20):
     """Starts an interactive shell on a pseudo-terminal, waits for its
     prompt (READY>), types `line` and a TAB (then, for bash, the key that
     writes the line), and waits until the hooks have written DONE to
@@ -259,6 +259,7 @@ def _pty_session(argv, env, line, out, timeout=20):
     pid, fd = pty.fork()
     if pid == 0:  # the child
         try:
+            os.chdir(cwd)
             os.execvpe(argv[0], argv, env)
         finally:
             os._exit(127)
@@ -347,7 +348,7 @@ def complete_bash(line, env, tmp):
     out = tmp / "bash.out"
     out.unlink(missing_ok=True)
     env = dict(env, CTLTEST_OUT=str(out), TERM="dumb", INPUTRC="/dev/null")
-    lines = _pty_session(["bash", "--noprofile", "--rcfile", str(rc), "-i"], env, line, out)
+    lines = _pty_session(["bash", "--noprofile", "--rcfile", str(rc), "-i"], env, line, out, tmp)
     return _hook_result(lines)
 
 
@@ -360,7 +361,7 @@ def complete_zsh(line, env, tmp):
     out.unlink(missing_ok=True)
     env = dict(env, CTLTEST_OUT=str(out), TERM="dumb", ZDOTDIR=str(zdot))
     # -d: not /etc/zsh/zshrc (the user's setup), only ours.
-    lines = _pty_session(["zsh", "-d", "-i"], env, line, out)
+    lines = _pty_session(["zsh", "-d", "-i"], env, line, out, tmp)
     return _hook_result(lines)
 
 
@@ -369,7 +370,7 @@ def complete_fish(line, env, tmp):
     env = dict(env, CTLTEST_LINE=line, HOME=str(tmp))
     p = subprocess.run(["fish", "--no-config", "-c",
                         'source $argv[1]; complete -C"$CTLTEST_LINE"', str(FISH_COMPLETION)],
-                       env=env, capture_output=True, text=True, timeout=60)
+                       env=env, cwd=tmp, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stderr == "", p.stderr
     return [l.split("\t")[0] for l in p.stdout.splitlines()], None
 
@@ -400,6 +401,7 @@ CASES = [
                    {"--dump", "--update", "--sport"}), None),
     ("ctl -L -p tcp --", ("superset", {"--sport", "--dport", "--state", "--reply-port-src"},
                           {"--icmp-type", "--role"}), None),
+    ("ctl -R lo", {"load-me.txt"}, "ctl -R load-me.txt"),
     ("ctl -L ex", {"expect"}, "ctl -L expect"),
     ("ctl -L ", {"conntrack", "expect", "dying", "unconfirmed"}, None),
     ("ctl -p t", {"tcp"}, "ctl -p tcp"),
@@ -451,6 +453,7 @@ def _check(shell, line, expected, after, env, tmp):
 @pytest.mark.parametrize("line,expected,after", CASES, ids=[c[0] for c in CASES])
 def test_completion(shell, line, expected, after, label_file, tmp_path):
     env = dict(os.environ, CTL_CONNLABEL_CONF=str(label_file))
+    (tmp_path / "load-me.txt").write_text("-F\n")  # for -R
     _check(shell, line, expected, after, env, tmp_path)
 
 
