@@ -366,7 +366,7 @@ Selectors and parameters:
   -n, --src-nat [ADDR[:PORT]]   source NAT (to ADDR, PORT)
   -g, --dst-nat [ADDR[:PORT]]   destination NAT
   -j, --any-nat [ADDR[:PORT]]   either NAT
-  -i, --id ID                   entry id (-D, -G)
+  -i, --id ID                   entry id (-D, -G, -U)
   -l, --label LABEL[,...]       has all these labels
   --label-add LABEL[,...]       add labels (-I, -A, -U)
   --label-del [LABEL[,...]]     remove labels, or all of them (-U)
