@@ -67,5 +67,10 @@ static inline int cmnl_recvmmsg(int fd, struct cmnl_mmsghdr *msgs, unsigned int 
 static inline int cmnl_ppoll(struct pollfd *fds, unsigned int n, const sigset_t *mask) {
     return (int)syscall(SYS_ppoll, fds, n, (void *)0, mask, (size_t)(_NSIG / 8));
 }
+/// setns(2) for a network namespace (CLONE_NEWNET), which glibc declares
+/// only under _GNU_SOURCE.
+static inline int cmnl_setns_net(int fd) {
+    return (int)syscall(SYS_setns, fd, 0x40000000 /* CLONE_NEWNET */);
+}
 
 #endif

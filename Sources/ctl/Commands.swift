@@ -309,48 +309,94 @@ extension String {
 let usage = """
 ctl v\(version): a conntrack-compatible tool for the connection tracking table
 Usage: ctl COMMAND [TABLE] [OPTIONS]
+       ctl -R FILE|-
+See ctl(8) for the whole story; long options may be abbreviated.
 
 Commands:
-  -L, --dump [TABLE]          list entries
-  -G, --get [TABLE]           show one entry
-  -D, --delete [TABLE]        delete entries
-  -I, --create [TABLE]        create an entry
-  -A, --add [TABLE]           add an entry (no error if it exists)
-  -U, --update [TABLE]        change entries
-  -E, --event [TABLE]         watch events
-  -F, --flush [TABLE]         delete all entries (with -f: of one family)
-  -C, --counter [TABLE]       count entries
-  -S, --stats                 per-CPU statistics
-  -R, --load-file FILE        run the commands in FILE (- for stdin)
-  -h, --help                  this text
-  -V, --version               version
+  -L, --dump [TABLE]            list entries
+  -G, --get [TABLE]             show the entry with the given tuple
+  -D, --delete [TABLE]          delete the selected entries
+  -I, --create [TABLE]          create an entry
+  -A, --add                     create an entry unless it exists
+  -U, --update                  change the selected entries
+  -E, --event [TABLE]           print events as they happen
+  -F, --flush [TABLE]           delete every entry (with -f, of one family)
+  -C, --counter [TABLE]         print the number of entries
+  -S, --stats [TABLE]           print the kernel's per-CPU statistics
+  -R, --load-file FILE          run the commands in FILE (- for standard
+                                input); must be the first argument
+  -h, --help                    print this text
+  -V, --version                 print the version
 
-Tables: conntrack (default), expect, dying, unconfirmed
+Tables (after the command; any prefix of the name will do):
+  conntrack                     connections (the default)
+  expect                        expectations (-L -G -D -I -F -E -C -S)
+  dying, unconfirmed            the kernel's lists (-L only)
 
-Output:
-  -o, --output FMT[,FMT...]   extended, id, labels, ktimestamp, timestamp,
-                              userspace, xml, save, json
-  -f, --family ipv4|ipv6      one layer 3 family only
+Output formats:
+  -o, --output FMT[,FMT...]     extended    layer 3 family first
+                                id          the entry's id
+                                labels      connection label names
+                                ktimestamp  start and stop time (kernel)
+                                timestamp   time of each event (-E)
+                                userspace   which process caused an event
+                                save        lines for -R (alone)
+                                xml         XML document
+                                json        one JSON object per line
 
 Selectors and parameters:
-  -s, --src, --orig-src ADDR  original source address
-  -d, --dst, --orig-dst ADDR  original destination address
-  -r, --reply-src ADDR        reply source address
-  -q, --reply-dst ADDR        reply destination address
-  -p, --protonum PROTO        layer 4 protocol (name or number); enables
-                              --sport, --dport, --state, ... for it
-  -m, --mark MARK[/MASK]      connection mark
-  -c, --secmark SECMARK       security mark
-  -u, --status FLAG[,...]     status flags, e.g. ASSURED
-  -w, --zone ZONE             zone; --orig-zone, --reply-zone per direction
-  -n, --src-nat [ADDR]        source NAT; -g, --dst-nat; -j, --any-nat
-  -l, --label LABEL[,...]     connection labels; --label-add, --label-del
-  -t, --timeout SECONDS       timeout
-  -z, --zero                  zero counters while listing
-  -e, --event-mask MASK       NEW, UPDATES, DESTROY, ALL
-  -b, --buffer-size BYTES     event socket receive buffer
-  --mask-src, --mask-dst ADDR address masks
+  -f, --family ipv4|ipv6        layer 3 family
+  -s, --src, --orig-src ADDR[/LEN]
+                                original source address
+  -d, --dst, --orig-dst ADDR[/LEN]
+                                original destination address
+  --mask-src, --mask-dst MASK   netmask for -s, -d
+  -r, --reply-src ADDR          reply source address
+  -q, --reply-dst ADDR          reply destination address
+  -p, --protonum PROTO          layer 4 protocol, name or number; after it:
+      --sport, --orig-port-src PORT    --dport, --orig-port-dst PORT
+      --reply-port-src PORT            --reply-port-dst PORT
+      --state STATE                    (tcp, sctp, dccp)
+      --orig-vtag, --reply-vtag TAG    (sctp)     --role client|server (dccp)
+      --icmp-type, --icmp-code, --icmp-id N       (icmp)
+      --icmpv6-type, --icmpv6-code, --icmpv6-id N (icmpv6)
+      --srckey, --orig-key-src, --dstkey, --orig-key-dst KEY
+      --reply-key-src, --reply-key-dst KEY        (gre)
+  -t, --timeout SECONDS         timeout (-I, -A, -U)
+  -u, --status FLAG[,...]       ASSURED, SEEN_REPLY, FIXED_TIMEOUT, EXPECTED,
+                                OFFLOAD, HW_OFFLOAD, UNSET
+  -m, --mark MARK[/MASK]        connection mark
+  -c, --secmark SECMARK         security mark
+  -w, --zone ZONE               zone
+  --orig-zone, --reply-zone ZONE  zone of one direction
+  -n, --src-nat [ADDR[:PORT]]   source NAT (to ADDR, PORT)
+  -g, --dst-nat [ADDR[:PORT]]   destination NAT
+  -j, --any-nat [ADDR[:PORT]]   either NAT
+  -i, --id ID                   entry id (-D, -G, -U)
+  -l, --label LABEL[,...]       has all these labels
+  --label-add LABEL[,...]       add labels (-I, -A, -U)
+  --label-del [LABEL[,...]]     remove labels, or all of them (-U)
+  -z, --zero                    zero counters while listing (-L)
 
-Exit status: 0 success, 1 failure, 2 bad parameters.
+Expectation parameters (-I expect, -G/-D expect name the expected connection):
+  --tuple-src, --tuple-dst ADDR the expected connection's addresses
+  --mask-src, --mask-dst ADDR   their masks
+  -p PROTO                      then --tuple-port-src, --tuple-port-dst,
+                                --mask-port-src, --mask-port-dst PORT
+                                (gre: --tuple-key-src, --tuple-key-dst,
+                                --mask-key-src, --mask-key-dst KEY)
+
+Event options (-E):
+  -e, --event-mask MASK[,...]   NEW, UPDATES, DESTROY, ALL
+  -b, --buffer-size BYTES       event socket receive buffer
+  -o timestamp,userspace,...    see Output formats
+
+Other:
+  --netns NAME|PATH             run in the network namespace /run/netns/NAME
+                                or the one at PATH (like ip netns exec)
+  -a, --nat-range RANGE         obsolete, ignored with a warning
+
+Exit status: 0 success, 1 failure (kernel, system, nothing found),
+2 bad parameters.
 
 """

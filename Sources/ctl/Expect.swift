@@ -127,14 +127,20 @@ func runExpect(_ inv: Invocation) -> ExitCode {
         } catch let error as OutputError {
             Console.handle(error)
         } catch {
-            // conntrack falls back to the conntrack table's /proc statistics.
+            // conntrack falls back to the conntrack table's /proc statistics,
+            // then reports the failure all the same.
             Console.out.removeAllPending()
             guard let text = try? readTextFile("/proc/net/stat/nf_conntrack") else {
                 Console.fail(.other("Can't open /proc interface"))
             }
             writeProcStats(text, to: Console.out)
             Console.flushOut()
-            return .ok
+            if let errno = error as? Errno {
+                Console.error("Operation failed: \(describeExpect(errno, command: .stats))")
+            } else {
+                Console.error("Operation failed: \(error)")
+            }
+            return .failure
         }
     case .event?:
         return expectationEvents(inv)

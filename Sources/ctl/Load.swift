@@ -129,7 +129,6 @@ private func parseLine(_ words: inout LineWords) throws(Failure) -> Action {
         throw .parameter("Cannot use command `-\(command.rawValue)' with --load-file")
     }
     try validate(inv)
-    try checkImplemented(inv)
     switch command {
     case .create, .add:
         return .create(try createChange(inv), add: command == .add)

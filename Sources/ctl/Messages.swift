@@ -24,9 +24,6 @@ struct Failure: Error {
 
     static func parameter(_ message: String) -> Failure { Failure(message: message, code: .parameter, hint: true) }
     static func other(_ message: String) -> Failure { Failure(message: message, code: .failure, hint: false) }
-    static func notImplemented(_ what: String) -> Failure {
-        Failure(message: "\(what) is not implemented yet", code: .failure, hint: false)
-    }
 }
 
 /// Standard output and standard error, buffered; stdout is flushed before

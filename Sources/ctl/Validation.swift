@@ -19,17 +19,18 @@ private func illegalOptions(_ command: Command) -> OptSet {
 
 /// The sets illegalOptions gives, made once (-R checks many lines).
 private enum Refused {
-    static let list: OptSet = [.timeout, .eventMask, .bufferSize, .tupleSrc, .tupleDst, .id]
+    static let list: OptSet = [.timeout, .eventMask, .bufferSize, .tupleSrc, .tupleDst, .id, .labelAdd, .labelDel]
     static let update: OptSet = [.zero, .eventMask, .anyNat, .secmark, .bufferSize, .zone, .tupleSrc, .tupleDst,
                                  .origZone, .replyZone]
-    static let delete: OptSet = [.zero, .eventMask, .anyNat, .secmark, .bufferSize, .tupleSrc, .tupleDst]
-    static let event: OptSet = [.timeout, .status, .zero, .tupleSrc, .tupleDst, .id]
+    static let delete: OptSet = [.zero, .eventMask, .anyNat, .secmark, .bufferSize, .tupleSrc, .tupleDst,
+                                 .labelAdd, .labelDel]
+    static let event: OptSet = [.timeout, .status, .zero, .tupleSrc, .tupleDst, .id, .labelAdd, .labelDel]
     static let get: OptSet = [.timeout, .status, .zero, .eventMask, .tupleSrc, .tupleDst, .maskSrc, .maskDst,
                               .mark, .family, .srcNat, .dstNat, .anyNat, .secmark, .bufferSize, .zone,
-                              .origZone, .replyZone]
+                              .origZone, .replyZone, .labelAdd, .labelDel]
     static let flush = OptSet.all.subtracting([.family, .label, .labelAdd, .labelDel])
     static let count = OptSet.all.subtracting([.label, .labelAdd, .labelDel])
-    static let create: OptSet = [.zero, .eventMask, .tupleSrc, .tupleDst, .maskSrc, .maskDst, .family, .output,
+    static let create: OptSet = [.zero, .eventMask, .tupleSrc, .tupleDst, .maskSrc, .maskDst, .id, .family, .output,
                                  .secmark, .bufferSize, .anyNat, .label, .labelDel]
 }
 
@@ -62,6 +63,7 @@ func validate(_ inv: Invocation) throws(Failure) {
         return
     }
     if command == .load { return }
+    try checkLabels(inv)
     if inv.table == .expect, command != .help, command != .version {
         return try validateExpect(inv, command)
     }
@@ -85,13 +87,15 @@ func validate(_ inv: Invocation) throws(Failure) {
     if inv.options.contains(.anyNat), inv.options.contains(.srcNat) || inv.options.contains(.dstNat) {
         throw .parameter("cannot specify `--src-nat' or `--dst-nat' with `--any-nat'")
     }
-    if inv.options.contains(.maskSrc), !inv.options.contains(.src) {
+    // (conntrack checks these while it sets up its filter, which the dying
+    // and unconfirmed lists do without)
+    if inv.options.contains(.maskSrc), !inv.options.contains(.src), inv.table == .conntrack {
         throw .parameter("Can't use --mask-src without --src")
     }
-    if inv.options.contains(.maskDst), !inv.options.contains(.dst) {
+    if inv.options.contains(.maskDst), !inv.options.contains(.dst), inv.table == .conntrack {
         throw .parameter("Can't use --mask-dst without --dst")
     }
-    if command == .list, inv.options.contains(.zero), !inv.options.isDisjoint(with: filterOptions) {
+    if command == .list, inv.table == .conntrack, inv.options.contains(.zero), !inv.options.isDisjoint(with: filterOptions) {
         throw .parameter("Can't use -z with filtering parameters")
     }
     try checkJSONOutput(inv)
@@ -113,6 +117,16 @@ private func checkJSONOutput(_ inv: Invocation) throws(Failure) {
     if inv.output.contains(.json), !inv.output.isDisjoint(with: [.xml, .save]) {
         throw .parameter("cannot combine json output with xml or save output")
     }
+}
+
+/// conntrack reads the label file as soon as a label option or -o labels
+/// is given (warning when it is missing) and refuses unknown label names,
+/// before it checks which options the command takes.
+private func checkLabels(_ inv: Invocation) throws(Failure) {
+    let names = inv.labelNames + inv.labelAddNames + (inv.labelDelNames ?? [])
+    guard !names.isEmpty || inv.output.contains(.labels) || inv.options.contains(.labelDel) else { return }
+    let map = labelMap() ?? LabelMap(names: [:])
+    _ = try labelBits(names, map)
 }
 
 /// -I and -A need a whole tuple (either direction) and each protocol's
@@ -182,31 +196,6 @@ private func checkGetTuple(_ inv: Invocation) throws(Failure) {
         break
     }
 }
-
-/// What this version of ctl does not do yet; later milestones add it.
-func checkImplemented(_ inv: Invocation) throws(Failure) {
-    guard let command = inv.command else { return }
-    if command == .help || command == .version { return }
-    // The other tables' commands take only what validate() let through.
-    if inv.table != .conntrack { return }
-    var supported = supportedOptions
-    if command == .delete || command == .get { supported.formUnion([.timeout, .id]) }
-    if command == .create || command == .add || command == .update {
-        supported.formUnion([.timeout, .labelAdd, .labelDel])
-    }
-    if command == .load { return }
-    if command == .list { supported.insert(.zero) }
-    if command == .event { supported.formUnion([.eventMask, .bufferSize]) }
-    if !inv.options.subtracting(supported).isEmpty, let o = inv.options.subtracting(supported).sorted().first {
-        throw .notImplemented("option `--\(o.longName)'")
-    }
-}
-
-/// The options every command of checkImplemented's takes.
-private let supportedOptions: OptSet = [
-    .family, .output, .src, .dst, .replySrc, .replyDst, .proto, .status, .mark, .secmark,
-    .zone, .origZone, .replyZone, .srcNat, .dstNat, .anyNat, .label, .maskSrc, .maskDst,
-]
 
 /// conntrack's option table for the expectation table: what each command
 /// needs (compulsory) and what it accepts besides; everything else is

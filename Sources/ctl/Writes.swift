@@ -6,16 +6,19 @@ import Glibc
 /// connlabel.conf as conntrack finds it, read once per run; nil after
 /// conntrack's warning when it cannot be read (then there are no names).
 func labelMap() -> LabelMap? {
-    if let map = loadedLabelMap { return map }
+    if labelMapTried { return loadedLabelMap }
+    labelMapTried = true
     do {
         loadedLabelMap = try LabelMap.load()
     } catch {
+        // conntrack's warning, once per run as conntrack gives it.
         Console.raw("nfct_labelmap_new: \(error)")
     }
     return loadedLabelMap
 }
 
 nonisolated(unsafe) private var loadedLabelMap: LabelMap?
+nonisolated(unsafe) private var labelMapTried = false
 
 /// Label names to bits; an unknown name is a parameter error.
 func labelBits(_ names: [String], _ map: LabelMap) throws(Failure) -> [Int] {

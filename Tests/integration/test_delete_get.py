@@ -27,7 +27,7 @@ import re
 
 import pytest
 
-from conftest import (CONNTRACK, CTL, _diff_results, _listing_diff,
+from conftest import (CONNTRACK, CTL, _diff_results, _listing_diff, compare,
                       normalize_listing, normalize_stderr, run)
 
 

@@ -360,7 +360,9 @@ def test_tiny_buffer_reports_enobufs_and_keeps_going(plain_ns):
         "Please, check --buffer-size in conntrack(8) manpage."], err
     shown = out.splitlines()
     assert 100 < len(shown) < 5000, len(shown)
-    assert lines.count(warning) > 10, err
+    # How many rounds depends on how often ctl gets a CPU during the burst:
+    # 20-40 on an idle machine, about 10 on a busy one.
+    assert lines.count(warning) >= 4, err
     assert lines[-1].endswith(": %d flow events have been shown." % len(shown)), err
 
 
