@@ -268,11 +268,16 @@ private func validateExpect(_ inv: Invocation, _ command: Command) throws(Failur
     if inv.options.contains(.anyNat), inv.options.contains(.srcNat) || inv.options.contains(.dstNat) {
         throw .parameter("cannot specify `--src-nat' or `--dst-nat' with `--any-nat'")
     }
-    let table: (needed: OptSet, allowed: OptSet)
+    var table: (needed: OptSet, allowed: OptSet)
     switch command {
     case .list: table = ExpectOptions.list
     case .create: table = ExpectOptions.create
-    case .delete, .get: table = ExpectOptions.lookup
+    case .delete: table = ExpectOptions.lookup
+    case .get:
+        // conntrack's -G expect takes no -o; ctl's own json output is the
+        // one it takes (an addition: -o xml and the rest stay refused).
+        table = ExpectOptions.lookup
+        if inv.output.contains(.json) { table.allowed.insert(.output) }
     case .event: table = ExpectOptions.event
     default: table = ExpectOptions.none
     }

@@ -706,6 +706,14 @@ def test_list_expect_json(make_ns):
     # another family: nothing
     c = run(ns, CTL, ["-L", "expect", "-f", "ipv6", "-o", "json"])
     assert (c.rc, c.stdout) == (0, "")
+    # -G expect takes -o json (an addition: conntrack's -G expect takes no -o)
+    get = ["-G", "expect", "-p", "tcp", "-s", "127.0.0.1", "-d", "127.0.0.1", "--sport", "0",
+           "--dport", "40000", "--reply-port-src", "1", "--reply-port-dst", "1"]
+    c = run(ns, CTL, get + ["-o", "json"])
+    assert c.rc == 0 and c.stderr == "", c.show("ctl")
+    got = ndjson(c.stdout, validate_expect)
+    assert len(got) == 1 and got[0]["expected"]["dport"] == 40000 and got[0]["helper"] == "ftp"
+    compare_expectations(got, run(ns, CONNTRACK, get).stdout)
 
 
 def test_events_expect_json(make_ns):
@@ -760,9 +768,6 @@ def test_json_with_xml_or_save(scratch_ns, args):
       "--dport", "2", "-t", "10"], "Illegal option `--output' with this command"),
     (["-C", "-o", "json"], "Illegal option `--output' with this command"),
     (["-F", "-o", "json"], "Illegal option `--output' with this command"),
-    (["-G", "expect", "-o", "json", "-p", "tcp", "-s", "1.1.1.1", "-d", "2.2.2.2",
-      "--sport", "1", "--dport", "2", "--reply-port-src", "1", "--reply-port-dst", "2"],
-     "Illegal option `--output' with this command"),
 ], ids=lambda v: _id(v) if isinstance(v, list) else "")
 def test_json_refused_like_other_outputs(scratch_ns, args, message):
     """Where conntrack's tables refuse -o, -o json is refused the same way
