@@ -44,17 +44,21 @@ public final class Conntrack {
                                      flags: NetlinkFlags.dump,
                                      family: kernel.family ? selector.family?.rawValue ?? 0 : 0,
                                      attributes: selector.dumpAttributes(kernel))
-        return try socket.perform(request) { message in
-            guard message.subsystem == CTMessage.subsystem else { return }
-            let flow: Flow
-            do {
-                flow = try Decoder.flow(message.payload)
-            } catch let error as MalformedMessage {
-                malformed.append(error)
-                return
-            }
-            if selector.matches(flow) { try body(flow) }
+        return try socket.perform(request) { message in try select(message, selector, body) }
+    }
+
+    /// Hands the entry in `message` to `body` if `selector` selects it; an
+    /// entry that cannot be decoded is kept in `malformed`.
+    func select(_ message: NetlinkMessage, _ selector: Selector, _ body: (Flow) throws -> Void) throws {
+        guard message.subsystem == CTMessage.subsystem else { return }
+        let flow: Flow
+        do {
+            flow = try Decoder.flow(message.payload)
+        } catch let error as MalformedMessage {
+            malformed.append(error)
+            return
         }
+        if selector.matches(flow) { try body(flow) }
     }
 
     /// Deletes the entries `selector` selects and calls `onDeleted` for each

@@ -86,17 +86,7 @@ extension Conntrack {
         let request = NetlinkRequest(subsystem: CTMessage.subsystem,
                                      message: list == .dying ? CTMessage.getDying : CTMessage.getUnconfirmed,
                                      flags: NetlinkFlags.dump, family: selector.family?.rawValue ?? 0)
-        try socket.perform(request) { message in
-            guard message.subsystem == CTMessage.subsystem else { return }
-            let flow: Flow
-            do {
-                flow = try Decoder.flow(message.payload)
-            } catch let error as MalformedMessage {
-                malformed.append(error)
-                return
-            }
-            if selector.matches(flow) { try body(flow) }
-        }
+        try socket.perform(request) { message in try select(message, selector, body) }
     }
 
     /// Dumps the expectation table like `dumpExpectations` but hands out

@@ -250,14 +250,22 @@ private func stats(_ inv: Invocation) -> ExitCode {
     } catch let error as OutputError {
         Console.handle(error)
     } catch {
-        Console.out.removeAllPending()
-        Console.error(operationFailed(error, .stats))
-        if let text = try? readTextFile("/proc/net/stat/nf_conntrack") {
-            writeProcStats(text, to: Console.out)
-            Console.flushOut()
-        }
-        return .failure
+        return statisticsFallback(operationFailed(error, .stats))
     }
+}
+
+/// What conntrack does when ctnetlink refuses statistics (-S, -S expect):
+/// the conntrack table's /proc statistics, then the failure all the same;
+/// "Can't open /proc interface" when /proc has none.
+func statisticsFallback(_ failure: String) -> ExitCode {
+    Console.out.removeAllPending()
+    guard let text = try? readTextFile("/proc/net/stat/nf_conntrack") else {
+        Console.fail(.other("Can't open /proc interface"))
+    }
+    writeProcStats(text, to: Console.out)
+    Console.flushOut()
+    Console.error(failure)
+    return .failure
 }
 
 /// The /proc statistics table (a header of names, then one row of hex

@@ -127,20 +127,8 @@ func runExpect(_ inv: Invocation) -> ExitCode {
         } catch let error as OutputError {
             Console.handle(error)
         } catch {
-            // conntrack falls back to the conntrack table's /proc statistics,
-            // then reports the failure all the same.
-            Console.out.removeAllPending()
-            guard let text = try? readTextFile("/proc/net/stat/nf_conntrack") else {
-                Console.fail(.other("Can't open /proc interface"))
-            }
-            writeProcStats(text, to: Console.out)
-            Console.flushOut()
-            if let errno = error as? Errno {
-                Console.error("Operation failed: \(describeExpect(errno, command: .stats))")
-            } else {
-                Console.error("Operation failed: \(error)")
-            }
-            return .failure
+            let errno = error as? Errno
+            return statisticsFallback("Operation failed: " + (errno.map { describeExpect($0, command: .stats) } ?? "\(error)"))
         }
     case .event?:
         return expectationEvents(inv)
@@ -206,21 +194,21 @@ private func lookupTuple(_ inv: Invocation) -> Tuple {
 /// byte of the port there instead (an upstream bug, fixed after 1.4.8),
 /// which makes an expectation no connection can match.
 private func expectedTuple(_ inv: Invocation) -> Tuple {
-    var t = Tuple()
-    t.src = inv.expectSrc
-    t.dst = inv.expectDst
-    t.proto = inv.selector.proto ?? 0
-    fillProtocolFields(&t, srcPort: inv.expectSrcPort, dstPort: inv.expectDstPort)
-    return t
+    tuple(inv, inv.expectSrc, inv.expectDst, inv.expectSrcPort, inv.expectDstPort)
 }
 
 /// -I expect's mask: --mask-src, --mask-dst and the protocol's mask ports.
 private func maskTuple(_ inv: Invocation) -> Tuple {
+    tuple(inv, inv.expectMaskSrc, inv.expectMaskDst, inv.expectMaskSrcPort, inv.expectMaskDstPort)
+}
+
+private func tuple(_ inv: Invocation, _ src: IPAddress?, _ dst: IPAddress?,
+                   _ srcPort: UInt16?, _ dstPort: UInt16?) -> Tuple {
     var t = Tuple()
-    t.src = inv.expectMaskSrc
-    t.dst = inv.expectMaskDst
+    t.src = src
+    t.dst = dst
     t.proto = inv.selector.proto ?? 0
-    fillProtocolFields(&t, srcPort: inv.expectMaskSrcPort, dstPort: inv.expectMaskDstPort)
+    fillProtocolFields(&t, srcPort: srcPort, dstPort: dstPort)
     return t
 }
 
