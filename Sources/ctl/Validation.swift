@@ -28,8 +28,8 @@ private enum Refused {
     static let get: OptSet = [.timeout, .status, .zero, .eventMask, .tupleSrc, .tupleDst, .maskSrc, .maskDst,
                               .mark, .family, .srcNat, .dstNat, .anyNat, .secmark, .bufferSize, .zone,
                               .origZone, .replyZone, .labelAdd, .labelDel]
-    static let flush = OptSet.all.subtracting([.family, .label, .labelAdd, .labelDel])
-    static let count = OptSet.all.subtracting([.label, .labelAdd, .labelDel])
+    static let flush = OptSet.all.subtracting([.family])
+    static let count = OptSet.all
     static let create: OptSet = [.zero, .eventMask, .tupleSrc, .tupleDst, .maskSrc, .maskDst, .id, .family, .output,
                                  .secmark, .bufferSize, .anyNat, .label, .labelDel]
 }

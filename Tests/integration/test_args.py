@@ -140,6 +140,10 @@ LATER_BAD_ARGS = [
     ["-L", "--orig-zone"],
     ["-L", "-p", "tcp", "--sport", "1", "--dport"],
     ["-L", "-R"],                         # unknown option `-R' in 1.4.7
+    ["-F", "--label-del"],                # Illegal option `--label-del' (after the label file is read)
+    ["-C", "--label-del"],
+    ["-S", "--label-del"],
+    ["-F", "-l", "nosuch-label"],         # unknown label 'nosuch-label'
     ["-C", "dying"],                      # Can't do that command with tables ...
     ["-C", "unconfirmed"],
     ["-C", "d"],
@@ -238,3 +242,15 @@ def test_unprivileged_flush(make_ns):
     o, c = compare(ns, ["-F"], stdout_mode="exact", wrapper=UNPRIV)
     assert o.rc == 1
     assert len(run(ns, CONNTRACK, ["-L"]).stdout.splitlines()) == before
+
+
+@pytest.mark.parametrize("args", [["-F", "-l", "ctl-one"], ["-F", "--label-add", "ctl-one"],
+                                  ["-C", "-l", "ctl-one"], ["-S", "-l", "ctl-one"]], ids=_id)
+def test_known_label_refused_where_conntrack_refuses(scratch_ns, labelmap, args):
+    """A known label name passes the label check and is then refused by the
+    option table: -F must not flush anything."""
+    labelmap.skip_unless_intact()
+    run(scratch_ns, CONNTRACK, ["-I", "-p", "udp", "-s", "10.9.9.1", "-d", "10.9.9.2",
+                                "--sport", "1", "--dport", "2", "-t", "100"])
+    compare(scratch_ns, args, stdout_mode="exact")
+    assert "10.9.9.1" in run(scratch_ns, CONNTRACK, ["-L"]).stdout
