@@ -2,6 +2,7 @@
 #   make run     install dependencies, build, and list this host's table
 #   make test    install dependencies, build, run unit and integration tests
 #   make bench   ctl against conntrack on a 100,000-entry table
+#   make stress  a 1,000,000-entry table, dumps and deletes under churn
 #   make install PREFIX=/usr DESTDIR=...   binary, man page, completions (make uninstall)
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
@@ -11,7 +12,7 @@ DESTDIR ?=
 SWIFT ?= swift
 RELEASE := .build/release/ctl
 
-.PHONY: all deps build run test unit integration bench install uninstall clean fixtures
+.PHONY: all deps build run test unit integration bench stress install uninstall clean fixtures
 
 all: build
 
@@ -37,6 +38,10 @@ test: deps build
 
 bench: deps build
 	python3 scripts/bench.py $(CURDIR)/$(RELEASE)
+
+# Raises nf_conntrack_max in the initial namespace for the run (restored after).
+stress: deps build
+	python3 scripts/stress.py $(CURDIR)/$(RELEASE) $(STRESS_ARGS)
 
 # Recaptures the decoder's byte fixtures from this kernel (in a private namespace).
 fixtures:
