@@ -1,3 +1,5 @@
+import CMnl
+
 /// For fuzzing only (the `ctl-fuzz-decoder` libFuzzer target and the
 /// regression corpus test): runs arbitrary bytes through everything that
 /// reads kernel bytes, then through every formatter. Not used by `ctl`.
@@ -24,7 +26,17 @@ public enum FuzzEntry {
                 _ = message.subsystem
                 _ = message.subsystemMessage
                 decodePayload(message.payload, out: out, total: &total)
+                // An error reply's code, as NetlinkSocket.perform reads it.
+                if Int32(message.type) == NLMSG_ERROR || Int32(message.type) == NLMSG_DONE,
+                   let code = message.payload.i32host(at: 0) {
+                    out.append(Errno(0 &- code).description)
+                    drain(out, &total)
+                }
                 return false
+            }
+            // The event sockets' walk (data messages only).
+            try? EventSocket.forEachMessage(in: view) { message in
+                total &+= message.payload.count
             }
         }
         return total
