@@ -1,6 +1,6 @@
 # ctl — a Swift reimplementation of conntrack(8).
 #   make run     install dependencies, build, and list this host's table
-#   make test    install dependencies, build, run unit and integration tests
+#   make test    install dependencies, build, run unit tests (also under ASan), fuzz-check, integration tests
 #   make bench   ctl against conntrack on a 100,000-entry table
 #   make fuzz    libFuzzer on the decoders and formatters (FUZZ_SECONDS=600)
 #   make fuzz-check   the same for FUZZ_CHECK_SECONDS=60, as make test runs it
