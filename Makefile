@@ -1,8 +1,11 @@
 # ctl — a Swift reimplementation of conntrack(8).
 #   make run     install dependencies, build, and list this host's table
-#   make test    install dependencies, build, run unit and integration tests
+#   make test    install dependencies, build, run unit tests (also under ASan), fuzz-check, integration tests
 #   make bench   ctl against conntrack on a 100,000-entry table
-#   make stress  a 1,000,000-entry table, dumps and deletes under churn
+#   make stress  a 1,000,000-entry table, dumps and deletes under churn, a minute of fuzzing
+#   make fuzz    libFuzzer on the decoders and formatters (FUZZ_SECONDS=600)
+#   make fuzz-check   the same for FUZZ_CHECK_SECONDS=60, as make test runs it
+#   make unit-asan    unit tests under AddressSanitizer, as make test runs them
 #   make install PREFIX=/usr DESTDIR=...   binary, man page, completions (make uninstall)
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
@@ -12,7 +15,8 @@ DESTDIR ?=
 SWIFT ?= swift
 RELEASE := .build/release/ctl
 
-.PHONY: all deps build run test unit integration bench stress install uninstall clean fixtures
+.PHONY: all deps build run test unit unit-asan integration bench stress install uninstall clean fixtures \
+	fuzz fuzz-build fuzz-check
 
 all: build
 
@@ -29,19 +33,56 @@ unit:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# The unit tests built with AddressSanitizer (own build folder); leaks of
+# the toolchain's libraries are suppressed (scripts/lsan.supp).
+unit-asan:
+	$(SWIFT) build --build-tests --scratch-path .build-asan -Xswiftc -sanitize=address
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp $(SWIFT) test --skip-build --scratch-path .build-asan
+
 integration: build
 	CTL=$(CURDIR)/$(RELEASE) python3 -m pytest -q -p no:cacheprovider Tests/integration
 
 test: deps build
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory unit-asan
+	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory integration
+
+# libFuzzer (with AddressSanitizer) on everything that reads kernel bytes:
+# CTCore's FuzzEntry. Seeds are the kernel-captured fixtures, as payloads
+# and as netlink messages; new inputs collect in $(FUZZ_DIR)/corpus, and a
+# crashing input is written to $(FUZZ_DIR)/artifacts (copy it into
+# Tests/CTCoreTests/Fixtures/fuzz-regressions once fixed). Replay an input
+# without libFuzzer: swift run ctl-fuzz-decoder FILE...
+FUZZ_DIR := .build-fuzz
+FUZZER := $(FUZZ_DIR)/release/ctl-fuzz-decoder
+FUZZ_SECONDS ?= 600
+FUZZ_CHECK_SECONDS ?= 60
+REGRESSIONS := Tests/CTCoreTests/Fixtures/fuzz-regressions
+
+fuzz-build:
+	$(SWIFT) build -c release --scratch-path $(FUZZ_DIR) --product ctl-fuzz-decoder \
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	python3 scripts/fuzz-corpus.py seeds $(FUZZ_DIR)/seeds
+	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
+
+fuzz: fuzz-build
+	$(FUZZER) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds $(REGRESSIONS)
+
+# Bounded, in make test: fails on any crash, leak, or input slower than 10 s.
+fuzz-check: fuzz-build
+	$(FUZZER) -max_total_time=$(FUZZ_CHECK_SECONDS) -timeout=10 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds $(REGRESSIONS) 2>&1 \
+		| grep -v '^#[0-9]\|^\s*"\|dictionary' ; exit $${PIPESTATUS[0]}
 
 bench: deps build
 	python3 scripts/bench.py $(CURDIR)/$(RELEASE)
 
 # Raises nf_conntrack_max in the initial namespace for the run (restored after).
-stress: deps build
-	python3 scripts/stress.py $(CURDIR)/$(RELEASE) $(STRESS_ARGS)
+stress: deps build fuzz-build
+	python3 scripts/stress.py $(CURDIR)/$(RELEASE) --fuzz-seconds 60 --fuzzer $(FUZZER) \
+		--corpus $(FUZZ_DIR)/seeds $(REGRESSIONS) $(STRESS_ARGS)
 
 # Recaptures the decoder's byte fixtures from this kernel (in a private namespace).
 fixtures:
@@ -73,4 +114,4 @@ uninstall:
 	      $(DESTDIR)$(ZSHDIR)/_ctl $(DESTDIR)$(FISHDIR)/ctl.fish
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz .build-asan

@@ -38,6 +38,15 @@ let package = Package(
             name: "ctl-capture",
             dependencies: ["CTCore"]
         ),
+        // libFuzzer's driver entry point (declaration only).
+        .systemLibrary(name: "CFuzzer"),
+        // libFuzzer target for the decoder and formatters (make fuzz), and
+        // without -DFUZZING a tool that replays inputs through the same path.
+        .executableTarget(
+            name: "ctl-fuzz-decoder",
+            dependencies: ["CTCore", "CFuzzer"],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
         .testTarget(
             name: "CTCoreTests",
             dependencies: ["CTCore"],

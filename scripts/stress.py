@@ -11,10 +11,12 @@
    well-formed, the summary must count the lines) and ctl -D deletes
    10.2.0.0/16; entries in 10.1.0.0/16 are never touched by anyone, so any
    that is missing afterwards is a wrong deletion.
-3. With `--fuzz-seconds S` and a built decoder fuzzer (`make fuzz` builds
-   it), runs it for S seconds and reports executions and crashes.
+3. With `--fuzz-seconds S --fuzzer PATH --corpus DIR...` (make stress
+   passes them), runs the decoder fuzzer for S seconds and reports
+   executions and crashes.
 
-Usage: stress.py CTL_BINARY [--entries N] [--churn-seconds S] [--fuzz-seconds S]
+Usage: stress.py CTL_BINARY [--entries N] [--churn-seconds S]
+                 [--fuzz-seconds S --fuzzer PATH --corpus DIR...]
 """
 import argparse
 import os
@@ -185,18 +187,18 @@ def churn(ctl, seconds):
         subprocess.run(["ip", "netns", "del", ns])
 
 
-def fuzz(seconds):
-    binary = ".build-fuzz/release/ctl-fuzz-decoder"
-    if not os.path.exists(binary):
-        print("fuzz: no fuzzer built (make fuzz builds it); skipped")
+def fuzz(fuzzer, corpora, seconds):
+    """Runs the decoder fuzzer for `seconds` on a fresh corpus seeded from
+    `corpora`; reports executions and whether anything crashed."""
+    if not fuzzer or not os.path.exists(fuzzer):
+        print("fuzz: no fuzzer built (make fuzz-build builds it); skipped")
         return True
     corpus = tempfile.mkdtemp(prefix="ctl-fuzz-")
-    r = subprocess.run([binary, "-max_total_time=%d" % seconds, "-print_final_stats=1", corpus,
-                        "Tests/CTCoreTests/Fixtures", "Tests/CTCoreTests/Fixtures/expect"],
-                       capture_output=True, text=True)
+    r = subprocess.run([fuzzer, "-max_total_time=%d" % seconds, "-timeout=10", "-print_final_stats=1",
+                        "-artifact_prefix=%s/" % corpus, corpus] + corpora, capture_output=True, text=True)
     execs = re.search(r"stat::number_of_executed_units:\s*(\d+)", r.stderr)
-    print("fuzz: %s executions in %d s, %s" % (format(int(execs.group(1)), ",") if execs else "?", seconds,
-                                               "no crash" if r.returncode == 0 else "CRASH (exit %d)" % r.returncode))
+    print("fuzz: %s decoder executions in %d s, %s" % (format(int(execs.group(1)), ",") if execs else "?", seconds,
+                                                      "0 crashes" if r.returncode == 0 else "CRASH (exit %d)" % r.returncode))
     return r.returncode == 0
 
 
@@ -206,6 +208,8 @@ def main():
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--churn-seconds", type=int, default=10)
     ap.add_argument("--fuzz-seconds", type=int, default=0)
+    ap.add_argument("--fuzzer")
+    ap.add_argument("--corpus", nargs="*", default=[])
     args = ap.parse_args()
     ctl = os.path.abspath(args.ctl)
     old = open(MAX_PATH).read().strip()
@@ -221,7 +225,7 @@ def main():
         print("  (nf_conntrack_max restored to %s)" % open(MAX_PATH).read().strip())
     ok &= churn(ctl, args.churn_seconds)
     if args.fuzz_seconds:
-        ok &= fuzz(args.fuzz_seconds)
+        ok &= fuzz(args.fuzzer, args.corpus, args.fuzz_seconds)
     print("stress: %s" % ("all checks passed" if ok else "SOME CHECKS FAILED"))
     sys.exit(0 if ok else 1)
 
