@@ -8,6 +8,16 @@ public enum EventType: Sendable {
     case update
     /// IPCTNL_MSG_CT_DELETE.
     case destroy
+
+    /// The line prefix of conntrack's text format: the kind in brackets,
+    /// right-aligned in nine columns, and a space.
+    public var label: StaticString {
+        switch self {
+        case .new: "    [NEW] "
+        case .update: " [UPDATE] "
+        case .destroy: "[DESTROY] "
+        }
+    }
 }
 
 /// One conntrack event.
@@ -50,22 +60,8 @@ public final class EventListener {
     /// goes to `onMalformed`.
     public func next(signalMask: sigset_t, onMalformed: (MalformedMessage) -> Void,
                      _ body: (Event) throws -> Void) throws -> EventWait {
-        let truncatedBefore = socket.truncated
-        defer {
-            for _ in truncatedBefore..<socket.truncated { onMalformed(MalformedMessage("datagram truncated")) }
-        }
-        return try socket.receive(signalMask: signalMask) { message in
-            guard message.subsystem == CTMessage.subsystem else { return }
-            let type: EventType
-            switch message.subsystemMessage {
-            case CTMessage.new:
-                let created = NetlinkFlags.create | NetlinkFlags.exclusive
-                type = message.flags & created != 0 ? .new : .update
-            case CTMessage.delete:
-                type = .destroy
-            default:
-                return
-            }
+        try socket.receiveEvents(subsystem: CTMessage.subsystem, new: CTMessage.new, delete: CTMessage.delete,
+                                 signalMask: signalMask, onMalformed: onMalformed) { type, message in
             let flow: Flow
             do {
                 flow = try Decoder.flow(message.payload)
@@ -99,22 +95,9 @@ public final class ExpectationListener {
     /// `EventListener.next` does.
     public func next(signalMask: sigset_t, onMalformed: (MalformedMessage) -> Void,
                      _ body: (EventType, Expectation) throws -> Void) throws -> EventWait {
-        let truncatedBefore = socket.truncated
-        defer {
-            for _ in truncatedBefore..<socket.truncated { onMalformed(MalformedMessage("datagram truncated")) }
-        }
-        return try socket.receive(signalMask: signalMask) { message in
-            guard message.subsystem == ExpectMessage.subsystem else { return }
-            let type: EventType
-            switch message.subsystemMessage {
-            case ExpectMessage.new:
-                let created = NetlinkFlags.create | NetlinkFlags.exclusive
-                type = message.flags & created != 0 ? .new : .update
-            case ExpectMessage.delete:
-                type = .destroy
-            default:
-                return
-            }
+        try socket.receiveEvents(subsystem: ExpectMessage.subsystem, new: ExpectMessage.new,
+                                 delete: ExpectMessage.delete, signalMask: signalMask,
+                                 onMalformed: onMalformed) { type, message in
             let expectation: Expectation
             do {
                 expectation = try Decoder.expectation(message.payload)
@@ -123,6 +106,35 @@ public final class ExpectationListener {
                 return
             }
             try body(type, expectation)
+        }
+    }
+}
+
+extension EventSocket {
+    /// One wait: hands on each queued event message of `subsystem` with its
+    /// type (`new` with NLM_F_CREATE | NLM_F_EXCL is new, without them an
+    /// update; `delete` is a destroy); other messages are skipped, and each
+    /// datagram the kernel cut short goes to `onMalformed`.
+    func receiveEvents(subsystem: UInt8, new: UInt8, delete: UInt8, signalMask: sigset_t,
+                       onMalformed: (MalformedMessage) -> Void,
+                       _ body: (EventType, NetlinkMessage) throws -> Void) throws -> EventWait {
+        let truncatedBefore = truncated
+        defer {
+            for _ in truncatedBefore..<truncated { onMalformed(MalformedMessage("datagram truncated")) }
+        }
+        return try receive(signalMask: signalMask) { message in
+            guard message.subsystem == subsystem else { return }
+            let type: EventType
+            switch message.subsystemMessage {
+            case new:
+                let created = NetlinkFlags.create | NetlinkFlags.exclusive
+                type = message.flags & created != 0 ? .new : .update
+            case delete:
+                type = .destroy
+            default:
+                return
+            }
+            try body(type, message)
         }
     }
 }

@@ -74,15 +74,39 @@ func resolvedSelector(_ inv: Invocation) -> Selector {
     return selector
 }
 
-/// Streams flows through `formatter` into stdout, counting them.
-final class FlowPrinter {
-    let formatter: TextFormatter
-    /// Set for -o save.
-    let save: SaveFormatter?
-    /// Set for -o xml.
+/// The formatters -o chooses between: the text format always, and the
+/// save, xml or json formatter when asked for (json comes first, then save,
+/// then xml, then text).
+struct OutputFormats {
+    let text: TextFormatter
+    var save: SaveFormatter?
     let xml: XMLFormatter?
-    /// Set for -o json: one object per line, no header or footer.
     let json: JSONFormatter?
+
+    init(_ options: OutputOptions, labelMap: LabelMap?, saveCommand: StaticString = "-A") {
+        text = TextFormatter(options: options, labelMap: labelMap)
+        save = options.contains(.save) ? SaveFormatter(command: saveCommand) : nil
+        xml = options.contains(.xml) ? XMLFormatter(options: options, labelMap: labelMap) : nil
+        json = options.contains(.json) ? JSONFormatter(options: options, labelMap: labelMap) : nil
+    }
+
+    /// The label names -o labels or -l asks for (none for -o save, which
+    /// leaves labels out).
+    static func labelMap(_ inv: Invocation, labels: Bool? = nil) -> LabelMap? {
+        inv.output.contains(.save) ? nil : outputLabelMap(inv, labels: labels)
+    }
+}
+
+/// The wall clock as gettimeofday(2) gives it: seconds and microseconds.
+func wallClock() -> (seconds: Int, microseconds: Int) {
+    var tv = timeval()
+    gettimeofday(&tv, nil)
+    return (Int(tv.tv_sec), Int(tv.tv_usec))
+}
+
+/// Streams flows into stdout in the format -o chose, counting them.
+final class FlowPrinter {
+    let formats: OutputFormats
     /// Whether the XML document's header goes before the first entry and
     /// its footer after the last (conntrack: -L both, -G the header only,
     /// -D and -U neither; nothing at all when no entry is printed).
@@ -94,35 +118,28 @@ final class FlowPrinter {
     var count = 0
     /// `labels` overrides whether label names are printed (-o labels, -l).
     init(_ inv: Invocation, labels: Bool? = nil, xmlHeader: Bool = true, xmlFooter: Bool = true) {
-        let map = inv.output.contains(.save) ? nil : outputLabelMap(inv, labels: labels)
-        formatter = TextFormatter(options: inv.output, labelMap: map)
-        save = inv.output.contains(.save) ? SaveFormatter() : nil
-        xml = inv.output.contains(.xml) ? XMLFormatter(options: inv.output, labelMap: map) : nil
-        json = inv.output.contains(.json) ? JSONFormatter(options: inv.output, labelMap: map) : nil
+        formats = OutputFormats(inv.output, labelMap: OutputFormats.labelMap(inv, labels: labels))
         self.xmlHeader = xmlHeader
         self.xmlFooter = xmlFooter
     }
     init(options: OutputOptions, saveCommand: StaticString = "-A") {
-        formatter = TextFormatter(options: options, labelMap: nil)
-        save = options.contains(.save) ? SaveFormatter(command: saveCommand) : nil
-        xml = options.contains(.xml) ? XMLFormatter(options: options, labelMap: nil) : nil
-        json = options.contains(.json) ? JSONFormatter(options: options, labelMap: nil) : nil
+        formats = OutputFormats(options, labelMap: nil, saveCommand: saveCommand)
         xmlHeader = false
         xmlFooter = false
     }
     func print(_ flow: Flow) throws {
-        if let json {
+        if let json = formats.json {
             json.write(flow, to: out, now: now)
-        } else if let save {
+        } else if let save = formats.save {
             save.write(flow, to: out)
-        } else if let xml {
+        } else if let xml = formats.xml {
             if xmlHeader, !headerWritten {
                 XMLFormatter.writeHeader(to: out)
                 headerWritten = true
             }
             xml.write(flow, to: out, now: now)
         } else {
-            formatter.write(flow, to: out, now: now)
+            formats.text.write(flow, to: out, now: now)
         }
         count += 1
         try out.flushIfFull()

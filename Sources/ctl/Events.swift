@@ -132,15 +132,11 @@ private func blockStopSignals() -> sigset_t {
 /// made, " [USERSPACE] portid=N" with " progname=NAME" while that process
 /// still has its socket.
 final class EventPrinter {
-    let formatter: TextFormatter
-    /// -o save: "-A" lines for new entries, "-U" for updates, "-D" for
-    /// destroyed ones, as conntrack writes them.
-    var save: SaveFormatter?
-    /// -o xml: `<flow type="...">` elements in a document begun before the
-    /// first event and ended by `finish()`.
-    let xml: XMLFormatter?
-    /// -o json: one object per event, the event's keys first.
-    let json: JSONFormatter?
+    /// -o save prints "-A" lines for new entries, "-U" for updates, "-D"
+    /// for destroyed ones, as conntrack writes them; -o xml `<flow
+    /// type="...">` elements in a document begun before the first event and
+    /// ended by `finish()`; -o json one object per event, its keys first.
+    var formats: OutputFormats
     private var headerWritten = false
     let timestamps: Bool
     let out = Console.out
@@ -148,11 +144,7 @@ final class EventPrinter {
     private var names = ProcessNames()
 
     init(_ inv: Invocation) {
-        let map = inv.output.contains(.save) ? nil : outputLabelMap(inv)
-        formatter = TextFormatter(options: inv.output, labelMap: map)
-        save = inv.output.contains(.save) ? SaveFormatter() : nil
-        xml = inv.output.contains(.xml) ? XMLFormatter(options: inv.output, labelMap: map) : nil
-        json = inv.output.contains(.json) ? JSONFormatter(options: inv.output, labelMap: map) : nil
+        formats = OutputFormats(inv.output, labelMap: OutputFormats.labelMap(inv))
         timestamps = inv.output.contains(.timestamp)
     }
 
@@ -162,13 +154,9 @@ final class EventPrinter {
     }
 
     func print(_ event: Event) throws {
-        if let json {
+        if let json = formats.json {
             var header = JSONFormatter.Header(event: event.type)
-            if timestamps {
-                var tv = timeval()
-                gettimeofday(&tv, nil)
-                header.time = (Int(tv.tv_sec), Int(tv.tv_usec))
-            }
+            if timestamps { header.time = wallClock() }
             if event.portID != 0 {
                 header.portID = event.portID
                 header.programName = names.name(ofPort: event.portID)
@@ -178,14 +166,14 @@ final class EventPrinter {
             try out.flushIfFull()
             return
         }
-        if var save {
-            save.command = switch event.type {
+        if formats.save != nil {
+            formats.save!.command = switch event.type {
             case .new: "-A"
             case .update: "-U"
             case .destroy: "-D"
             }
-            save.write(event.flow, to: out)
-        } else if let xml {
+            formats.save!.write(event.flow, to: out)
+        } else if let xml = formats.xml {
             if !headerWritten {
                 XMLFormatter.writeHeader(to: out)
                 headerWritten = true
@@ -193,20 +181,15 @@ final class EventPrinter {
             xml.write(event.flow, event: event.type, to: out, now: Int(time(nil)))
         } else {
             if timestamps {
-                var tv = timeval()
-                gettimeofday(&tv, nil)
+                let clock = wallClock()
                 out.append(UInt8(ascii: "["))
-                out.append(decimal: Int(tv.tv_sec))
+                out.append(decimal: clock.seconds)
                 out.append(UInt8(ascii: "."))
-                out.append(decimal: Int(tv.tv_usec), digits: 6)
+                out.append(decimal: clock.microseconds, digits: 6)
                 out.append("]\t")
             }
-            switch event.type {
-            case .new: out.append("    [NEW] ")
-            case .update: out.append(" [UPDATE] ")
-            case .destroy: out.append("[DESTROY] ")
-            }
-            formatter.write(event.flow, to: out, now: Int(time(nil)))
+            out.append(event.type.label)
+            formats.text.write(event.flow, to: out, now: Int(time(nil)))
         }
         if event.portID != 0 {
             out.dropLast()   // the newline

@@ -35,11 +35,7 @@ final class ExpectationPrinter {
     func print(_ e: Expectation, event: EventType? = nil) throws {
         if let json {
             var header = JSONFormatter.Header(event: event)
-            if timestamps {
-                var tv = timeval()
-                gettimeofday(&tv, nil)
-                header.time = (Int(tv.tv_sec), Int(tv.tv_usec))
-            }
+            if timestamps { header.time = wallClock() }
             json.write(e, header: header, to: out)
         } else if xml {
             if !headerWritten {
@@ -49,9 +45,8 @@ final class ExpectationPrinter {
             formatter.writeXML(e, event: event, to: out, now: Int(time(nil)))
         } else {
             if timestamps {
-                var tv = timeval()
-                gettimeofday(&tv, nil)
-                ExpectFormatter.writeTimestamp(seconds: Int(tv.tv_sec), microseconds: Int(tv.tv_usec), to: out)
+                let clock = wallClock()
+                ExpectFormatter.writeTimestamp(seconds: clock.seconds, microseconds: clock.microseconds, to: out)
             }
             formatter.write(e, event: event, to: out)
         }
@@ -128,7 +123,7 @@ func runExpect(_ inv: Invocation) -> ExitCode {
             Console.handle(error)
         } catch {
             let errno = error as? Errno
-            return statisticsFallback("Operation failed: " + (errno.map { describeExpect($0, command: .stats) } ?? "\(error)"))
+            return statisticsFallback("Operation failed: " + (errno.map { describe($0, command: .stats, table: .expect) } ?? "\(error)"))
         }
     case .event?:
         return expectationEvents(inv)
@@ -155,7 +150,7 @@ private func expectationRequest(_ ct: Conntrack, _ command: Command, before: () 
     for problem in ct.malformed { Console.message("skipped a \(problem)") }
     if let failure {
         if let errno = failure as? Errno {
-            Console.error("Operation failed: \(describeExpect(errno, command: command))")
+            Console.error("Operation failed: \(describe(errno, command: command, table: .expect))")
         } else {
             Console.error("Operation failed: \(failure)")
         }
@@ -164,17 +159,6 @@ private func expectationRequest(_ ct: Conntrack, _ command: Command, before: () 
     return ct.malformed.isEmpty
 }
 
-/// conntrack's wording for kernel errors of the expectation commands.
-func describeExpect(_ error: Errno, command: Command) -> String {
-    switch error.rawValue {
-    case EPERM: return "sorry, you must be root or get CAP_NET_ADMIN capability to do this"
-    case ENOENT where command == .create: return "master conntrack not found"
-    // EINVAL is "invalid parameters" for the commands conntrack numbers
-    // below 0x10000 (all but -C and -S of this table).
-    case EINVAL where command != .count && command != .stats: return "invalid parameters"
-    default: return error.description
-    }
-}
 
 /// The tuple -s, -d, -p and the port options give (the master of -I, the
 /// expected connection of -G and -D), with what conntrack's library always

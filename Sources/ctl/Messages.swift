@@ -94,14 +94,21 @@ enum Console {
     }
 }
 
-/// conntrack's wording for kernel errors of a command ("Operation failed: ...").
-func describe(_ error: Errno, command: Command) -> String {
+/// conntrack's wording for kernel errors of a command on a table
+/// ("Operation failed: ..."); conntrack keys it by its command bits, which
+/// differ between the conntrack and the expectation table.
+func describe(_ error: Errno, command: Command, table: Table = .conntrack) -> String {
+    let expect = table == .expect
     switch error.rawValue {
     case EPERM: return "sorry, you must be root or get CAP_NET_ADMIN capability to do this"
-    case EINVAL where command != .add: return "invalid parameters"
-    case EEXIST where command == .create: return "Such conntrack exists, try -U to update"
-    case EOPNOTSUPP where command == .list: return "function not implemented"
-    case ENOENT where command == .get || command == .delete || command == .create:
+    case ENOENT where expect && command == .create: return "master conntrack not found"
+    // EINVAL is "invalid parameters" for the commands conntrack numbers
+    // below 0x10000: -A and -C/-S expect are not among them.
+    case EINVAL where expect ? command != .count && command != .stats : command != .add:
+        return "invalid parameters"
+    case EEXIST where !expect && command == .create: return "Such conntrack exists, try -U to update"
+    case EOPNOTSUPP where !expect && command == .list: return "function not implemented"
+    case ENOENT where !expect && (command == .get || command == .delete || command == .create):
         return "such conntrack doesn't exist"
     default: return error.description
     }

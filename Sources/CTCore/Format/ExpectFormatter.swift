@@ -49,14 +49,7 @@ public struct ExpectFormatter {
     /// Appends one line for `e` (with its newline); `event` gives the
     /// `[NEW]`-style prefix of events.
     public func write(_ e: Expectation, event: EventType? = nil, to out: OutputBuffer) {
-        if let event {
-            let label: StaticString = switch event {
-            case .new: "    [NEW] "
-            case .update: " [UPDATE] "
-            case .destroy: "[DESTROY] "
-            }
-            out.append(label)
-        }
+        if let event { out.append(event.label) }
         out.append(decimal: UInt64(e.timeout ?? 0))
         out.append(" proto=")
         out.append(decimal: UInt64(e.tuple?.proto ?? 0))
