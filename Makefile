@@ -2,9 +2,10 @@
 #   make run     install dependencies, build, and list this host's table
 #   make test    install dependencies, build, run unit tests (also under ASan), fuzz-check, integration tests
 #   make bench   ctl against conntrack on a 100,000-entry table
-#   make stress  a 1,000,000-entry table, dumps and deletes under churn, a minute of fuzzing
+#   make stress  a 1,000,000-entry table, dumps and deletes under churn, a minute of each fuzzer
 #   make fuzz    libFuzzer on the decoders and formatters (FUZZ_SECONDS=600)
-#   make fuzz-check   the same for FUZZ_CHECK_SECONDS=60, as make test runs it
+#   make fuzz-args    libFuzzer on the argument and -R line parsers (FUZZ_SECONDS=600)
+#   make fuzz-check   both for FUZZ_CHECK_SECONDS=60 each, as make test runs them
 #   make unit-asan    unit tests under AddressSanitizer, as make test runs them
 #   make install PREFIX=/usr DESTDIR=...   binary, man page, completions (make uninstall)
 SHELL := /bin/bash
@@ -16,7 +17,7 @@ SWIFT ?= swift
 RELEASE := .build/release/ctl
 
 .PHONY: all deps build run test unit unit-asan integration bench stress install uninstall clean fixtures \
-	fuzz fuzz-build fuzz-check
+	fuzz fuzz-args fuzz-build fuzz-check
 
 all: build
 
@@ -59,22 +60,41 @@ FUZZER := $(FUZZ_DIR)/release/ctl-fuzz-decoder
 FUZZ_SECONDS ?= 600
 FUZZ_CHECK_SECONDS ?= 60
 REGRESSIONS := Tests/CTCoreTests/Fixtures/fuzz-regressions
+# The same for the argument parser, the option checks and -R's line parser
+# (CTCommands' FuzzArguments): seeds are command lines and -R files using
+# every option, the dictionary every option name the parser knows; a crash
+# goes to $(FUZZ_DIR)/args-artifacts, and once fixed into ARGS_REGRESSIONS
+# (replayed by the unit tests). Replay: swift run ctl-fuzz-args FILE...
+ARGS_FUZZER := $(FUZZ_DIR)/release/ctl-fuzz-args
+ARGS_REGRESSIONS := Tests/CTCommandsTests/Fixtures/fuzz-args-regressions
+ARGS_FUZZ = $(ARGS_FUZZER) -timeout=10 -print_final_stats=1 -dict=$(FUZZ_DIR)/args.dict \
+	-artifact_prefix=$(FUZZ_DIR)/args-artifacts/ $(FUZZ_DIR)/args-corpus $(FUZZ_DIR)/args-seeds $(ARGS_REGRESSIONS)
+# libFuzzer's running report, without the per-input lines and dictionary.
+QUIET_FUZZ = 2>&1 | grep -v '^\#[0-9]\|^\s*"\|dictionary' ; exit $${PIPESTATUS[0]}
 
 fuzz-build:
 	$(SWIFT) build -c release --scratch-path $(FUZZ_DIR) --product ctl-fuzz-decoder \
 		-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	$(SWIFT) build -c release --scratch-path $(FUZZ_DIR) --product ctl-fuzz-args \
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 	python3 scripts/fuzz-corpus.py seeds $(FUZZ_DIR)/seeds
-	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
+	python3 scripts/fuzz-args-corpus.py seeds $(FUZZ_DIR)/args-seeds
+	python3 scripts/fuzz-args-corpus.py dict $(FUZZ_DIR)/args.dict
+	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts $(FUZZ_DIR)/args-corpus $(FUZZ_DIR)/args-artifacts
 
 fuzz: fuzz-build
 	$(FUZZER) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
 		-artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds $(REGRESSIONS)
 
-# Bounded, in make test: fails on any crash, leak, or input slower than 10 s.
+fuzz-args: fuzz-build
+	$(ARGS_FUZZ) -max_total_time=$(FUZZ_SECONDS)
+
+# Bounded, in make test: fails on any crash, leak, failed check, or input
+# slower than 10 s.
 fuzz-check: fuzz-build
 	$(FUZZER) -max_total_time=$(FUZZ_CHECK_SECONDS) -timeout=10 -print_final_stats=1 \
-		-artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds $(REGRESSIONS) 2>&1 \
-		| grep -v '^#[0-9]\|^\s*"\|dictionary' ; exit $${PIPESTATUS[0]}
+		-artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds $(REGRESSIONS) $(QUIET_FUZZ)
+	$(ARGS_FUZZ) -max_total_time=$(FUZZ_CHECK_SECONDS) $(QUIET_FUZZ)
 
 bench: deps build
 	python3 scripts/bench.py $(CURDIR)/$(RELEASE)
@@ -82,7 +102,8 @@ bench: deps build
 # Raises nf_conntrack_max in the initial namespace for the run (restored after).
 stress: deps build fuzz-build
 	python3 scripts/stress.py $(CURDIR)/$(RELEASE) --fuzz-seconds 60 --fuzzer $(FUZZER) \
-		--corpus $(FUZZ_DIR)/seeds $(REGRESSIONS) $(STRESS_ARGS)
+		--corpus $(FUZZ_DIR)/seeds $(REGRESSIONS) --args-fuzzer $(ARGS_FUZZER) \
+		--args-corpus $(FUZZ_DIR)/args-seeds $(ARGS_REGRESSIONS) --args-dict $(FUZZ_DIR)/args.dict $(STRESS_ARGS)
 
 # Recaptures the decoder's byte fixtures from this kernel (in a private namespace).
 fixtures:

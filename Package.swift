@@ -21,13 +21,20 @@ let package = Package(
         ),
         // glibc's getopt_long for conntrack-identical argument parsing.
         .systemLibrary(name: "CGetopt"),
-        // Argument parsing and the commands.
-        .executableTarget(
-            name: "ctl",
+        // Argument parsing, the option checks, -R's line parser and the
+        // commands: all of ctl but its entry point, a library so that the
+        // argument fuzzer and the unit tests can call the parsers.
+        .target(
+            name: "CTCommands",
             dependencies: ["CTCore", "CGetopt"],
             // getopt_long's globals (optind, optarg, opterr) are plain C
             // variables, which Swift 6 mode refuses to touch.
-            swiftSettings: [.swiftLanguageMode(.v5)],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // The command: --netns, then CTCommands.
+        .executableTarget(
+            name: "ctl",
+            dependencies: ["CTCommands"],
             // A system tool: no dependency on the toolchain's runtime
             // libraries, and a faster start.
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]
@@ -46,6 +53,17 @@ let package = Package(
             name: "ctl-fuzz-decoder",
             dependencies: ["CTCore", "CFuzzer"],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+        // libFuzzer target for the argument and -R line parsers (make fuzz-args).
+        .executableTarget(
+            name: "ctl-fuzz-args",
+            dependencies: ["CTCommands", "CFuzzer"],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
+        .testTarget(
+            name: "CTCommandsTests",
+            dependencies: ["CTCommands"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "CTCoreTests",

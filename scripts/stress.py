@@ -13,10 +13,12 @@
    that is missing afterwards is a wrong deletion.
 3. With `--fuzz-seconds S --fuzzer PATH --corpus DIR...` (make stress
    passes them), runs the decoder fuzzer for S seconds and reports
-   executions and crashes.
+   executions and crashes; with `--args-fuzzer PATH --args-corpus DIR...
+   --args-dict FILE` too, the argument and -R parser fuzzer as long.
 
 Usage: stress.py CTL_BINARY [--entries N] [--churn-seconds S]
                  [--fuzz-seconds S --fuzzer PATH --corpus DIR...]
+                 [--args-fuzzer PATH --args-corpus DIR... --args-dict FILE]
 """
 import argparse
 import os
@@ -187,18 +189,21 @@ def churn(ctl, seconds):
         subprocess.run(["ip", "netns", "del", ns])
 
 
-def fuzz(fuzzer, corpora, seconds):
-    """Runs the decoder fuzzer for `seconds` on a fresh corpus seeded from
-    `corpora`; reports executions and whether anything crashed."""
+def fuzz(fuzzer, corpora, seconds, what="decoder", options=()):
+    """Runs a fuzzer for `seconds` on a fresh corpus seeded from `corpora`;
+    reports executions and whether anything crashed."""
     if not fuzzer or not os.path.exists(fuzzer):
         print("fuzz: no fuzzer built (make fuzz-build builds it); skipped")
         return True
     corpus = tempfile.mkdtemp(prefix="ctl-fuzz-")
     r = subprocess.run([fuzzer, "-max_total_time=%d" % seconds, "-timeout=10", "-print_final_stats=1",
-                        "-artifact_prefix=%s/" % corpus, corpus] + corpora, capture_output=True, text=True)
+                        "-artifact_prefix=%s/" % corpus] + list(options) + [corpus] + corpora,
+                       capture_output=True, text=True)
     execs = re.search(r"stat::number_of_executed_units:\s*(\d+)", r.stderr)
-    print("fuzz: %s decoder executions in %d s, %s" % (format(int(execs.group(1)), ",") if execs else "?", seconds,
-                                                      "0 crashes" if r.returncode == 0 else "CRASH (exit %d)" % r.returncode))
+    print("fuzz: %s %s executions in %d s, %s" % (format(int(execs.group(1)), ",") if execs else "?", what, seconds,
+                                                 "0 crashes" if r.returncode == 0 else "CRASH (exit %d)" % r.returncode))
+    if r.returncode != 0:
+        print(r.stderr[-3000:])
     return r.returncode == 0
 
 
@@ -210,6 +215,9 @@ def main():
     ap.add_argument("--fuzz-seconds", type=int, default=0)
     ap.add_argument("--fuzzer")
     ap.add_argument("--corpus", nargs="*", default=[])
+    ap.add_argument("--args-fuzzer")
+    ap.add_argument("--args-corpus", nargs="*", default=[])
+    ap.add_argument("--args-dict")
     args = ap.parse_args()
     ctl = os.path.abspath(args.ctl)
     old = open(MAX_PATH).read().strip()
@@ -226,6 +234,9 @@ def main():
     ok &= churn(ctl, args.churn_seconds)
     if args.fuzz_seconds:
         ok &= fuzz(args.fuzzer, args.corpus, args.fuzz_seconds)
+        if args.args_fuzzer:
+            ok &= fuzz(args.args_fuzzer, args.args_corpus, args.fuzz_seconds, "argument and -R parser",
+                       ["-dict=%s" % args.args_dict] if args.args_dict else [])
     print("stress: %s" % ("all checks passed" if ok else "SOME CHECKS FAILED"))
     sys.exit(0 if ok else 1)
 

@@ -2,7 +2,7 @@
 
 * man/ctl.8 lints clean (mandoc -T lint, groff -ww), renders with man -l at
   80 columns, and names every option the parser knows (read from
-  Sources/ctl/Arguments.swift, so a new option without documentation fails
+  Sources/CTCommands/Arguments.swift, so a new option without documentation fails
   here), every value list, and the sections -h shows.
 * completions/ctl.bash, _ctl and ctl.fish are run in the real shells:
   bash and zsh interactive on a pseudo-terminal (python's pty), a TAB typed
@@ -31,7 +31,7 @@ import pytest
 from conftest import CTL, LABELMAP_CONTENT, REPO, Netns
 
 MAN = REPO / "man" / "ctl.8"
-ARGUMENTS = REPO / "Sources" / "ctl" / "Arguments.swift"
+ARGUMENTS = REPO / "Sources" / "CTCommands" / "Arguments.swift"
 NAMES = REPO / "Sources" / "CTCore" / "Format" / "Names.swift"
 COMPLETIONS = REPO / "completions"
 BASH_COMPLETION = COMPLETIONS / "ctl.bash"

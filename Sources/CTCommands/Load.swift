@@ -14,7 +14,7 @@ private let lineBufferLength = 10_239
 private let maximumWords = 253
 
 /// What one line asks for.
-private enum Action {
+enum Action {
     /// -I (or -A, which does not mind an existing entry).
     case create(EntryChange, add: Bool)
     /// -U with its change.
@@ -27,7 +27,7 @@ private enum Action {
 /// of them (the program name first, then the words, then NULL), ready to
 /// be handed to getopt. Both buffers are made once, for the longest line,
 /// and reused line after line.
-private struct LineWords {
+struct LineWords {
     /// Room for a cut line's bytes with a NUL after each, and "ctl".
     let text = UnsafeMutablePointer<CChar>.allocate(capacity: 2 * lineBufferLength + 8)
     /// Room for a word per two bytes, the program name and the NULL.
@@ -45,7 +45,7 @@ private struct LineWords {
 /// number, until `body` returns false: blanks and tabs separate words,
 /// double quotes group them (and go), a NUL ends the line, and lines whose
 /// first word starts with '#' are comments.
-private func forEachLine(of bytes: [UInt8], _ body: (Int, inout LineWords) -> Bool) {
+func forEachLine(of bytes: [UInt8], _ body: (Int, inout LineWords) -> Bool) {
     var words = LineWords()
     defer { words.deallocate() }
     let text = words.text, argv = words.argv
@@ -107,7 +107,7 @@ private func forEachLine(of bytes: [UInt8], _ body: (Int, inout LineWords) -> Bo
 }
 
 /// Parses and checks one line.
-private func parseLine(_ words: inout LineWords) throws(Failure) -> Action {
+func parseLine(_ words: inout LineWords) throws(Failure) -> Action {
     guard words.count - 1 <= maximumWords else { throw .parameter("too many arguments") }
     let inv = try parseArguments(Int32(words.count), words.argv, inFile: true)
     guard let command = inv.command else {

@@ -30,7 +30,7 @@ struct Failure: Error {
 /// anything goes to stderr so the two stay in order on a shared terminal.
 enum Console {
     nonisolated(unsafe) static let out = OutputBuffer(fd: 1)
-    nonisolated(unsafe) static let err = OutputBuffer(fd: 2, capacity: 4096)
+    nonisolated(unsafe) static var err = OutputBuffer(fd: 2, capacity: 4096)
 
     /// Set while -R runs a line of its file: "line N: ", put before errors.
     nonisolated(unsafe) static var errorContext = ""
@@ -85,6 +85,12 @@ enum Console {
             try? err.flush()
             exit(ExitCode.failure.rawValue)
         }
+    }
+
+    /// Messages go nowhere from now on (for the argument fuzzer, whose
+    /// inputs make the parser warn).
+    static func discardMessages() {
+        err = OutputBuffer(fd: -1, capacity: 4096)
     }
 
     static func fail(_ failure: Failure) -> Never {

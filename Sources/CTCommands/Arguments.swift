@@ -304,6 +304,10 @@ private struct ScannedOption {
     var next: Int32
 }
 
+/// Whether parseArguments may take the fast path (the argument fuzzer
+/// turns it off to compare the two paths).
+nonisolated(unsafe) var useFastPath = true
+
 /// The options reused from line to line of a -R file.
 nonisolated(unsafe) private var scannedOptions: [ScannedOption] = []
 
@@ -394,7 +398,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
     var scanned = scannedOptions
     scannedOptions = []
     defer { scannedOptions = scanned }
-    let fast = scanOptions(argc, argv, into: &scanned)
+    let fast = useFastPath && scanOptions(argc, argv, into: &scanned)
     var nextScanned = 0
     opterr = 0
     // 0 makes glibc start afresh (a -R file parses one line after another).

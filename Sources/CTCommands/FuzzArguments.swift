@@ -1,0 +1,160 @@
+import CTCore
+import Glibc
+
+/// For fuzzing only (the `ctl-fuzz-args` libFuzzer target and the
+/// regression test that replays its corpus): runs arbitrary bytes through
+/// everything that reads a command line or a -R file, up to the point
+/// where ctl would open its socket. Not used by `ctl`.
+///
+/// An input's first byte chooses what the rest is: even, a command line
+/// whose words are separated by NUL bytes; odd, the text of a -R file.
+///
+/// Beyond "no crash, no hang", every input is held to these, and a
+/// violation stops the fuzzer (`preconditionFailure`):
+/// - every refusal carries a message, so ctl never exits 1 or 2 silently;
+/// - the fast path and getopt_long parse every argv alike: the same
+///   invocation, or the same refusal (the fast path is meant to be only a
+///   shortcut to getopt's result);
+/// - parsing leaves no state behind: the same words parse alike again.
+public enum FuzzArguments {
+    /// Warnings and messages go nowhere: the parser warns on some inputs,
+    /// and the fuzzer's own report shares stderr.
+    public static func setUp() {
+        Console.discardMessages()
+    }
+
+    /// Runs one fuzz input; returns a summary of what it parsed to (for
+    /// the replay tool and the tests).
+    @discardableResult
+    public static func run(_ bytes: [UInt8]) -> [String] {
+        guard let mode = bytes.first else { return [] }
+        let rest = Array(bytes.dropFirst())
+        if mode & 1 == 0 {
+            return [commandLine(words(rest))]
+        }
+        return loadFile(rest)
+    }
+
+    /// The NUL-separated words of `bytes`; decoded as UTF-8 with
+    /// replacement, as CommandLine.arguments does.
+    static func words(_ bytes: [UInt8]) -> [String] {
+        guard !bytes.isEmpty else { return [] }
+        return bytes.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// One command line (without the program name), parsed as ctl's main
+    /// parses it: --netns taken out, conntrack's options, the checks, and
+    /// what the command builds before it opens a socket.
+    public static func commandLine(_ arguments: [String]) -> String {
+        var words = ["ctl"] + arguments
+        do throws(Failure) {
+            if let (_, rest) = try takeNetns(words) { words = rest }
+        } catch {
+            return refused(error)
+        }
+        let argv = cArguments(words)
+        defer {
+            for i in 0..<words.count { free(argv[i]) }
+            argv.deallocate()
+        }
+        return parsedAlike(Int32(words.count), argv, inFile: false)
+    }
+
+    /// A -R file: every line parsed and checked (ctl stops at the first
+    /// bad one; the fuzzer goes on, to reach the later lines).
+    public static func loadFile(_ bytes: [UInt8]) -> [String] {
+        var results: [String] = []
+        forEachLine(of: bytes) { number, lineWords in
+            // The line's words through both paths (on copies of the argv
+            // pointers: getopt_long reorders the array it is given) ...
+            _ = parsedAlike(Int32(lineWords.count), lineWords.argv, inFile: true)
+            // ... and the line's own parse, as -R runs it.
+            let outcome: String
+            do throws(Failure) {
+                outcome = "\(try parseLine(&lineWords))"
+            } catch {
+                outcome = refused(error)
+            }
+            results.append("line \(number): \(outcome)")
+            return true
+        }
+        return results
+    }
+
+    /// Parses argv three times, fast path, getopt_long, fast path again,
+    /// each on a fresh copy of the pointer array; they must agree.
+    private static func parsedAlike(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+                                    inFile: Bool) -> String {
+        let first = parsed(argc, argv, inFile: inFile, fast: true)
+        let slow = parsed(argc, argv, inFile: inFile, fast: false)
+        let again = parsed(argc, argv, inFile: inFile, fast: true)
+        guard first == slow else {
+            preconditionFailure("fast path and getopt_long differ:\n  fast:  \(first)\n  getopt: \(slow)")
+        }
+        guard first == again else {
+            preconditionFailure("the same words parsed differently the second time:\n  \(first)\n  \(again)")
+        }
+        return first
+    }
+
+    private static func parsed(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+                               inFile: Bool, fast: Bool) -> String {
+        let copy = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: Int(argc) + 1)
+        defer { copy.deallocate() }
+        copy.update(from: argv, count: Int(argc))
+        copy[Int(argc)] = nil
+        useFastPath = fast
+        defer { useFastPath = true }
+        let inv: Invocation
+        do throws(Failure) {
+            inv = try parseArguments(argc, copy, inFile: inFile)
+        } catch {
+            return refused(error)
+        }
+        do throws(Failure) {
+            try validate(inv)
+            return "\(inv) => \(try prepared(inv))"
+        } catch {
+            return "\(inv) => \(refused(error))"
+        }
+    }
+
+    /// What the command makes of a valid invocation before it opens a
+    /// socket: the entry -I/-A create, -U's plan, the selector with label
+    /// bits and the kernel filter it sends, -E's socket filter.
+    private static func prepared(_ inv: Invocation) throws(Failure) -> String {
+        guard inv.table == .conntrack else { return "expect or list" }
+        switch inv.command {
+        case .create?, .add?:
+            return "\(try createChange(inv))"
+        case .update?:
+            let plan = try UpdatePlan(inv)
+            return "\(plan.change(for: Flow()).map { "\($0)" } ?? "no change") \(kernelRequest(inv.selector))"
+        case .list?, .delete?, .get?, .count?, .event?:
+            var selector = inv.selector
+            if !inv.labelNames.isEmpty {
+                selector.labels += try labelBits(inv.labelNames, labelMap() ?? LabelMap(names: [:]))
+            }
+            let program = EventFilter.program(for: selector).map { "\($0.count) instructions" } ?? "no program"
+            return "\(kernelRequest(selector)) \(program)"
+        default:
+            return "\(inv.command.map { $0.rawValue } ?? "none")"
+        }
+    }
+
+    /// The dump request's attributes with every kernel filter and with
+    /// none, counted.
+    private static func kernelRequest(_ selector: Selector) -> String {
+        let all = selector.dumpAttributes(KernelFilterSupport(mark: true, status: true, tupleFilter: true))
+        let none = selector.dumpAttributes(.none)
+        return "\(all.count)/\(none.count) attributes"
+    }
+
+    /// A refusal, which must say why.
+    private static func refused(_ failure: Failure) -> String {
+        guard !failure.message.isEmpty else {
+            preconditionFailure("exit \(failure.code.rawValue) without a message")
+        }
+        return "exit \(failure.code.rawValue): \(failure.message)"
+    }
+}

@@ -1,0 +1,125 @@
+import CTCore
+import Foundation
+import XCTest
+@testable import CTCommands
+
+/// The parsers in-process: the argument fuzzer's regression corpus, and
+/// refusals and parses whose expected messages come from conntrack 1.4.7
+/// run on the same words (exit code 2 and the message after the prefix).
+final class ArgumentParserTests: XCTestCase {
+    override class func setUp() {
+        super.setUp()
+        // The parser warns on some inputs (deprecated options, no label file).
+        FuzzArguments.setUp()
+    }
+
+    private static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Fixtures")
+
+    /// Every input that ever failed ctl-fuzz-args, and the hand-made nasty
+    /// ones (scripts/fuzz-args-corpus.py regressions), through the fuzzer's
+    /// own path with its checks: fast path and getopt_long agree, every
+    /// refusal has a message, nothing traps or takes long.
+    func testRegressionCorpus() throws {
+        let directory = Self.fixtures.appendingPathComponent("fuzz-args-regressions")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+        XCTAssertGreaterThan(names.count, 20)
+        for name in names {
+            let bytes = [UInt8](try Data(contentsOf: directory.appendingPathComponent(name)))
+            let start = ContinuousClock.now
+            let outcomes = FuzzArguments.run(bytes)
+            XCTAssertLessThan(ContinuousClock.now - start, .seconds(5), name)
+            if name.hasPrefix("argv-") { XCTAssertEqual(outcomes.count, 1, name) }
+        }
+    }
+
+    private func parse(_ words: [String], inFile: Bool = false) throws(Failure) -> Invocation {
+        let all = ["ctl"] + words
+        let argv = cArguments(all)
+        defer {
+            for i in 0..<all.count { free(argv[i]) }
+            argv.deallocate()
+        }
+        let inv = try parseArguments(Int32(all.count), argv, inFile: inFile)
+        try validate(inv)
+        return inv
+    }
+
+    private func refusal(_ words: [String]) -> Failure? {
+        do throws(Failure) {
+            _ = try parse(words)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func testConntrackRefusals() {
+        let cases: [([String], String)] = [
+            (["-L", "-u", "ASSURED,BOGUS"], "Bad parameter `BOGUS'"),
+            (["-D", "-s", "1.2.3.4/33"], "Invalid netmask"),
+            (["-L", "--d"], "unknown option `--d'"),
+            (["-L", "-x"], "unknown option `-x'"),
+            (["-I", "-p", "tcp", "-s", "1.1.1.1"], "You need to supply the `--timeout' option for this command"),
+            (["-L", "-D"], "Invalid commands combination"),
+        ]
+        for (words, message) in cases {
+            let failure = refusal(words)
+            XCTAssertEqual(failure?.message, message, "\(words)")
+            XCTAssertEqual(failure?.code, .parameter, "\(words)")
+        }
+    }
+
+    /// Abbreviated long options and a protocol's options, as getopt_long
+    /// and conntrack read them (conntrack lists tcp dport 80 ESTABLISHED).
+    func testAbbreviationsAndProtocolOptions() throws {
+        let inv = try parse(["-L", "-p", "tcp", "--dp", "80", "--state", "ESTABLISHED", "-o", "extended"])
+        XCTAssertEqual(inv.command, .list)
+        XCTAssertEqual(inv.selector.proto, 6)
+        XCTAssertEqual(inv.selector.origDstPort, 80)
+        XCTAssertEqual(inv.selector.state, 3)
+        XCTAssertEqual(inv.output, .extended)
+        XCTAssertEqual(inv.protoOptions, ["dport", "state"])
+    }
+
+    /// The fast path and getopt_long give the same invocation for plain
+    /// and not-so-plain command lines.
+    func testFastPathMatchesGetopt() {
+        let lines: [[String]] = [
+            ["-L", "-p", "tcp", "--dport", "80", "-s", "10.0.0.0/8", "-o", "xml"],
+            ["-D", "-m", "1/0xff", "--id", "7"],
+            ["-I", "-p", "udp", "-s", "1.1.1.1", "-d", "2.2.2.2", "--sport", "1", "--dport", "2", "-t", "5"],
+            ["-L", "conntrack", "-n", "-g", "-j", "-z"],
+            ["-U", "-m", "5", "--label-del"],
+            ["--dump", "--protonum", "tcp", "--orig-port-dst", "22"],
+        ]
+        for words in lines {
+            let fast = FuzzArguments.commandLine(words)
+            XCTAssertFalse(fast.hasPrefix("exit"), "\(words): \(fast)")
+        }
+    }
+
+    /// -R's line splitting: blanks and tabs separate, double quotes group
+    /// (a quoted "-p udp" is one word, so -p gets " udp": conntrack says
+    /// "` udp' unsupported protocol"), a NUL ends the line, '#' lines are
+    /// comments, and more than 253 words is "too many arguments".
+    func testLoadFileLines() {
+        let text = "-D -p tcp\0 -s 1.1.1.1\n# -F\n\n-F \"-p udp\"\n-D " + String(repeating: "-z ", count: 260) + "\n"
+        let outcomes = FuzzArguments.loadFile(Array(text.utf8))
+        XCTAssertEqual(outcomes.count, 3, "\(outcomes)")
+        XCTAssertTrue(outcomes[0].hasPrefix("line 1: command("), outcomes[0])
+        XCTAssertEqual(outcomes[1], "line 4: exit 2: ` udp' unsupported protocol")
+        XCTAssertEqual(outcomes[2], "line 5: exit 2: too many arguments")
+    }
+
+    /// --netns comes out of argv before conntrack's options are parsed.
+    func testNetnsIsTakenOut() throws {
+        let taken = try takeNetns(["ctl", "-L", "--netns", "web", "-p", "tcp"])
+        XCTAssertEqual(taken?.0, "web")
+        XCTAssertEqual(taken?.1, ["ctl", "-L", "-p", "tcp"])
+        XCTAssertEqual(try takeNetns(["ctl", "--netns=/proc/1/ns/net", "-L"])?.0, "/proc/1/ns/net")
+        XCTAssertNil(try takeNetns(["ctl", "-L"]))
+        XCTAssertThrowsError(try takeNetns(["ctl", "-L", "--netns"]))
+        XCTAssertThrowsError(try takeNetns(["ctl", "-L", "--netns="]))
+    }
+}
