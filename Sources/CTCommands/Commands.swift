@@ -47,11 +47,41 @@ func operationFailed(_ error: Error, _ command: Command) -> String {
     return "Operation failed: \(error)"
 }
 
-/// What the running kernel may filter; CTL_NO_KERNEL_FILTER=1 turns every
-/// kernel-side filter off (the userspace check alone then selects).
+/// Kernel features ctl is to act as if the kernel lacked, so that tests
+/// can force each fallback path on a kernel that has them all:
+/// CTL_KERNEL_LACKS, a comma list of
+/// - `family`, `mark`, `status`, `tuple`: the dump filters (nfgen_family,
+///   CTA_MARK, CTA_STATUS, CTA_FILTER; the tuple filter needs the family
+///   and goes with it); the userspace check alone then selects;
+/// - `socket`: -E's socket filter;
+/// - `stats`: ctnetlink's statistics messages (-C and -S then fall back to
+///   /proc, as on kernels before 3.x with conntrack);
+/// - `family-flush`: a flush of one family (-F -f is then refused, as on
+///   kernels before 5.0).
+/// CTL_NO_KERNEL_FILTER=1 is `family,mark,status,tuple,socket`.
+let kernelLacks: Set<Substring> = {
+    var words = Set(getenv("CTL_KERNEL_LACKS").map { String(cString: $0).split(separator: ",") } ?? [])
+    if let v = getenv("CTL_NO_KERNEL_FILTER"), String(cString: v) == "1" {
+        words.formUnion(["family", "mark", "status", "tuple", "socket"])
+    }
+    return words
+}()
+
+/// What the running kernel may filter, less what CTL_KERNEL_LACKS removes.
 func kernelSupport() -> KernelFilterSupport {
-    if let v = getenv("CTL_NO_KERNEL_FILTER"), String(cString: v) == "1" { return .none }
-    return .forKernel(.running)
+    var support = KernelFilterSupport.forKernel(.running)
+    if kernelLacks.contains("family") { support.family = false; support.tupleFilter = false }
+    if kernelLacks.contains("mark") { support.mark = false }
+    if kernelLacks.contains("status") { support.status = false }
+    if kernelLacks.contains("tuple") { support.tupleFilter = false }
+    if kernelLacks.contains("socket") { support.socketFilter = false }
+    return support
+}
+
+/// CTL_KERNEL_LACKS=stats: the answer of a kernel without ctnetlink
+/// statistics messages.
+func refuseStatisticsIfLacking() throws(Errno) {
+    if kernelLacks.contains("stats") { throw Errno(EOPNOTSUPP) }
 }
 
 /// The label map when -o labels asks for names (a missing file is only a
@@ -240,6 +270,7 @@ private func get(_ inv: Invocation) -> ExitCode {
 private func count(_ inv: Invocation) -> ExitCode {
     let ct = openConntrack(.count)
     do {
+        try refuseStatisticsIfLacking()
         let n = try ct.count()
         Console.out.append("\(n)\n")
         Console.flushOut()
@@ -259,6 +290,7 @@ private func count(_ inv: Invocation) -> ExitCode {
 private func stats(_ inv: Invocation) -> ExitCode {
     let ct = openConntrack(.stats)
     do {
+        try refuseStatisticsIfLacking()
         try ct.cpuStatistics { stats in
             TextFormatter.write(stats, to: Console.out)
         }
@@ -308,7 +340,7 @@ func writeProcStats(_ text: String, to out: OutputBuffer) {
 
 /// -F: flush the table, or with -f one family of it.
 private func flush(_ inv: Invocation) -> ExitCode {
-    if inv.family != nil, !Conntrack.kernelFiltersFlushByFamily {
+    if inv.family != nil, !Conntrack.kernelFiltersFlushByFamily || kernelLacks.contains("family-flush") {
         Console.fail(.other("flushing one family needs Linux 5.0 or later; this kernel would flush every family"))
     }
     let ct = openConntrack(.flush)

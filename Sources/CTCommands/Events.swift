@@ -21,8 +21,8 @@ func events(_ inv: Invocation) -> ExitCode {
     let listener: EventListener
     do {
         // Socket filters are older than ctnetlink's events: every kernel
-        // has them. CTL_NO_KERNEL_FILTER=1 turns this one off too.
-        listener = try EventListener(groups: groups, selector: selector, kernelFilter: kernelSupport().family)
+        // has them. CTL_KERNEL_LACKS=socket turns it off.
+        listener = try EventListener(groups: groups, selector: selector, kernelFilter: kernelSupport().socketFilter)
     } catch {
         // conntrack's words when it cannot bind to the event groups.
         Console.raw("mnl_socket_bind: \(error)")

@@ -116,6 +116,7 @@ func runExpect(_ inv: Invocation) -> ExitCode {
     case .stats?:
         let ct = openConntrack(.stats)
         do {
+            try refuseStatisticsIfLacking()
             try ct.expectationStatistics { TextFormatter.writeExpectation($0, to: Console.out) }
             Console.flushOut()
             return .ok

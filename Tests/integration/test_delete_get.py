@@ -193,14 +193,22 @@ def test_delete_labels(make_ns, labelmap, args):
     delete_pair(make_ns, args, labels=labelmap)
 
 
+@pytest.mark.parametrize("env", [
+    pytest.param(NO_KFILTER, id="CTL_NO_KERNEL_FILTER"),
+    pytest.param({"CTL_KERNEL_LACKS": "tuple"}, id="lacks-tuple"),
+    pytest.param({"CTL_KERNEL_LACKS": "mark,status"}, id="lacks-mark-status"),
+    pytest.param({"CTL_KERNEL_LACKS": "family"}, id="lacks-family"),
+])
 @pytest.mark.parametrize("args", [
     ["-D", "-s", "10.10.0.0/16", "-p", "tcp"],
     ["-D", "-u", "ASSURED", "-u", "SEEN_REPLY"],
+    ["-D", "-m", "42"],
     ["-D", "-n"],
 ], ids=_id)
-def test_delete_without_kernel_filter(make_ns, args):
-    """The same comparison with ctl's kernel-side filtering switched off."""
-    delete_pair(make_ns, args, env=NO_KFILTER)
+def test_delete_without_kernel_filter(make_ns, args, env):
+    """The same comparison with ctl's kernel-side filters switched off, all
+    at once and one by one (CTL_KERNEL_LACKS; see test_fallbacks.py)."""
+    delete_pair(make_ns, args, env=env)
 
 
 # ---------------------------------------------------------------- no over-deletion

@@ -226,6 +226,9 @@ public struct KernelFilterSupport: Sendable {
     /// CTA_FILTER with exact tuple fields (Linux 5.8; used from 6.1, after
     /// the fixes to its reply-direction and zone handling).
     public var tupleFilter: Bool
+    /// A classic BPF filter on the event socket (SO_ATTACH_FILTER, older
+    /// than ctnetlink's events).
+    public var socketFilter: Bool = true
 
     public init(mark: Bool, status: Bool, tupleFilter: Bool) {
         self.mark = mark
@@ -238,6 +241,7 @@ public struct KernelFilterSupport: Sendable {
     public static let none: KernelFilterSupport = {
         var s = KernelFilterSupport(mark: false, status: false, tupleFilter: false)
         s.family = false
+        s.socketFilter = false
         return s
     }()
 
