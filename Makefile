@@ -67,7 +67,7 @@ REGRESSIONS := Tests/CTCoreTests/Fixtures/fuzz-regressions
 # (replayed by the unit tests). Replay: swift run ctl-fuzz-args FILE...
 ARGS_FUZZER := $(FUZZ_DIR)/release/ctl-fuzz-args
 ARGS_REGRESSIONS := Tests/CTCommandsTests/Fixtures/fuzz-args-regressions
-ARGS_FUZZ = $(ARGS_FUZZER) -timeout=10 -print_final_stats=1 -dict=$(FUZZ_DIR)/args.dict \
+ARGS_FUZZ = $(ARGS_FUZZER) -timeout=10 -max_len=4096 -print_final_stats=1 -dict=$(FUZZ_DIR)/args.dict \
 	-artifact_prefix=$(FUZZ_DIR)/args-artifacts/ $(FUZZ_DIR)/args-corpus $(FUZZ_DIR)/args-seeds $(ARGS_REGRESSIONS)
 # libFuzzer's running report, without the per-input lines and dictionary.
 QUIET_FUZZ = 2>&1 | grep -v '^\#[0-9]\|^\s*"\|dictionary' ; exit $${PIPESTATUS[0]}

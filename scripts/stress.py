@@ -236,7 +236,7 @@ def main():
         ok &= fuzz(args.fuzzer, args.corpus, args.fuzz_seconds)
         if args.args_fuzzer:
             ok &= fuzz(args.args_fuzzer, args.args_corpus, args.fuzz_seconds, "argument and -R parser",
-                       ["-dict=%s" % args.args_dict] if args.args_dict else [])
+                       ["-max_len=4096"] + (["-dict=%s" % args.args_dict] if args.args_dict else []))
     print("stress: %s" % ("all checks passed" if ok else "SOME CHECKS FAILED"))
     sys.exit(0 if ok else 1)
 
