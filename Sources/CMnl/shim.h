@@ -63,9 +63,11 @@ struct cmnl_mmsghdr {
 static inline int cmnl_recvmmsg(int fd, struct cmnl_mmsghdr *msgs, unsigned int n, int flags) {
     return (int)syscall(SYS_recvmmsg, fd, msgs, n, flags, (void *)0);
 }
-/// ppoll(2) without a timeout, with `mask` in place while it waits.
-static inline int cmnl_ppoll(struct pollfd *fds, unsigned int n, const sigset_t *mask) {
-    return (int)syscall(SYS_ppoll, fds, n, (void *)0, mask, (size_t)(_NSIG / 8));
+/// ppoll(2) with `mask` in place while it waits; `timeout` NULL waits
+/// without a limit.
+static inline int cmnl_ppoll(struct pollfd *fds, unsigned int n, const struct timespec *timeout,
+                             const sigset_t *mask) {
+    return (int)syscall(SYS_ppoll, fds, n, timeout, mask, (size_t)(_NSIG / 8));
 }
 /// setns(2) for a network namespace (CLONE_NEWNET), which glibc declares
 /// only under _GNU_SOURCE.

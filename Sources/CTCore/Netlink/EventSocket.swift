@@ -38,6 +38,41 @@ public enum EventWait {
     case interrupted
 }
 
+/// Events the kernel dropped without saying so. On an overrun the kernel
+/// marks the socket congested and reports ENOBUFS once; it then drops, and
+/// only counts (sk_drops, SK_MEMINFO_DROPS), every event until the reader
+/// has emptied the queue. A drop that races with the read emptying the
+/// queue is counted but never reported, so ctl compares the count, read
+/// each time the queue is empty, with the overruns it has reported.
+struct DropWatch {
+    /// sk_drops at the last check.
+    private var counted: UInt32
+    /// An overrun was reported (ENOBUFS) since the last check.
+    private var reported = false
+    /// An overrun was ever seen: from then on the socket is checked now
+    /// and then even without events (see EventSocket.receive).
+    private(set) var overrunSeen = false
+
+    init(drops: UInt32) { counted = drops }
+
+    mutating func reportedOverrun() {
+        reported = true
+        overrunSeen = true
+    }
+
+    /// With the drop count read once the queue is empty: whether events
+    /// were dropped that no ENOBUFS reported.
+    mutating func unreported(drops: UInt32) -> Bool {
+        defer {
+            counted = drops
+            reported = false
+        }
+        guard drops != counted, !reported else { return false }
+        overrunSeen = true
+        return true
+    }
+}
+
 /// A NETLINK_NETFILTER socket subscribed to ctnetlink's event groups: the
 /// one owner of its descriptor. Events are read many datagrams per system
 /// call (`recvmmsg`) into buffers the socket owns; each message is handed
@@ -55,6 +90,7 @@ public final class EventSocket {
     private let headers: UnsafeMutablePointer<cmnl_mmsghdr>
     /// Datagrams the kernel cut short (they did not fit `datagramSize`).
     public private(set) var truncated = 0
+    private var drops: DropWatch
 
     public init(groups: EventGroups) throws(Errno) {
         guard let nl = mnl_socket_open(NETLINK_NETFILTER) else { throw Errno.current }
@@ -65,6 +101,7 @@ public final class EventSocket {
         }
         handle = nl
         fd = mnl_socket_get_fd(nl)
+        drops = DropWatch(drops: Self.dropCount(fd))
         let n = Self.batch
         buffers = .allocate(byteCount: n * Self.datagramSize, alignment: 8)
         vectors = .allocate(capacity: n)
@@ -117,11 +154,17 @@ public final class EventSocket {
     ///
     /// Throws `Errno.noBufferSpace` when the kernel dropped events because
     /// the receive buffer was full (the socket stays usable), and any other
-    /// receive error.
+    /// receive error. Drops the kernel counted but did not report (see
+    /// DropWatch) are reported the same way once the queue is empty. After
+    /// a first overrun the wait ends at least once a second for that check;
+    /// the read it makes also clears the kernel's congested mark should it
+    /// have outlived the queue.
     public func receive(signalMask: sigset_t, _ body: (NetlinkMessage) throws -> Void) throws -> EventWait {
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         var mask = signalMask
-        if cmnl_ppoll(&pfd, 1, &mask) < 0 {
+        var second = timespec(tv_sec: 1, tv_nsec: 0)
+        let ready = drops.overrunSeen ? cmnl_ppoll(&pfd, 1, &second, &mask) : cmnl_ppoll(&pfd, 1, nil, &mask)
+        if ready < 0 {
             if Glibc.errno == EINTR { return .interrupted }
             throw Errno.current
         }
@@ -134,8 +177,16 @@ public final class EventSocket {
             let count = cmnl_recvmmsg(fd, headers, UInt32(Self.batch), Int32(MSG_DONTWAIT))
             if count < 0 {
                 switch Glibc.errno {
-                case EAGAIN, EINTR: return .received
-                default: throw Errno.current
+                case EAGAIN:
+                    try checkDrops()
+                    return .received
+                case EINTR:
+                    return .received
+                case ENOBUFS:
+                    drops.reportedOverrun()
+                    throw Errno.noBufferSpace
+                default:
+                    throw Errno.current
                 }
             }
             for i in 0..<Int(count) {
@@ -150,6 +201,30 @@ public final class EventSocket {
             if Int(count) < Self.batch { return .received }
         }
         return .received
+    }
+
+    /// With the queue empty: throws `Errno.noBufferSpace` for drops no
+    /// ENOBUFS reported. An ENOBUFS the kernel has stored meanwhile is
+    /// taken (SO_ERROR) so that the same overrun is not reported twice.
+    private func checkDrops() throws(Errno) {
+        guard drops.unreported(drops: Self.dropCount(fd)) else { return }
+        var error: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len)
+        throw Errno.noBufferSpace
+    }
+
+    /// The socket's drop count (SO_MEMINFO's SK_MEMINFO_DROPS), 0 where
+    /// the kernel does not report it.
+    private static func dropCount(_ fd: Int32) -> UInt32 {
+        let skMeminfoDrops = 8          // SK_MEMINFO_DROPS
+        let soMeminfo: Int32 = 55       // SO_MEMINFO
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { info in
+            var len = socklen_t(16 * MemoryLayout<UInt32>.size)
+            guard getsockopt(fd, SOL_SOCKET, soMeminfo, info.baseAddress, &len) == 0,
+                  Int(len) > skMeminfoDrops * MemoryLayout<UInt32>.size else { return 0 }
+            return info[skMeminfoDrops]
+        }
     }
 
     /// Hands out the data messages of one datagram; control messages
