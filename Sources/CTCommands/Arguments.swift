@@ -96,8 +96,8 @@ struct Invocation {
     var maskDst: IPAddress?
     /// -l label names, resolved once all are parsed.
     var labelNames: [String] = []
-    /// -R's file name.
-    var loadFile: String?
+    /// -R's file name, as its bytes came (they need not be UTF-8).
+    var loadFile: [UInt8]?
     /// --label-add names (repeats add up).
     var labelAddNames: [String] = []
     /// --label-del names: nil when not given, empty for a bare --label-del.
@@ -389,7 +389,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
     if !inFile, argc >= 3, let first = arg(1), first == "-R" || first == "--load-file" {
         // The file is opened (once: it may be a pipe) when it is loaded.
         inv.command = .load
-        inv.loadFile = arg(2)!
+        inv.loadFile = Array(UnsafeRawBufferPointer(start: argv[2]!, count: strlen(argv[2]!)))
         return inv
     }
 

@@ -140,12 +140,12 @@ func parseLine(_ words: inout LineWords) throws(Failure) -> Action {
 }
 
 func load(_ inv: Invocation) -> ExitCode {
-    let path = inv.loadFile ?? "-"
+    let path = inv.loadFile ?? Array("-".utf8)
     let bytes: [UInt8]
     do {
-        bytes = try readFileBytes(path)
+        bytes = try readFileBytes(path: path)
     } catch {
-        Console.fail(.parameter("Failed to open file \(path) for reading"))
+        Console.fail(.parameter("Failed to open file \(String(decoding: path, as: UTF8.self)) for reading"))
     }
     // The leading creates go out while the rest of the file is parsed; a
     // bad line found later takes them all back, so that, as with conntrack,

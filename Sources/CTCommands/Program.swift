@@ -7,10 +7,15 @@ public func ctlMain() -> Never {
     do {
         var argc = CommandLine.argc
         var argv = CommandLine.unsafeArgv
-        if let (name, rest) = try takeNetns(CommandLine.arguments) {
+        let given = argv
+        // The words themselves are kept as they came (bytes that are not
+        // UTF-8 too): only --netns and its value leave argv.
+        if let (name, keep) = try takeNetns(Int(argc), { String(cString: given[$0]!) }) {
             enterNamespace(name)
-            argc = Int32(rest.count)
-            argv = cArguments(rest)
+            argv = .allocate(capacity: keep.count + 1)
+            for (i, k) in keep.enumerated() { argv[i] = given[k] }
+            argv[keep.count] = nil
+            argc = Int32(keep.count)
         }
         let invocation = try parseArguments(argc, argv)
         try validate(invocation)
@@ -23,30 +28,39 @@ public func ctlMain() -> Never {
 /// ctl's own option `--netns NAME|PATH` (also `--netns=NAME`), anywhere on
 /// the command line and spelled in full: it is taken out before conntrack's
 /// options are parsed, so everything else (-R first, too) reads as without
-/// it. Returns nil when it is not there.
-func takeNetns(_ arguments: [String]) throws(Failure) -> (String, [String])? {
-    var rest: [String] = []
+/// it. Of `count` words (`word(i)`, the program name first), returns the
+/// namespace and the positions of the words to keep; nil when it is not
+/// there.
+func takeNetns(_ count: Int, _ word: (Int) -> String) throws(Failure) -> (name: String, keep: [Int])? {
+    var keep: [Int] = []
     var name: String? = nil
     var i = 0
-    while i < arguments.count {
-        let word = arguments[i]
-        if i > 0, word == "--netns" {
-            guard i + 1 < arguments.count else { throw .parameter("option `--netns' requires an argument") }
-            name = arguments[i + 1]
+    while i < count {
+        let w = word(i)
+        if i > 0, w == "--netns" {
+            guard i + 1 < count else { throw .parameter("option `--netns' requires an argument") }
+            name = word(i + 1)
             i += 2
             continue
         }
-        if i > 0, word.hasPrefix("--netns=") {
-            name = String(word.dropFirst("--netns=".count))
+        if i > 0, w.hasPrefix("--netns=") {
+            name = String(w.dropFirst("--netns=".count))
             i += 1
             continue
         }
-        rest.append(word)
+        keep.append(i)
         i += 1
     }
     guard let name else { return nil }
     guard !name.isEmpty else { throw .parameter("option `--netns' requires an argument") }
-    return (name, rest)
+    return (name, keep)
+}
+
+/// The same for a list of words (the argument fuzzer, the tests): the
+/// namespace and the other words.
+func takeNetns(_ arguments: [String]) throws(Failure) -> (String, [String])? {
+    guard let (name, keep) = try takeNetns(arguments.count, { arguments[$0] }) else { return nil }
+    return (name, keep.map { arguments[$0] })
 }
 
 /// Enters the network namespace or ends with exit code 1.

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import CTL, IP, _diff_results, run
+from conftest import CONNTRACK, CTL, IP, _diff_results, run
 
 
 # "Outside" runs start in another, empty test namespace, never in the
@@ -74,6 +74,26 @@ def test_load_file(make_ns, scratch_ns, tmp_path):
     assert "src=10.1.1.1 dst=10.1.1.2 sport=1 dport=2" in listed.stdout, listed.show("ctl")
     # and the namespace ctl started in was not touched
     assert "10.1.1.1" not in run(scratch_ns, CTL, ["-L"]).stdout
+
+
+@pytest.mark.parametrize("netns", [False, True], ids=["plain", "--netns"])
+def test_load_file_name_not_utf8(make_ns, scratch_ns, tmp_path, netns):
+    """A -R file whose name is not UTF-8 is opened by its bytes, as
+    conntrack opens it; with --netns too (which takes itself out of argv
+    without re-encoding the other words)."""
+    ns = make_ns(traffic=False, inserts=False)
+    path = os.path.join(os.fsencode(tmp_path), b"lines-\xe9")
+    with open(path, "wb") as f:
+        f.write(b"-I -p udp -s 10.1.1.3 -d 10.1.1.4 --sport 1 --dport 2 -t 100\n")
+    name = os.fsdecode(path)
+    r = run(scratch_ns, CTL, ["--netns", ns.name, "-R", name]) if netns else run(ns, CTL, ["-R", name])
+    assert r.rc == 0 and r.stderr == "", r.show("ctl")
+    listed = run(ns, CONNTRACK, ["-L", "-p", "udp"])
+    assert "src=10.1.1.3 dst=10.1.1.4 sport=1 dport=2" in listed.stdout, listed.show("conntrack")
+    # conntrack reads the same file by the same name
+    other = make_ns(traffic=False, inserts=False)
+    o = run(other, CONNTRACK, ["-R", name])
+    assert o.rc == 0, o.show("conntrack")
 
 
 def test_events(make_ns, scratch_ns):

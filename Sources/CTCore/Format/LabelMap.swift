@@ -61,8 +61,17 @@ public func readTextFile(_ path: String) throws(Errno) -> String {
 /// The whole contents of a file; "-" reads standard input. A directory
 /// reads as nothing.
 public func readFileBytes(_ path: String) throws(Errno) -> [UInt8] {
-    let isStdin = path == "-"
-    guard let file = isStdin ? fdopen(0, "r") : fopen(path, "r") else { throw Errno.current }
+    try readFileBytes(path: Array(path.utf8))
+}
+
+/// The same for a path given as bytes, as they came on the command line
+/// (they need not be UTF-8).
+public func readFileBytes(path: [UInt8]) throws(Errno) -> [UInt8] {
+    let isStdin = path == [UInt8(ascii: "-")]
+    let opened = isStdin ? fdopen(0, "r") : (path + [0]).withUnsafeBufferPointer { bytes in
+        bytes.withMemoryRebound(to: CChar.self) { fopen($0.baseAddress!, "r") }
+    }
+    guard let file = opened else { throw Errno.current }
     defer { if !isStdin { fclose(file) } }
     var data: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
