@@ -42,14 +42,15 @@ func openConntrack(_ command: Command) -> Conntrack {
     }
 }
 
-func operationFailed(_ error: Error, _ command: Command) -> String {
-    if let errno = error as? Errno { return "Operation failed: \(describe(errno, command: command))" }
+func operationFailed(_ error: Error, _ command: Command, table: Table = .conntrack) -> String {
+    if let errno = error as? Errno { return "Operation failed: \(describe(errno, command: command, table: table))" }
     return "Operation failed: \(error)"
 }
 
-/// Kernel features ctl is to act as if the kernel lacked, so that tests
-/// can force each fallback path on a kernel that has them all:
-/// CTL_KERNEL_LACKS, a comma list of
+/// The kernel features ctl uses, as the running kernel has them (by its
+/// version), less those CTL_KERNEL_LACKS names: worked out once per run
+/// (-R runs many lines). CTL_KERNEL_LACKS lets tests force each fallback
+/// path on a kernel that has every feature; it is a comma list of
 /// - `family`, `mark`, `status`, `tuple`: the dump filters (nfgen_family,
 ///   CTA_MARK, CTA_STATUS, CTA_FILTER; the tuple filter needs the family
 ///   and goes with it); the userspace check alone then selects;
@@ -59,29 +60,37 @@ func operationFailed(_ error: Error, _ command: Command) -> String {
 /// - `family-flush`: a flush of one family (-F -f is then refused, as on
 ///   kernels before 5.0).
 /// CTL_NO_KERNEL_FILTER=1 is `family,mark,status,tuple,socket`.
-let kernelLacks: Set<Substring> = {
-    var words = Set(getenv("CTL_KERNEL_LACKS").map { String(cString: $0).split(separator: ",") } ?? [])
-    if let v = getenv("CTL_NO_KERNEL_FILTER"), String(cString: v) == "1" {
-        words.formUnion(["family", "mark", "status", "tuple", "socket"])
-    }
-    return words
-}()
+struct KernelFeatures {
+    var filters: KernelFilterSupport
+    /// IPCTNL_MSG_CT_GET_STATS(_CPU) and IPCTNL_MSG_EXP_GET_STATS_CPU.
+    var statistics = true
+    /// A flush restricted to nfgen_family.
+    var familyFlush: Bool
 
-/// What the running kernel may filter, less what CTL_KERNEL_LACKS removes.
-func kernelSupport() -> KernelFilterSupport {
-    var support = KernelFilterSupport.forKernel(.running)
-    if kernelLacks.contains("family") { support.family = false; support.tupleFilter = false }
-    if kernelLacks.contains("mark") { support.mark = false }
-    if kernelLacks.contains("status") { support.status = false }
-    if kernelLacks.contains("tuple") { support.tupleFilter = false }
-    if kernelLacks.contains("socket") { support.socketFilter = false }
-    return support
+    static let current: KernelFeatures = {
+        var lacks = Set(getenv("CTL_KERNEL_LACKS").map { String(cString: $0).split(separator: ",") } ?? [])
+        if let v = getenv("CTL_NO_KERNEL_FILTER"), String(cString: v) == "1" {
+            lacks.formUnion(["family", "mark", "status", "tuple", "socket"])
+        }
+        var f = KernelFeatures(filters: .forKernel(.running), familyFlush: Conntrack.kernelFiltersFlushByFamily)
+        if lacks.contains("family") { f.filters.family = false; f.filters.tupleFilter = false }
+        if lacks.contains("mark") { f.filters.mark = false }
+        if lacks.contains("status") { f.filters.status = false }
+        if lacks.contains("tuple") { f.filters.tupleFilter = false }
+        if lacks.contains("socket") { f.filters.socketFilter = false }
+        if lacks.contains("stats") { f.statistics = false }
+        if lacks.contains("family-flush") { f.familyFlush = false }
+        return f
+    }()
 }
 
-/// CTL_KERNEL_LACKS=stats: the answer of a kernel without ctnetlink
-/// statistics messages.
+/// What the kernel may filter (see KernelFeatures).
+func kernelSupport() -> KernelFilterSupport { KernelFeatures.current.filters }
+
+/// The answer of a kernel without ctnetlink's statistics messages, where
+/// KernelFeatures says it has none.
 func refuseStatisticsIfLacking() throws(Errno) {
-    if kernelLacks.contains("stats") { throw Errno(EOPNOTSUPP) }
+    if !KernelFeatures.current.statistics { throw Errno(EOPNOTSUPP) }
 }
 
 /// The label map when -o labels asks for names (a missing file is only a
@@ -208,6 +217,17 @@ private func list(_ inv: Invocation) -> ExitCode {
     let printer = FlowPrinter(inv)
     let ok = printingFlows(.list, printer, verb: "shown") { ct in
         try ct.dump(selector, kernel: kernelSupport(), zeroCounters: inv.options.contains(.zero)) { try printer.print($0) }
+    }
+    return ok ? .ok : .failure
+}
+
+/// -L dying and -L unconfirmed: the lists as -L prints entries, with -L's
+/// selectors and summary.
+func listOther(_ inv: Invocation) -> ExitCode {
+    let selector = resolvedSelector(inv)
+    let printer = FlowPrinter(inv)
+    let ok = printingFlows(.list, printer, verb: "shown") { ct in
+        try ct.dumpList(inv.table == .dying ? .dying : .unconfirmed, selector) { try printer.print($0) }
     }
     return ok ? .ok : .failure
 }
@@ -340,7 +360,7 @@ func writeProcStats(_ text: String, to out: OutputBuffer) {
 
 /// -F: flush the table, or with -f one family of it.
 private func flush(_ inv: Invocation) -> ExitCode {
-    if inv.family != nil, !Conntrack.kernelFiltersFlushByFamily || kernelLacks.contains("family-flush") {
+    if inv.family != nil, !KernelFeatures.current.familyFlush {
         Console.fail(.other("flushing one family needs Linux 5.0 or later; this kernel would flush every family"))
     }
     let ct = openConntrack(.flush)

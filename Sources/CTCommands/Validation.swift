@@ -84,9 +84,7 @@ func validate(_ inv: Invocation) throws(Failure) {
        !(command == .get && name.hasSuffix("vtag")) {
         throw .parameter("Illegal option `--\(name)' with this command")
     }
-    if inv.options.contains(.anyNat), inv.options.contains(.srcNat) || inv.options.contains(.dstNat) {
-        throw .parameter("cannot specify `--src-nat' or `--dst-nat' with `--any-nat'")
-    }
+    try checkAnyNAT(inv)
     // (conntrack checks these while it sets up its filter, which the dying
     // and unconfirmed lists do without)
     if inv.options.contains(.maskSrc), !inv.options.contains(.src), inv.table == .conntrack {
@@ -98,10 +96,7 @@ func validate(_ inv: Invocation) throws(Failure) {
     if command == .list, inv.table == .conntrack, inv.options.contains(.zero), !inv.options.isDisjoint(with: filterOptions) {
         throw .parameter("Can't use -z with filtering parameters")
     }
-    try checkJSONOutput(inv)
-    if inv.output.contains(.save), inv.output.subtracting(.userspace) != .save {
-        throw .other("cannot combine save output with any other output type, use -o save only")
-    }
+    try checkOutputFormats(inv)
     if command == .get, inv.table == .conntrack {
         try checkGetTuple(inv)
     }
@@ -110,12 +105,23 @@ func validate(_ inv: Invocation) throws(Failure) {
     }
 }
 
-/// -o json is a format of its own: it does not mix with the other two
-/// document formats. Checked before conntrack's save check, so json with
-/// save is this parameter error too.
-private func checkJSONOutput(_ inv: Invocation) throws(Failure) {
+/// -o combinations: json is a format of its own and does not mix with the
+/// other two document formats (checked before conntrack's save check, so
+/// json with save is this parameter error too); save mixes with nothing
+/// but userspace.
+private func checkOutputFormats(_ inv: Invocation) throws(Failure) {
     if inv.output.contains(.json), !inv.output.isDisjoint(with: [.xml, .save]) {
         throw .parameter("cannot combine json output with xml or save output")
+    }
+    if inv.output.contains(.save), inv.output.subtracting(.userspace) != .save {
+        throw .other("cannot combine save output with any other output type, use -o save only")
+    }
+}
+
+/// --any-nat with --src-nat or --dst-nat.
+private func checkAnyNAT(_ inv: Invocation) throws(Failure) {
+    if inv.options.contains(.anyNat), inv.options.contains(.srcNat) || inv.options.contains(.dstNat) {
+        throw .parameter("cannot specify `--src-nat' or `--dst-nat' with `--any-nat'")
     }
 }
 
@@ -261,13 +267,8 @@ private struct ExpectProtocolOptions {
 /// conntrack's checks for the expectation table, in its order: the option
 /// table, then the protocol's own table.
 private func validateExpect(_ inv: Invocation, _ command: Command) throws(Failure) {
-    try checkJSONOutput(inv)
-    if inv.output.contains(.save), inv.output.subtracting(.userspace) != .save {
-        throw .other("cannot combine save output with any other output type, use -o save only")
-    }
-    if inv.options.contains(.anyNat), inv.options.contains(.srcNat) || inv.options.contains(.dstNat) {
-        throw .parameter("cannot specify `--src-nat' or `--dst-nat' with `--any-nat'")
-    }
+    try checkOutputFormats(inv)
+    try checkAnyNAT(inv)
     var table: (needed: OptSet, allowed: OptSet)
     switch command {
     case .list: table = ExpectOptions.list

@@ -50,14 +50,9 @@ public final class Conntrack {
     /// Hands the entry in `message` to `body` if `selector` selects it; an
     /// entry that cannot be decoded is kept in `malformed`.
     func select(_ message: NetlinkMessage, _ selector: Selector, _ body: (Flow) throws -> Void) throws {
-        guard message.subsystem == CTMessage.subsystem else { return }
-        let flow: Flow
-        do {
-            flow = try Decoder.flow(message.payload)
-        } catch let error as MalformedMessage {
-            malformed.append(error)
-            return
-        }
+        guard message.subsystem == CTMessage.subsystem,
+              let flow = try Decoder.decoded(message.payload, Decoder.flow, onMalformed: { malformed.append($0) })
+        else { return }
         if selector.matches(flow) { try body(flow) }
     }
 
@@ -144,7 +139,14 @@ public final class Conntrack {
     /// Dumps the table like `dump` but hands out each message's payload
     /// bytes (nfgenmsg and attributes) undecoded: for capturing fixtures.
     public func dumpPayloads(family: Family?, _ body: ([UInt8]) throws -> Void) throws {
-        let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get,
+        try dumpPayloads(subsystem: CTMessage.subsystem, message: CTMessage.get, family: family, body)
+    }
+
+    /// A dump request of `subsystem`/`message` whose replies' payloads go
+    /// to `body` undecoded.
+    func dumpPayloads(subsystem: UInt8, message type: UInt8, family: Family?,
+                      _ body: ([UInt8]) throws -> Void) throws {
+        let request = NetlinkRequest(subsystem: subsystem, message: type,
                                      flags: NetlinkFlags.dump, family: family?.rawValue ?? 0)
         try socket.perform(request) { message in
             try body(message.payload.bytes)

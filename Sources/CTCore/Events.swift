@@ -62,13 +62,7 @@ public final class EventListener {
                      _ body: (Event) throws -> Void) throws -> EventWait {
         try socket.receiveEvents(subsystem: CTMessage.subsystem, new: CTMessage.new, delete: CTMessage.delete,
                                  signalMask: signalMask, onMalformed: onMalformed) { type, message in
-            let flow: Flow
-            do {
-                flow = try Decoder.flow(message.payload)
-            } catch let error as MalformedMessage {
-                onMalformed(error)
-                return
-            }
+            guard let flow = try Decoder.decoded(message.payload, Decoder.flow, onMalformed: onMalformed) else { return }
             if selector.matches(flow) {
                 try body(Event(type: type, flow: flow, portID: message.portID))
             }
@@ -98,13 +92,8 @@ public final class ExpectationListener {
         try socket.receiveEvents(subsystem: ExpectMessage.subsystem, new: ExpectMessage.new,
                                  delete: ExpectMessage.delete, signalMask: signalMask,
                                  onMalformed: onMalformed) { type, message in
-            let expectation: Expectation
-            do {
-                expectation = try Decoder.expectation(message.payload)
-            } catch let error as MalformedMessage {
-                onMalformed(error)
-                return
-            }
+            guard let expectation = try Decoder.decoded(message.payload, Decoder.expectation,
+                                                        onMalformed: onMalformed) else { return }
             try body(type, expectation)
         }
     }

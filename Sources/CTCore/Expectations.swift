@@ -8,14 +8,10 @@ extension Conntrack {
         let request = NetlinkRequest(subsystem: ExpectMessage.subsystem, message: ExpectMessage.get,
                                      flags: NetlinkFlags.dump, family: family?.rawValue ?? 0)
         try socket.perform(request) { message in
-            guard message.subsystem == ExpectMessage.subsystem else { return }
-            let expectation: Expectation
-            do {
-                expectation = try Decoder.expectation(message.payload)
-            } catch let error as MalformedMessage {
-                malformed.append(error)
-                return
-            }
+            guard message.subsystem == ExpectMessage.subsystem,
+                  let expectation = try Decoder.decoded(message.payload, Decoder.expectation,
+                                                        onMalformed: { malformed.append($0) })
+            else { return }
             try body(expectation)
         }
     }
@@ -92,11 +88,7 @@ extension Conntrack {
     /// Dumps the expectation table like `dumpExpectations` but hands out
     /// each message's payload undecoded: for capturing fixtures.
     public func dumpExpectationPayloads(family: Family?, _ body: ([UInt8]) throws -> Void) throws {
-        let request = NetlinkRequest(subsystem: ExpectMessage.subsystem, message: ExpectMessage.get,
-                                     flags: NetlinkFlags.dump, family: family?.rawValue ?? 0)
-        try socket.perform(request) { message in
-            try body(message.payload.bytes)
-        }
+        try dumpPayloads(subsystem: ExpectMessage.subsystem, message: ExpectMessage.get, family: family, body)
     }
 }
 

@@ -61,8 +61,7 @@ public struct ExpectFormatter {
         if let zone = e.zone { out.append("zone="); out.append(decimal: UInt64(zone)); out.append(UInt8(ascii: " ")) }
         if let flags = e.flags, !flags.intersection([.permanent, .inactive, .userspace]).isEmpty {
             var first = true
-            for (flag, name) in [(ExpectFlags.permanent, "PERMANENT"), (.inactive, "INACTIVE"), (.userspace, "USERSPACE")]
-            where flags.contains(flag) {
+            for (bit, name) in Names.expectFlags.enumerated() where flags.rawValue & (1 << UInt32(bit)) != 0 {
                 if !first { out.append(UInt8(ascii: ",")) }
                 out.append(name)
                 first = false
@@ -79,12 +78,7 @@ public struct ExpectFormatter {
     /// wall-clock second for `<when>`.
     public func writeXML(_ e: Expectation, event: EventType? = nil, to out: OutputBuffer, now: Int) {
         let xml = XMLFormatter(options: options)
-        switch event {
-        case nil: out.append("<flow>")
-        case .new?: out.append("<flow type=\"new\">")
-        case .update?: out.append("<flow type=\"update\">")
-        case .destroy?: out.append("<flow type=\"destroy\">")
-        }
+        XMLFormatter.appendFlowStart(event, to: out)
         let family = e.family
         let tuples: [(StaticString, Tuple)] = [("expected", e.tuple ?? Tuple()), ("mask", e.mask ?? Tuple()),
                                                ("master", e.master ?? Tuple())]

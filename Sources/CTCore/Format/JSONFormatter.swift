@@ -170,7 +170,7 @@ public struct JSONFormatter {
         if let v = e.zone { out.append(",\"zone\":"); out.append(decimal: UInt64(v)) }
         if let flags = e.flags {
             out.append(",\"flags\":")
-            Self.writeBitNames(flags.rawValue, names: Self.expectFlagNames, to: out)
+            Self.writeBitNames(flags.rawValue, names: Names.expectFlags, to: out)
         }
         if let v = e.expectClass { out.append(",\"class\":"); out.append(decimal: UInt64(v)) }
         if let nat = e.nat {
@@ -270,8 +270,6 @@ public struct JSONFormatter {
         "HELPER", "OFFLOAD", "HW_OFFLOAD",
     ]
 
-    /// NF_CT_EXPECT_* names by bit number.
-    public static let expectFlagNames: [StaticString] = ["PERMANENT", "INACTIVE", "USERSPACE"]
 
     /// An array of the names of the bits set in `value`, in bit order;
     /// bits without a name as "BIT_N".

@@ -24,6 +24,9 @@ public enum Names {
         }
     }
 
+    /// NF_CT_EXPECT_* names by bit number (PERMANENT, INACTIVE, USERSPACE).
+    public static let expectFlags: [StaticString] = ["PERMANENT", "INACTIVE", "USERSPACE"]
+
     /// enum tcp_conntrack
     public static let tcpStates: [StaticString] = [
         "NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",

@@ -44,16 +44,21 @@ public struct XMLFormatter {
         out.append("</conntrack>\n")
     }
 
-    /// Appends one `<flow>` element and a newline for `flow`; `event` gives
-    /// its type attribute. `now` is the wall-clock second used for the
-    /// deltatime of live entries and for `<when>`.
-    public func write(_ flow: Flow, event: EventType? = nil, to out: OutputBuffer, now: Int) {
+    /// `<flow>`, with an event's type attribute (entries and expectations).
+    static func appendFlowStart(_ event: EventType?, to out: OutputBuffer) {
         switch event {
         case nil: out.append("<flow>")
         case .new?: out.append("<flow type=\"new\">")
         case .update?: out.append("<flow type=\"update\">")
         case .destroy?: out.append("<flow type=\"destroy\">")
         }
+    }
+
+    /// Appends one `<flow>` element and a newline for `flow`; `event` gives
+    /// its type attribute. `now` is the wall-clock second used for the
+    /// deltatime of live entries and for `<when>`.
+    public func write(_ flow: Flow, event: EventType? = nil, to out: OutputBuffer, now: Int) {
+        Self.appendFlowStart(event, to: out)
         let proto = flow.proto ?? 0
         writeDirection(flow.orig ?? Tuple(), "original", flow.countersOrig, family: flow.family, proto: proto, to: out)
         writeDirection(flow.reply ?? Tuple(), "reply", flow.countersReply, family: flow.family, proto: proto, to: out)

@@ -104,10 +104,10 @@ public enum CTA {
     }
 }
 
-/// ctnetlink message types (enum cntl_msg_types) and subsystems.
+/// ctnetlink message types (enum cntl_msg_types) and subsystem (the
+/// expectation table's: ExpectMessage).
 public enum CTMessage {
     public static let subsystem: UInt8 = 1        // NFNL_SUBSYS_CTNETLINK
-    public static let expSubsystem: UInt8 = 2     // NFNL_SUBSYS_CTNETLINK_EXP
     public static let new: UInt8 = 0              // IPCTNL_MSG_CT_NEW
     public static let get: UInt8 = 1              // IPCTNL_MSG_CT_GET
     public static let delete: UInt8 = 2           // IPCTNL_MSG_CT_DELETE
@@ -126,6 +126,19 @@ public enum Decoder {
     static let nfgenHeader = 4
 
     /// Decodes a conntrack message payload (nfgenmsg + attributes).
+    /// `decode` of `payload`, or nil when the message is malformed: the
+    /// problem goes to `onMalformed` (dumps and event streams skip such a
+    /// message and report it).
+    static func decoded<T>(_ payload: ByteView, _ decode: (ByteView) throws -> T,
+                           onMalformed: (MalformedMessage) -> Void) throws -> T? {
+        do {
+            return try decode(payload)
+        } catch let error as MalformedMessage {
+            onMalformed(error)
+            return nil
+        }
+    }
+
     public static func flow(_ payload: ByteView) throws -> Flow {
         guard let family = payload.u8(at: 0), let attrs = payload.slice(nfgenHeader, payload.count - nfgenHeader) else {
             throw MalformedMessage("message shorter than its nfgenmsg header")

@@ -198,7 +198,12 @@ public final class EventSocket {
                 let base = UnsafeRawBufferPointer(start: buffers.baseAddress! + i * Self.datagramSize, count: length)
                 try Self.forEachMessage(in: ByteView(base), body)
             }
-            if Int(count) < Self.batch { return .received }
+            if Int(count) < Self.batch {
+                // The queue is most likely empty now; after an overrun it is
+                // checked here too, not only when a read finds nothing.
+                if drops.overrunSeen { try checkDrops() }
+                return .received
+            }
         }
         return .received
     }
