@@ -65,6 +65,8 @@ REGRESSIONS := Tests/CTCoreTests/Fixtures/fuzz-regressions
 # every option, the dictionary every option name the parser knows; a crash
 # goes to $(FUZZ_DIR)/args-artifacts, and once fixed into ARGS_REGRESSIONS
 # (replayed by the unit tests). Replay: swift run ctl-fuzz-args FILE...
+DECODER_FUZZ = $(FUZZER) -timeout=10 -print_final_stats=1 \
+	-artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds $(REGRESSIONS)
 ARGS_FUZZER := $(FUZZ_DIR)/release/ctl-fuzz-args
 ARGS_REGRESSIONS := Tests/CTCommandsTests/Fixtures/fuzz-args-regressions
 ARGS_FUZZ = $(ARGS_FUZZER) -timeout=10 -max_len=4096 -print_final_stats=1 -dict=$(FUZZ_DIR)/args.dict \
@@ -83,8 +85,7 @@ fuzz-build:
 	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts $(FUZZ_DIR)/args-corpus $(FUZZ_DIR)/args-artifacts
 
 fuzz: fuzz-build
-	$(FUZZER) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
-		-artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds $(REGRESSIONS)
+	$(DECODER_FUZZ) -max_total_time=$(FUZZ_SECONDS)
 
 fuzz-args: fuzz-build
 	$(ARGS_FUZZ) -max_total_time=$(FUZZ_SECONDS)
@@ -92,8 +93,7 @@ fuzz-args: fuzz-build
 # Bounded, in make test: fails on any crash, leak, failed check, or input
 # slower than 10 s.
 fuzz-check: fuzz-build
-	$(FUZZER) -max_total_time=$(FUZZ_CHECK_SECONDS) -timeout=10 -print_final_stats=1 \
-		-artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds $(REGRESSIONS) $(QUIET_FUZZ)
+	$(DECODER_FUZZ) -max_total_time=$(FUZZ_CHECK_SECONDS) $(QUIET_FUZZ)
 	$(ARGS_FUZZ) -max_total_time=$(FUZZ_CHECK_SECONDS) $(QUIET_FUZZ)
 
 bench: deps build

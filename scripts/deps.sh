@@ -5,6 +5,11 @@ set -euo pipefail
 
 packages=(libmnl-dev pkg-config conntrack nftables iproute2 iputils-ping socat procps util-linux python3 time
           man-db groff-base mandoc bash-completion zsh fish)
+# --list: the package list only (.ci/run installs it with apt-get itself).
+if [ "${1:-}" = --list ]; then
+    echo "${packages[@]}"
+    exit 0
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -23,6 +23,7 @@ Usage: stress.py CTL_BINARY [--entries N] [--churn-seconds S]
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -204,6 +205,9 @@ def fuzz(fuzzer, corpora, seconds, what="decoder", options=()):
                                                  "0 crashes" if r.returncode == 0 else "CRASH (exit %d)" % r.returncode))
     if r.returncode != 0:
         print(r.stderr[-3000:])
+        print("  (inputs and the crashing one kept in %s)" % corpus)
+    else:
+        shutil.rmtree(corpus, ignore_errors=True)
     return r.returncode == 0
 
 

@@ -842,15 +842,16 @@ def _diff_results(o, c, stdout_mode, tolerance):
 
 
 def compare(ns, args, stdout_mode="listing", tolerance=2, wrapper=(), timeout=20,
-            retry=True):
+            retry=True, env=None):
     """Run the oracle and ctl with the same ``args`` in ``ns`` and assert that
     they behave the same (see module docstring / report for the rules).
 
     stdout_mode: "listing" (multiset of lines, timeouts +-tolerance,
     delta-time removed), "exact", "stats" (-S shape) or "ignore".
+    ``env``: extra environment for ctl only.
     Returns (oracle_result, ctl_result)."""
     o = run(ns, CONNTRACK, args, timeout=timeout, wrapper=wrapper)
-    c = run(ns, CTL, args, timeout=timeout, wrapper=wrapper)
+    c = run(ns, CTL, args, timeout=timeout, wrapper=wrapper, env=env)
     problems = _diff_results(o, c, stdout_mode, tolerance)
     if problems and retry:
         # Was the table changing under us?  Re-run the oracle: if it agrees
@@ -858,7 +859,7 @@ def compare(ns, args, stdout_mode="listing", tolerance=2, wrapper=(), timeout=20
         o2 = run(ns, CONNTRACK, args, timeout=timeout, wrapper=wrapper)
         if _diff_results(o, o2, stdout_mode, tolerance):
             o = run(ns, CONNTRACK, args, timeout=timeout, wrapper=wrapper)
-            c = run(ns, CTL, args, timeout=timeout, wrapper=wrapper)
+            c = run(ns, CTL, args, timeout=timeout, wrapper=wrapper, env=env)
             problems = _diff_results(o, c, stdout_mode, tolerance)
     if problems:
         pytest.fail("ctl differs from conntrack for args %r (namespace %s):\n%s\n\n%s\n%s"

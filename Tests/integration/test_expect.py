@@ -90,7 +90,7 @@ from conftest import (CONNTRACK, CTL, CTL_IS_ORACLE, HERE, NFT, PYTHON, SYSCTLS,
                       normalize_stderr, run)
 from test_args import UNPRIV
 from test_events import Listener, _settle, _subscribed
-from test_write import _strip_line_no
+from test_write import _fail, _strip_line_no
 
 
 def _id(args):
@@ -243,10 +243,6 @@ def exp_pair():
     finally:
         for ns in created:
             ns.destroy()
-
-
-def _fail(msg, *results):
-    pytest.fail(msg + "\n\n" + "\n".join(r.show(l) for l, r in results), pytrace=False)
 
 
 def _check(o, c, stdout_mode="listing", what=""):
