@@ -29,12 +29,12 @@ func run(_ inv: Invocation) -> ExitCode {
 
 /// Opens the conntrack socket or ends with conntrack's failure message.
 /// The one handle of this run: -R's lines all share it.
-nonisolated(unsafe) private var sharedConntrack: Conntrack?
+nonisolated(unsafe) private var sharedConntrack: CTSession?
 
-func openConntrack(_ command: Command) -> Conntrack {
+func openConntrack(_ command: Command) -> CTSession {
     if let ct = sharedConntrack { return ct }
     do {
-        let ct = try Conntrack()
+        let ct = try CTSession()
         sharedConntrack = ct
         return ct
     } catch {
@@ -72,7 +72,7 @@ struct KernelFeatures {
         if let v = getenv("CTL_NO_KERNEL_FILTER"), String(cString: v) == "1" {
             lacks.formUnion(["family", "mark", "status", "tuple", "socket"])
         }
-        var f = KernelFeatures(filters: .forKernel(.running), familyFlush: Conntrack.kernelFiltersFlushByFamily)
+        var f = KernelFeatures(filters: .forKernel(.running), familyFlush: CTSession.kernelFiltersFlushByFamily)
         if lacks.contains("family") { f.filters.family = false; f.filters.tupleFilter = false }
         if lacks.contains("mark") { f.filters.mark = false }
         if lacks.contains("status") { f.filters.status = false }
@@ -194,7 +194,7 @@ final class FlowPrinter {
 /// been VERB.". Returns whether it all went well; a kernel failure is
 /// reported with conntrack's message and gives false.
 private func printingFlows(_ command: Command, _ printer: FlowPrinter, verb: String,
-                           _ body: (Conntrack) throws -> Void) -> Bool {
+                           _ body: (CTSession) throws -> Void) -> Bool {
     let ct = openConntrack(command)
     do {
         try body(ct)

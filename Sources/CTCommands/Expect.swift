@@ -137,7 +137,7 @@ func runExpect(_ inv: Invocation) -> ExitCode {
 /// Runs one expectation request, then `before` (what conntrack prints
 /// whether or not the request failed), skipped-message reports, and conntrack's
 /// "Operation failed" for an error. Returns whether it went well.
-private func expectationRequest(_ ct: Conntrack, _ command: Command, before: () -> Void = {},
+private func expectationRequest(_ ct: CTSession, _ command: Command, before: () -> Void = {},
                                 _ body: () throws -> Void) -> Bool {
     var failure: Error? = nil
     do {

@@ -136,7 +136,7 @@ func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
     let sel = inv.selector
     var flow = Flow()
     let family = inv.family ?? .ipv4
-    flow.family = family.rawValue
+    flow.family = family
     let haveOrig = sel.origSrc != nil && sel.origDst != nil
     let haveReply = sel.replySrc != nil || sel.replyDst != nil
     let zero: IPAddress = inv.family == .ipv6 ? .v6(0, 0) : .v4(0)

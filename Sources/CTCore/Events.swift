@@ -1,7 +1,7 @@
 import Glibc
 
 /// What happened to an entry, as ctnetlink's event messages tell it.
-public enum EventType: Sendable {
+package enum EventType: Sendable {
     /// IPCTNL_MSG_CT_NEW with NLM_F_CREATE | NLM_F_EXCL.
     case new
     /// IPCTNL_MSG_CT_NEW without them.
@@ -11,7 +11,7 @@ public enum EventType: Sendable {
 
     /// The line prefix of conntrack's text format: the kind in brackets,
     /// right-aligned in nine columns, and a space.
-    public var label: StaticString {
+    package var label: StaticString {
         switch self {
         case .new: "    [NEW] "
         case .update: " [UPDATE] "
@@ -21,24 +21,24 @@ public enum EventType: Sendable {
 }
 
 /// One conntrack event.
-public struct Event {
-    public var type: EventType
-    public var flow: Flow
+package struct Event {
+    package var type: EventType
+    package var flow: Flow
     /// The netlink port of the process whose request caused the event, or 0
     /// for the kernel's own changes (nlmsghdr.nlmsg_pid).
-    public var portID: UInt32
+    package var portID: UInt32
 }
 
 /// A subscription to conntrack events: decodes each event message, checks
 /// it against the selector and hands on those that match.
-public final class EventListener {
+package final class EventListener {
     let socket: EventSocket
     let selector: Selector
 
     /// Subscribes to `groups`. With `kernelFilter`, a socket filter built
     /// from `selector` (see `EventFilter`) drops in the kernel what cannot
     /// match; a kernel that refuses the filter only costs speed.
-    public init(groups: EventGroups, selector: Selector, kernelFilter: Bool) throws(Errno) {
+    package init(groups: EventGroups, selector: Selector, kernelFilter: Bool) throws(Errno) {
         socket = try EventSocket(groups: groups)
         self.selector = selector
         if kernelFilter, let program = EventFilter.program(for: selector) {
@@ -47,18 +47,18 @@ public final class EventListener {
     }
 
     /// Sets the socket's receive buffer (see `EventSocket.setReceiveBuffer`).
-    public func setReceiveBuffer(bytes: Int) throws(Errno) {
+    package func setReceiveBuffer(bytes: Int) throws(Errno) {
         try socket.setReceiveBuffer(bytes: bytes)
     }
 
     /// The receive buffer as the kernel reports it.
-    public var receiveBufferSize: Int { socket.receiveBufferSize }
+    package var receiveBufferSize: Int { socket.receiveBufferSize }
 
     /// Waits for events and hands on every queued one that the selector
     /// selects; see `EventSocket.receive` for `signalMask` and errors. A
     /// message that cannot be decoded, or a datagram the kernel cut short,
     /// goes to `onMalformed`.
-    public func next(signalMask: sigset_t, onMalformed: (MalformedMessage) -> Void,
+    package func next(signalMask: sigset_t, onMalformed: (MalformedMessage) -> Void,
                      _ body: (Event) throws -> Void) throws -> EventWait {
         try socket.receiveEvents(subsystem: CTMessage.subsystem, new: CTMessage.new, delete: CTMessage.delete,
                                  signalMask: signalMask, onMalformed: onMalformed) { type, message in
@@ -73,21 +73,21 @@ public final class EventListener {
 /// A subscription to expectation events (NFNL_SUBSYS_CTNETLINK_EXP): the
 /// kernel reports new expectations (IPCTNL_MSG_EXP_NEW with NLM_F_CREATE)
 /// and ones that went (IPCTNL_MSG_EXP_DELETE).
-public final class ExpectationListener {
+package final class ExpectationListener {
     let socket: EventSocket
 
-    public init() throws(Errno) {
+    package init() throws(Errno) {
         socket = try EventSocket(groups: .allExpectations)
     }
 
     /// Sets the socket's receive buffer (see `EventSocket.setReceiveBuffer`).
-    public func setReceiveBuffer(bytes: Int) throws(Errno) {
+    package func setReceiveBuffer(bytes: Int) throws(Errno) {
         try socket.setReceiveBuffer(bytes: bytes)
     }
 
     /// Waits for events and hands on every queued one, as
     /// `EventListener.next` does.
-    public func next(signalMask: sigset_t, onMalformed: (MalformedMessage) -> Void,
+    package func next(signalMask: sigset_t, onMalformed: (MalformedMessage) -> Void,
                      _ body: (EventType, Expectation) throws -> Void) throws -> EventWait {
         try socket.receiveEvents(subsystem: ExpectMessage.subsystem, new: ExpectMessage.new,
                                  delete: ExpectMessage.delete, signalMask: signalMask,

@@ -1,9 +1,9 @@
 /// The expectation table (NFNL_SUBSYS_CTNETLINK_EXP) over the same socket
 /// as the conntrack table.
-extension Conntrack {
+extension CTSession {
     /// Dumps the expectations of `family` (all families for nil), calling
     /// `body` for each as it arrives.
-    public func dumpExpectations(family: Family?, _ body: (Expectation) throws -> Void) throws {
+    package func dumpExpectations(family: Family?, _ body: (Expectation) throws -> Void) throws {
         malformed = []
         let request = NetlinkRequest(subsystem: ExpectMessage.subsystem, message: ExpectMessage.get,
                                      flags: NetlinkFlags.dump, family: family?.rawValue ?? 0)
@@ -19,7 +19,7 @@ extension Conntrack {
     /// The expectation whose expected tuple `tuple` matches (under its
     /// mask). Like conntrack, the tuple travels as CTA_EXPECT_MASTER, which
     /// the kernel looks up in the same way. Throws ENOENT when none does.
-    public func getExpectation(family: Family, tuple: Tuple) throws -> Expectation? {
+    package func getExpectation(family: Family, tuple: Tuple) throws -> Expectation? {
         let request = NetlinkRequest(subsystem: ExpectMessage.subsystem, message: ExpectMessage.get,
                                      flags: NetlinkFlags.ack, family: family.rawValue,
                                      attributes: [Encode.tuple(CTAExpect.master, tuple)])
@@ -34,7 +34,7 @@ extension Conntrack {
 
     /// Deletes the expectation whose expected tuple `tuple` matches.
     /// Throws ENOENT when none does.
-    public func deleteExpectation(family: Family, tuple: Tuple) throws {
+    package func deleteExpectation(family: Family, tuple: Tuple) throws {
         let request = NetlinkRequest(subsystem: ExpectMessage.subsystem, message: ExpectMessage.delete,
                                      flags: NetlinkFlags.ack, family: family.rawValue,
                                      attributes: [Encode.tuple(CTAExpect.tuple, tuple)])
@@ -45,7 +45,7 @@ extension Conntrack {
     /// connection `master`, which must have a helper. The kernel answers
     /// ENOENT when there is no such master, EEXIST when a clashing
     /// expectation exists.
-    public func createExpectation(family: Family, master: Tuple, expected: Tuple, mask: Tuple,
+    package func createExpectation(family: Family, master: Tuple, expected: Tuple, mask: Tuple,
                                   timeout: UInt32?) throws {
         var attributes = [Encode.tuple(CTAExpect.master, master),
                           Encode.tuple(CTAExpect.tuple, expected),
@@ -59,14 +59,14 @@ extension Conntrack {
 
     /// Deletes every expectation (IPCTNL_MSG_EXP_DELETE without a tuple);
     /// the kernel does not look at the family here.
-    public func flushExpectations(family: Family?) throws {
+    package func flushExpectations(family: Family?) throws {
         let request = NetlinkRequest(subsystem: ExpectMessage.subsystem, message: ExpectMessage.delete,
                                      flags: NetlinkFlags.ack, family: family?.rawValue ?? 0)
         try socket.perform(request) { _ in }
     }
 
     /// Per-CPU expectation statistics (IPCTNL_MSG_EXP_GET_STATS_CPU).
-    public func expectationStatistics(_ body: (CPUStats) throws -> Void) throws {
+    package func expectationStatistics(_ body: (CPUStats) throws -> Void) throws {
         let request = NetlinkRequest(subsystem: ExpectMessage.subsystem, message: ExpectMessage.getStatsCPU,
                                      flags: NetlinkFlags.dump, family: 0)
         try socket.perform(request) { message in
@@ -77,7 +77,7 @@ extension Conntrack {
     /// Dumps the dying or the unconfirmed list (IPCTNL_MSG_CT_GET_DYING,
     /// IPCTNL_MSG_CT_GET_UNCONFIRMED) and calls `body` for each entry
     /// `selector` selects. Nothing is filtered in the kernel but the family.
-    public func dumpList(_ list: ConntrackList, _ selector: Selector, _ body: (Flow) throws -> Void) throws {
+    package func dumpList(_ list: ConntrackList, _ selector: Selector, _ body: (Flow) throws -> Void) throws {
         malformed = []
         let request = NetlinkRequest(subsystem: CTMessage.subsystem,
                                      message: list == .dying ? CTMessage.getDying : CTMessage.getUnconfirmed,
@@ -87,13 +87,13 @@ extension Conntrack {
 
     /// Dumps the expectation table like `dumpExpectations` but hands out
     /// each message's payload undecoded: for capturing fixtures.
-    public func dumpExpectationPayloads(family: Family?, _ body: ([UInt8]) throws -> Void) throws {
+    package func dumpExpectationPayloads(family: Family?, _ body: ([UInt8]) throws -> Void) throws {
         try dumpPayloads(subsystem: ExpectMessage.subsystem, message: ExpectMessage.get, family: family, body)
     }
 }
 
 /// The conntrack lists besides the table itself.
-public enum ConntrackList: Sendable {
+package enum ConntrackList: Sendable {
     case dying          // IPCTNL_MSG_CT_GET_DYING
     case unconfirmed    // IPCTNL_MSG_CT_GET_UNCONFIRMED
 }

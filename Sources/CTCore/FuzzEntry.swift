@@ -3,7 +3,7 @@ import CMnl
 /// For fuzzing only (the `ctl-fuzz-decoder` libFuzzer target and the
 /// regression corpus test): runs arbitrary bytes through everything that
 /// reads kernel bytes, then through every formatter. Not used by `ctl`.
-public enum FuzzEntry {
+package enum FuzzEntry {
     /// Fixed clocks, so that a crash reproduces: a plausible wall clock and
     /// the extremes, for delta-time and timestamp arithmetic.
     static let clocks = [1_700_000_000, 0, Int.max]
@@ -17,7 +17,7 @@ public enum FuzzEntry {
     /// formatted every way into a buffer that is discarded. Returns the
     /// number of bytes formatted (so that no work is optimised away).
     @discardableResult
-    public static func decodeAll(_ bytes: [UInt8]) -> Int {
+    package static func decodeAll(_ bytes: [UInt8]) -> Int {
         let out = OutputBuffer(fd: -1, capacity: 4096)
         var total = 0
         ByteView.with(bytes) { view in

@@ -1,22 +1,22 @@
 /// Creating and updating entries.
-extension Conntrack {
+extension CTSession {
     /// IPCTNL_MSG_CT_NEW with NLM_F_CREATE | NLM_F_EXCL, as conntrack sends
     /// for both -I and -A: the kernel creates the entry or answers EEXIST.
     static func createRequest(_ change: EntryChange) -> NetlinkRequest {
         NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.new,
                        flags: NetlinkFlags.create | NetlinkFlags.exclusive,
-                       family: change.entry.family, attributes: Encode.changeAttributes(change))
+                       family: change.entry.family.rawValue, attributes: Encode.changeAttributes(change))
     }
 
     /// Creates one entry; throws the kernel's error (EEXIST when it exists).
-    public func create(_ change: EntryChange) throws {
-        var request = Conntrack.createRequest(change)
+    package func create(_ change: EntryChange) throws {
+        var request = CTSession.createRequest(change)
         request.flags |= NetlinkFlags.ack
         try socket.perform(request) { _ in }
     }
 
     /// What happened to one entry an update was sent for.
-    public enum UpdateResult {
+    package enum UpdateResult {
         /// The entry after the update (the update itself may have failed
         /// with `updateError`, as the kernel refused it).
         case updated(Flow, updateError: Errno?)
@@ -29,7 +29,7 @@ extension Conntrack {
     /// with a get of the same entry, many per sendmsg on a second socket and
     /// thread, and `onResult` sees each entry as the kernel then reports it.
     /// An error reading an entry back (other than ENOENT) ends the operation.
-    public func update(_ selector: Selector, kernel: KernelFilterSupport,
+    package func update(_ selector: Selector, kernel: KernelFilterSupport,
                        change: (Flow) -> EntryChange?,
                        _ onResult: (UpdateResult) throws -> Void) throws {
         let updater = try NetlinkSocket.forBatches()
@@ -37,7 +37,7 @@ extension Conntrack {
         try withoutActuallyEscaping(onResult) { onResult in
             try pipelined(selector, kernel: kernel, perBatch: perBatch, requests: { flow in
                 guard let c = change(flow) else { return [] }
-                return Conntrack.updateRequests(flow, c)
+                return CTSession.updateRequests(flow, c)
             }, work: { batch in
                 var replies = [Flow?](repeating: nil, count: batch.requests.count)
                 let failures = try updater.performBatch(batch.requests) { index, message in
@@ -71,9 +71,9 @@ extension Conntrack {
         c.entry.zone = flow.zone
         c.entry.family = flow.family
         let update = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.new, flags: 0,
-                                    family: flow.family, attributes: Encode.changeAttributes(c))
+                                    family: flow.family.rawValue, attributes: Encode.changeAttributes(c))
         let get = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get, flags: 0,
-                                 family: flow.family, attributes: Encode.entryKey(orig: orig, zone: flow.zone))
+                                 family: flow.family.rawValue, attributes: Encode.entryKey(orig: orig, zone: flow.zone))
         return [update, get]
     }
 }
@@ -84,11 +84,11 @@ extension Conntrack {
 /// the stream: the creates sent after it in its batch are taken back and
 /// later batches are not sent. `rollBack` deletes every entry the stream
 /// created, for a caller that must leave the table as it found it.
-public final class CreateStream {
+package final class CreateStream {
     /// A create the kernel refused: its index in the order of `add` calls.
-    public struct Failure: Sendable {
-        public let index: Int
-        public let error: Errno
+    package struct Failure: Sendable {
+        package let index: Int
+        package let error: Errno
     }
 
     private struct Batch {
@@ -107,7 +107,7 @@ public final class CreateStream {
     /// What deletes a created entry again: its family, tuple and zone (a
     /// whole Flow per entry would double -R's memory).
     private struct Made {
-        var family: UInt8
+        var family: Family
         var orig: Tuple
         var zone: UInt16?
 
@@ -123,7 +123,7 @@ public final class CreateStream {
             flow.family = family
             flow.orig = orig
             flow.zone = zone
-            return Conntrack.deleteRequest(for: flow)
+            return CTSession.deleteRequest(for: flow)
         }
     }
 
@@ -138,7 +138,7 @@ public final class CreateStream {
     private var created: [Made] = []
     private var failed: Failure?
 
-    public init() throws {
+    package init() throws {
         socket = try NetlinkSocket.forBatches()
         perBatch = max(1, socket.sendCapacity / 2 / 256)
         batch = Batch(start: 0, capacity: perBatch)
@@ -147,10 +147,10 @@ public final class CreateStream {
     }
 
     /// True once a create has failed: nothing more will be sent.
-    public var hasFailed: Bool { monitor.locked { failed != nil } }
+    package var hasFailed: Bool { monitor.locked { failed != nil } }
 
     /// Queues one create; `tolerateExisting` makes EEXIST no failure (-A).
-    public func add(_ change: EntryChange, tolerateExisting: Bool) throws {
+    package func add(_ change: EntryChange, tolerateExisting: Bool) throws {
         batch.changes.append(change)
         batch.tolerateExisting.append(tolerateExisting)
         count += 1
@@ -166,7 +166,7 @@ public final class CreateStream {
 
     /// Sends what is queued and waits for all of it. Returns the failure,
     /// if a create failed.
-    public func finish() throws -> Failure? {
+    package func finish() throws -> Failure? {
         // A failed submit is the sending thread's error, which finish returns.
         try? flush()
         if let error = pipeline.finish() { throw error }
@@ -174,7 +174,7 @@ public final class CreateStream {
     }
 
     /// Deletes every entry this stream created (call after `finish`).
-    public func rollBack() throws {
+    package func rollBack() throws {
         try delete(created.reversed())
         created = []
     }
@@ -195,7 +195,7 @@ public final class CreateStream {
 
     private func send(_ batch: Batch) throws {
         if monitor.locked({ failed != nil }) { return }
-        let failures = try socket.performBatch(batch.changes.map(Conntrack.createRequest))
+        let failures = try socket.performBatch(batch.changes.map(CTSession.createRequest))
         let firstFailure = failures.keys.sorted().first { i in
             !(batch.tolerateExisting[i] && failures[i] == Errno.exists)
         }

@@ -16,7 +16,7 @@ guard args.count == 2 || (args.count == 3 && args[2] == "expect") else {
     exit(2)
 }
 do {
-    let ct = try Conntrack()
+    let ct = try CTSession()
     var index = 0
     let dump = args.count == 3 ? ct.dumpExpectationPayloads : ct.dumpPayloads
     try dump(nil) { bytes in

@@ -36,7 +36,7 @@ final class DecoderFixtureTests: XCTestCase {
 
     func testTCPFieldsDecode() throws {
         let flow = try Fixtures.flow("tcp-0.bin")
-        XCTAssertEqual(flow.family, Family.ipv4.rawValue)
+        XCTAssertEqual(flow.family, Family.ipv4)
         XCTAssertEqual(flow.orig?.src, .v4(0x0a00_0001))
         XCTAssertEqual(flow.orig?.dst, .v4(0x0a00_0002))
         XCTAssertEqual(flow.orig?.proto, IPProto.tcp)
@@ -93,7 +93,7 @@ final class DecoderFixtureTests: XCTestCase {
 
         let zone = try Fixtures.flow("tcp6-zone-0.bin")
         XCTAssertEqual(zone.zone, 65535)
-        XCTAssertEqual(zone.family, Family.ipv6.rawValue)
+        XCTAssertEqual(zone.family, Family.ipv6)
     }
 
     func testTrafficFixtureHasCountersAndLabels() throws {

@@ -18,7 +18,7 @@ final class EncoderTests: XCTestCase {
 
     func testCreateRequestCarriesEveryField() throws {
         var entry = Flow()
-        entry.family = Family.ipv4.rawValue
+        entry.family = Family.ipv4
         var orig = Tuple()
         orig.src = .v4(0x0a00_0001); orig.dst = .v4(0x0a00_0002)
         orig.proto = IPProto.tcp; orig.srcPort = 1234; orig.dstPort = 80; orig.zone = 7

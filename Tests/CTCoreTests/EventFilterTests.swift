@@ -73,7 +73,7 @@ final class EventFilterTests: XCTestCase {
     func matchingSelectors(_ flow: Flow) -> [Selector] {
         var result: [Selector] = []
         var s = Selector()
-        if let f = Family(rawValue: flow.family) { s.family = f; result.append(s) }
+        s.family = flow.family; result.append(s)
         if let p = flow.orig?.proto { s = Selector(); s.proto = p; result.append(s) }
         if let port = flow.orig?.srcPort, IPProto.hasPorts(flow.orig?.proto ?? 0) {
             s = Selector(); s.proto = flow.orig?.proto; s.origSrcPort = port

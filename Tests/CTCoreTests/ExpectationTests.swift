@@ -91,7 +91,7 @@ final class ExpectationTests: XCTestCase {
     /// joined by commas.
     func testZoneAndEveryFlag() {
         var e = Expectation()
-        e.family = Family.ipv4.rawValue
+        e.family = Family.ipv4
         var t = Tuple()
         t.src = .v4(0x0a000001); t.dst = .v4(0x0a000002); t.proto = IPProto.gre; t.srcPort = 0x10; t.dstPort = 0xffff
         e.tuple = t

@@ -64,7 +64,7 @@ final class FormatterTests: XCTestCase {
     /// counters, secctx, helper).
     func testEveryFieldInConntrackOrder() {
         var flow = Flow()
-        flow.family = 2
+        flow.family = .ipv4
         var orig = Tuple()
         orig.src = .v4(0x0a00_0001); orig.dst = .v4(0x0a00_0002); orig.proto = 6; orig.srcPort = 1; orig.dstPort = 2; orig.zone = 3
         var reply = Tuple()

@@ -306,7 +306,7 @@ final class JSONFormatterTests: XCTestCase {
             let proto = try XCTUnwrap(flow.proto, name)
 
             // Against the decoded flow.
-            XCTAssertEqual(o["family"] as? String, flow.family == 2 ? "ipv4" : "ipv6", name)
+            XCTAssertEqual(o["family"] as? String, flow.family == .ipv4 ? "ipv4" : "ipv6", name)
             let p = try XCTUnwrap(o["protocol"] as? [String: Any], name)
             XCTAssertEqual((p["number"] as? NSNumber)?.intValue, Int(proto), name)
             XCTAssertEqual(p["name"] as? String, "\(Names.proto(proto))", name)
@@ -418,11 +418,11 @@ final class JSONFormatterTests: XCTestCase {
     /// Absent attributes are absent keys, never zeros.
     func testAbsentAttributesAreAbsentKeys() throws {
         var flow = Flow()
-        flow.family = Family.ipv4.rawValue
+        flow.family = Family.ipv4
         XCTAssertEqual(json(flow, [.ktimestamp, .labels], labels: LabelMap(names: [0: "a"]), now: 5), #"{"family":"ipv4"}"# + "\n")
-        flow.family = 7
+        flow.family = .other(7)
         XCTAssertEqual(json(flow), #"{"family":"unknown"}"# + "\n")
-        flow.family = Family.ipv6.rawValue
+        flow.family = Family.ipv6
         var t = Tuple()
         t.proto = IPProto.tcp
         flow.orig = t
@@ -439,7 +439,7 @@ final class JSONFormatterTests: XCTestCase {
     func testProtocolsFields() throws {
         func line(_ proto: UInt8, _ fill: (inout Tuple) -> Void) -> String {
             var f = Flow()
-            f.family = Family.ipv4.rawValue
+            f.family = Family.ipv4
             var t = Tuple(); t.proto = proto
             fill(&t)
             f.orig = t
@@ -522,7 +522,7 @@ final class JSONFormatterTests: XCTestCase {
             let line = json(e)
             let o = try JSONSchema.expectation(line)
             let proto = try XCTUnwrap(e.proto, name)
-            XCTAssertEqual(o["family"] as? String, e.family == 2 ? "ipv4" : "ipv6", name)
+            XCTAssertEqual(o["family"] as? String, e.family == .ipv4 ? "ipv4" : "ipv6", name)
             let p = try XCTUnwrap(o["protocol"] as? [String: Any], name)
             XCTAssertEqual((p["number"] as? NSNumber)?.intValue, Int(proto), name)
             try check(o["expected"], e.tuple, counters: nil, proto: proto, path: "\(name) expected")
@@ -578,7 +578,7 @@ final class JSONFormatterTests: XCTestCase {
 
     func testExpectationPinned() throws {
         var e = Expectation()
-        e.family = Family.ipv4.rawValue
+        e.family = Family.ipv4
         var t = Tuple(); t.src = .v4(0x7f00_0001); t.dst = .v4(0x7f00_0001); t.proto = IPProto.tcp; t.srcPort = 0; t.dstPort = 40001
         e.tuple = t
         var m = Tuple(); m.src = .v4(0xffff_ffff); m.dst = .v4(0xffff_ffff); m.proto = IPProto.tcp; m.srcPort = 0; m.dstPort = 65535
@@ -596,7 +596,7 @@ final class JSONFormatterTests: XCTestCase {
         try JSONSchema.expectation(json(e, header: .init(event: .destroy, time: (1, 2))))
         // Nothing but the family.
         var bare = Expectation()
-        bare.family = Family.ipv6.rawValue
+        bare.family = Family.ipv6
         XCTAssertEqual(json(bare), #"{"family":"ipv6"}"# + "\n")
         bare.nat = ExpectNAT()
         bare.flags = []

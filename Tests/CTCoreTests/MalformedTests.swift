@@ -92,7 +92,7 @@ final class MalformedTests: XCTestCase {
 
     func testMessageWithOnlyHeaderDecodesEmpty() throws {
         let flow = try decode([10, 0, 0, 0])
-        XCTAssertEqual(flow.family, 10)
+        XCTAssertEqual(flow.family, .ipv6)
         XCTAssertNil(flow.orig)
         XCTAssertEqual(format(flow, []), "unknown  0\n")
     }

@@ -6,7 +6,7 @@ import XCTest
 final class SelectorTests: XCTestCase {
     func tcp(_ src: UInt32, _ dst: UInt32, _ sport: UInt16, _ dport: UInt16) -> Flow {
         var flow = Flow()
-        flow.family = Family.ipv4.rawValue
+        flow.family = Family.ipv4
         var o = Tuple(); o.src = .v4(src); o.dst = .v4(dst); o.proto = IPProto.tcp; o.srcPort = sport; o.dstPort = dport
         var r = Tuple(); r.src = .v4(dst); r.dst = .v4(src); r.proto = IPProto.tcp; r.srcPort = dport; r.dstPort = sport
         flow.orig = o; flow.reply = r
@@ -105,7 +105,7 @@ final class SelectorTests: XCTestCase {
 
         // An ICMP echo with the NAT_DONE bits counts as both (id vs type/code).
         var echo = Flow()
-        echo.family = Family.ipv4.rawValue
+        echo.family = Family.ipv4
         var o = Tuple(); o.src = .v4(1); o.dst = .v4(2); o.proto = IPProto.icmp; o.icmpType = 8; o.icmpCode = 0; o.icmpID = 77
         var r = Tuple(); r.src = .v4(2); r.dst = .v4(1); r.proto = IPProto.icmp; r.icmpType = 0; r.icmpCode = 0; r.icmpID = 77
         echo.orig = o; echo.reply = r
@@ -129,7 +129,7 @@ final class SelectorTests: XCTestCase {
         // matches a port selector.
         var generic = Flow()
         var t = Tuple(); t.proto = IPProto.dccp; t.src = .v4(1); t.dst = .v4(2)
-        generic.orig = t; generic.family = 2
+        generic.orig = t; generic.family = .ipv4
         sel = Selector(); sel.origSrcPort = 0
         XCTAssertFalse(sel.matches(generic))
     }

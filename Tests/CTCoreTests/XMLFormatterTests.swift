@@ -90,7 +90,7 @@ final class XMLFormatterTests: XCTestCase {
 
     func testDirectionsAndProtocols() throws {
         var flow = Flow()
-        flow.family = Family.ipv6.rawValue
+        flow.family = Family.ipv6
         var orig = Tuple()
         orig.src = .v6(0xfe80_0000_0000_0000, 1); orig.dst = .v6(0, 1); orig.proto = IPProto.gre
         orig.srcPort = 0x10; orig.dstPort = 0xffff; orig.zone = 4
@@ -104,7 +104,7 @@ final class XMLFormatterTests: XCTestCase {
         // icmp, icmpv6 and protocols without a tracker: an empty layer4.
         for proto: UInt8 in [IPProto.icmp, IPProto.icmpv6, 50, 200] {
             var f = Flow()
-            f.family = Family.ipv4.rawValue
+            f.family = Family.ipv4
             var t = Tuple(); t.proto = proto; t.icmpType = 8; t.icmpID = 3
             f.orig = t; f.reply = t
             XCTAssertTrue(xml(f).contains(#"<src>0.0.0.0</src><dst>0.0.0.0</dst></layer3><layer4 protonum="\#(proto)" protoname="\#(Names.proto(proto))"></layer4></meta>"#), "\(proto)")

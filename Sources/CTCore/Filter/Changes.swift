@@ -1,19 +1,19 @@
 /// What a create (-I, -A) or an update (-U) asks the kernel to set.
 /// `entry` carries the tuples and the values to set; the label change is
 /// expressed as bits to set and a mask of the bits it touches.
-public struct EntryChange: Equatable, Sendable {
-    public var entry: Flow
+package struct EntryChange: Equatable, Sendable {
+    package var entry: Flow
     /// CTA_MARK_MASK: the bits of the mark the change sets; the kernel
     /// makes the new mark `(old & ~mask) ^ mark`, atomically. nil sends no
     /// mask: the mark is replaced.
-    public var markMask: UInt32?
+    package var markMask: UInt32?
     /// CTA_LABELS_MASK: which label bits `entry.labels` sets or clears.
-    public var labelsMask: Labels?
+    package var labelsMask: Labels?
     /// CTA_NAT_SRC / CTA_NAT_DST: a translation the kernel sets up on create.
-    public var sourceNAT: NATMatch?
-    public var destinationNAT: NATMatch?
+    package var sourceNAT: NATMatch?
+    package var destinationNAT: NATMatch?
 
-    public init(entry: Flow, markMask: UInt32? = nil, labelsMask: Labels? = nil) {
+    package init(entry: Flow, markMask: UInt32? = nil, labelsMask: Labels? = nil) {
         self.entry = entry
         self.markMask = markMask
         self.labelsMask = labelsMask

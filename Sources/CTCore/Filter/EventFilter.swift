@@ -8,9 +8,9 @@
 /// userspace check, which runs on every event that gets through, decides
 /// then). Tested: family, protocol, ports, IPv4 addresses under their
 /// masks and the mark under its mask. Everything else is left to userspace.
-public enum EventFilter {
+package enum EventFilter {
     /// The program for `selector`, or nil when it would test nothing.
-    public static func program(for selector: Selector) -> [FilterInstruction]? {
+    package static func program(for selector: Selector) -> [FilterInstruction]? {
         var a = Assembler()
         // Messages of other subsystems are let through untouched.
         a.loadByte(at: subsystemOffset)

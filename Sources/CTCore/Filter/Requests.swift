@@ -216,21 +216,21 @@ enum FilterFlag {
 /// What the running kernel can filter in a dump, by version: older kernels
 /// ignore attributes they do not know and would return everything, so a
 /// filter is only sent where the kernel is known to apply it exactly.
-public struct KernelFilterSupport: Sendable {
+package struct KernelFilterSupport: Sendable {
     /// nfgen_family on dumps (every kernel with ctnetlink).
-    public var family: Bool = true
+    package var family: Bool = true
     /// CTA_MARK + CTA_MARK_MASK on dumps.
-    public var mark: Bool
+    package var mark: Bool
     /// CTA_STATUS + CTA_STATUS_MASK on dumps (Linux 5.15).
-    public var status: Bool
+    package var status: Bool
     /// CTA_FILTER with exact tuple fields (Linux 5.8; used from 6.1, after
     /// the fixes to its reply-direction and zone handling).
-    public var tupleFilter: Bool
+    package var tupleFilter: Bool
     /// A classic BPF filter on the event socket (SO_ATTACH_FILTER, older
     /// than ctnetlink's events).
-    public var socketFilter: Bool = true
+    package var socketFilter: Bool = true
 
-    public init(mark: Bool, status: Bool, tupleFilter: Bool) {
+    package init(mark: Bool, status: Bool, tupleFilter: Bool) {
         self.mark = mark
         self.status = status
         self.tupleFilter = tupleFilter
@@ -238,14 +238,14 @@ public struct KernelFilterSupport: Sendable {
 
     /// Nothing filtered by the kernel, not even the family: every selector
     /// is applied in userspace only (CTL_NO_KERNEL_FILTER=1, for tests).
-    public static let none: KernelFilterSupport = {
+    package static let none: KernelFilterSupport = {
         var s = KernelFilterSupport(mark: false, status: false, tupleFilter: false)
         s.family = false
         s.socketFilter = false
         return s
     }()
 
-    public static func forKernel(_ v: KernelVersion) -> KernelFilterSupport {
+    package static func forKernel(_ v: KernelVersion) -> KernelFilterSupport {
         KernelFilterSupport(mark: v >= KernelVersion(4, 0), status: v >= KernelVersion(5, 15),
                             tupleFilter: v >= KernelVersion(6, 1))
     }
@@ -255,7 +255,7 @@ extension Selector {
     /// The dump request attributes that let the kernel drop entries this
     /// selector would drop anyway. Everything sent is exact (never narrower
     /// than the selector); the selector is still applied to every entry.
-    public func dumpAttributes(_ support: KernelFilterSupport) -> [RequestAttribute] {
+    package func dumpAttributes(_ support: KernelFilterSupport) -> [RequestAttribute] {
         var attrs: [RequestAttribute] = []
         if support.mark, let mark {
             attrs.append(.u32(CTA.mark, mark))
@@ -322,7 +322,7 @@ extension Selector {
 
     /// True when the selector has a field the kernel's tuple filter
     /// (CTA_FILTER) can evaluate exactly.
-    public var hasTupleFilter: Bool {
+    package var hasTupleFilter: Bool {
         var probe = self
         probe.family = .ipv4
         return probe.dumpAttributes(KernelFilterSupport(mark: false, status: false, tupleFilter: true))

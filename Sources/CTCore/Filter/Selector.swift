@@ -1,16 +1,16 @@
 /// An address selector: an address and a mask of the same family
 /// (`-s 10.0.0.0/8`, `-s 10.1.2.3 --mask-src 255.0.0.0`, or all ones).
-public struct AddressMatch: Equatable, Sendable {
-    public var address: IPAddress
-    public var mask: IPAddress
+package struct AddressMatch: Equatable, Sendable {
+    package var address: IPAddress
+    package var mask: IPAddress
 
-    public init(address: IPAddress, mask: IPAddress) {
+    package init(address: IPAddress, mask: IPAddress) {
         self.address = address
         self.mask = mask
     }
 
     /// The all-ones mask of `address`'s family, or the mask of a prefix length.
-    public static func mask(for address: IPAddress, prefix: Int? = nil) -> IPAddress {
+    package static func mask(for address: IPAddress, prefix: Int? = nil) -> IPAddress {
         switch address {
         case .v4:
             let bits = min(max(prefix ?? 32, 0), 32)
@@ -24,9 +24,9 @@ public struct AddressMatch: Equatable, Sendable {
     }
 
     /// True when the mask selects one exact address.
-    public var isExact: Bool { mask == AddressMatch.mask(for: address) }
+    package var isExact: Bool { mask == AddressMatch.mask(for: address) }
 
-    public func matches(_ other: IPAddress?) -> Bool {
+    package func matches(_ other: IPAddress?) -> Bool {
         guard let other else { return false }
         switch (address, mask, other) {
         case let (.v4(a), .v4(m), .v4(o)):
@@ -40,12 +40,12 @@ public struct AddressMatch: Equatable, Sendable {
 }
 
 /// A NAT selector (`-n`, `-g`, `-j`), with or without an address and port.
-public struct NATMatch: Equatable, Sendable {
+package struct NATMatch: Equatable, Sendable {
     /// Compared for IPv4 only: conntrack 1.4.7 checks just the family of
     /// an IPv6 address.
-    public var address: IPAddress?
-    public var port: UInt16?
-    public init(address: IPAddress?, port: UInt16? = nil) {
+    package var address: IPAddress?
+    package var port: UInt16?
+    package init(address: IPAddress?, port: UInt16? = nil) {
         self.address = address
         self.port = port
     }
@@ -53,65 +53,65 @@ public struct NATMatch: Equatable, Sendable {
 
 /// Everything that selects entries for -L, -D, -G (and later -U, -E).
 /// Every field is optional; an entry is selected when it matches them all.
-public struct Selector: Equatable, Sendable {
-    public var family: Family?
-    public var origSrc: AddressMatch?        // -s
-    public var origDst: AddressMatch?        // -d
-    public var replySrc: AddressMatch?       // -r
-    public var replyDst: AddressMatch?       // -q
-    public var proto: UInt8?                 // -p
-    public var origSrcPort: UInt16?          // --sport / --orig-port-src
-    public var origDstPort: UInt16?          // --dport / --orig-port-dst
-    public var replySrcPort: UInt16?         // --reply-port-src
-    public var replyDstPort: UInt16?         // --reply-port-dst
-    public var state: UInt8?                 // --state (tcp, sctp, dccp)
-    public var icmpType: UInt8?              // --icmp-type / --icmpv6-type
-    public var icmpCode: UInt8?              // --icmp-code / --icmpv6-code
-    public var icmpID: UInt16?               // --icmp-id / --icmpv6-id
+package struct Selector: Equatable, Sendable {
+    package var family: Family?
+    package var origSrc: AddressMatch?        // -s
+    package var origDst: AddressMatch?        // -d
+    package var replySrc: AddressMatch?       // -r
+    package var replyDst: AddressMatch?       // -q
+    package var proto: UInt8?                 // -p
+    package var origSrcPort: UInt16?          // --sport / --orig-port-src
+    package var origDstPort: UInt16?          // --dport / --orig-port-dst
+    package var replySrcPort: UInt16?         // --reply-port-src
+    package var replyDstPort: UInt16?         // --reply-port-dst
+    package var state: UInt8?                 // --state (tcp, sctp, dccp)
+    package var icmpType: UInt8?              // --icmp-type / --icmpv6-type
+    package var icmpCode: UInt8?              // --icmp-code / --icmpv6-code
+    package var icmpID: UInt16?               // --icmp-id / --icmpv6-id
     /// --srckey / --dstkey: used by -G to name an entry; conntrack 1.4.7
     /// accepts them for -L and -D but selects nothing by them.
-    public var greSrcKey: UInt16?
-    public var greDstKey: UInt16?
+    package var greSrcKey: UInt16?
+    package var greDstKey: UInt16?
     /// --orig-vtag / --reply-vtag: values for -I and -U; conntrack 1.4.7's
     /// -G accepts them without selecting by them.
-    public var origVtag: UInt32?
-    public var replyVtag: UInt32?
-    public var dccpRole: UInt8?              // --role
-    public var mark: UInt32?                 // -m MARK
-    public var markMask: UInt32 = .max       // -m MARK/MASK
+    package var origVtag: UInt32?
+    package var replyVtag: UInt32?
+    package var dccpRole: UInt8?              // --role
+    package var mark: UInt32?                 // -m MARK
+    package var markMask: UInt32 = .max       // -m MARK/MASK
     /// For -L: the last -m value as given, when a later -u replaced `mark`
     /// (a conntrack 1.4.7 quirk). conntrack's kernel filter and its own
     /// check use one each, so an entry must match both; ctl checks both
     /// here and sends the kernel `mark`.
-    public var listMark: UInt32?
+    package var listMark: UInt32?
     /// -u: an entry matches when (status & statusMask) == status. conntrack
     /// 1.4.7 lists with the bits of all -u options as the value and those
     /// of the first one as the mask; -D uses the value as the mask.
-    public var status: Status?
-    public var statusMask: Status = []
+    package var status: Status?
+    package var statusMask: Status = []
     /// -t with -D: the timeout must be exactly this.
-    public var timeout: UInt32?
+    package var timeout: UInt32?
     /// -i with -D and -G: the entry id.
-    public var id: UInt32?
-    public var zone: UInt16?                 // -w
-    public var origZone: UInt16?             // --orig-zone
-    public var replyZone: UInt16?            // --reply-zone
+    package var id: UInt32?
+    package var zone: UInt16?                 // -w
+    package var origZone: UInt16?             // --orig-zone
+    package var replyZone: UInt16?            // --reply-zone
     /// -c: conntrack 1.4.7 accepts it with -L and selects nothing by it.
-    public var secmark: UInt32?
-    public var srcNAT: NATMatch?             // -n
-    public var dstNAT: NATMatch?             // -g
-    public var anyNAT: NATMatch?             // -j
+    package var secmark: UInt32?
+    package var srcNAT: NATMatch?             // -n
+    package var dstNAT: NATMatch?             // -g
+    package var anyNAT: NATMatch?             // -j
     /// -l: label bits that must all be set.
-    public var labels: [Int] = []
+    package var labels: [Int] = []
 
-    public init() {}
+    package init() {}
 }
 
 extension Selector {
     /// Whether `flow` is selected. This is conntrack's selection, applied in
     /// userspace to every entry whatever the kernel filtered already.
-    public func matches(_ flow: Flow) -> Bool {
-        if let family, flow.family != family.rawValue { return false }
+    package func matches(_ flow: Flow) -> Bool {
+        if let family, flow.family != family { return false }
         let orig = flow.orig, reply = flow.reply
         if let m = origSrc, !m.matches(orig?.src) { return false }
         if let m = origDst, !m.matches(orig?.dst) { return false }

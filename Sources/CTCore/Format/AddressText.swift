@@ -1,6 +1,6 @@
 extension OutputBuffer {
     /// Appends an address as inet_ntop(3) writes it.
-    @inlinable public func append(address: IPAddress) {
+    @inlinable package func append(address: IPAddress) {
         switch address {
         case .v4(let a): append(ipv4: a)
         case .v6(let hi, let lo): append(ipv6High: hi, low: lo)
@@ -8,7 +8,7 @@ extension OutputBuffer {
     }
 
     /// Dotted quad of a host-order IPv4 value.
-    @inlinable public func append(ipv4 a: UInt32) {
+    @inlinable package func append(ipv4 a: UInt32) {
         append(decimal: UInt64(a >> 24)); append(UInt8(ascii: "."))
         append(decimal: UInt64((a >> 16) & 0xff)); append(UInt8(ascii: "."))
         append(decimal: UInt64((a >> 8) & 0xff)); append(UInt8(ascii: "."))
@@ -19,7 +19,7 @@ extension OutputBuffer {
     /// longest run of two or more zero groups as "::", and the last 32 bits
     /// as a dotted quad for IPv4-compatible (::a.b.c.d) and IPv4-mapped
     /// (::ffff:a.b.c.d) addresses.
-    public func append(ipv6High hi: UInt64, low lo: UInt64) {
+    package func append(ipv6High hi: UInt64, low lo: UInt64) {
         var words = [UInt16](repeating: 0, count: 8)
         for i in 0..<4 {
             words[i] = UInt16(truncatingIfNeeded: hi >> UInt64(48 - 16 * i))

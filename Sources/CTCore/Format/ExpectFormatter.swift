@@ -15,26 +15,26 @@ import Glibc
 /// layer4 (their ports) and `<meta>` (helper name, timeout, zone, class,
 /// `<when>` with -o timestamp, one empty element per flag). The helper
 /// name is escaped, as in XMLFormatter.
-public struct ExpectFormatter {
-    public var options: OutputOptions
+package struct ExpectFormatter {
+    package var options: OutputOptions
 
-    public init(options: OutputOptions) {
+    package init(options: OutputOptions) {
         self.options = options
     }
 
     /// The XML document's first two lines.
-    public static func writeXMLHeader(to out: OutputBuffer) {
+    package static func writeXMLHeader(to out: OutputBuffer) {
         out.append("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<expect>\n")
     }
 
     /// The XML document's last line.
-    public static func writeXMLFooter(to out: OutputBuffer) {
+    package static func writeXMLFooter(to out: OutputBuffer) {
         out.append("</expect>\n")
     }
 
     /// conntrack's `-o timestamp` prefix for expectations: seconds and
     /// microseconds left-aligned in fields of 8 and 6 ("[%-8ld.%-6ld]\t").
-    public static func writeTimestamp(seconds: Int, microseconds: Int, to out: OutputBuffer) {
+    package static func writeTimestamp(seconds: Int, microseconds: Int, to out: OutputBuffer) {
         out.append(UInt8(ascii: "["))
         let before = out.pendingCount
         out.append(decimal: seconds)
@@ -48,7 +48,7 @@ public struct ExpectFormatter {
 
     /// Appends one line for `e` (with its newline); `event` gives the
     /// `[NEW]`-style prefix of events.
-    public func write(_ e: Expectation, event: EventType? = nil, to out: OutputBuffer) {
+    package func write(_ e: Expectation, event: EventType? = nil, to out: OutputBuffer) {
         if let event { out.append(event.label) }
         out.append(decimal: UInt64(e.timeout ?? 0))
         out.append(" proto=")
@@ -76,10 +76,10 @@ public struct ExpectFormatter {
 
     /// Appends one `<flow>` element and a newline for `e`; `now` is the
     /// wall-clock second for `<when>`.
-    public func writeXML(_ e: Expectation, event: EventType? = nil, to out: OutputBuffer, now: Int) {
+    package func writeXML(_ e: Expectation, event: EventType? = nil, to out: OutputBuffer, now: Int) {
         let xml = XMLFormatter(options: options)
         XMLFormatter.appendFlowStart(event, to: out)
-        let family = e.family
+        let family = e.family.rawValue
         let tuples: [(StaticString, Tuple)] = [("expected", e.tuple ?? Tuple()), ("mask", e.mask ?? Tuple()),
                                                ("master", e.master ?? Tuple())]
         out.append("<layer3 protonum=\""); out.append(decimal: UInt64(family))

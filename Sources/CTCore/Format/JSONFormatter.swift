@@ -53,27 +53,27 @@
 /// byte sequence replaced by U+FFFD, so the output is always valid UTF-8.)
 /// Integers are exact decimals: nanosecond timestamps and 64-bit counters
 /// can exceed 2^53, which readers that hold numbers as doubles round.
-public struct JSONFormatter {
-    public var options: OutputOptions
+package struct JSONFormatter {
+    package var options: OutputOptions
     /// Label names; nil when names are not to be printed (`label_bits` is
     /// written either way).
-    public var labelMap: LabelMap?
+    package var labelMap: LabelMap?
 
-    public init(options: OutputOptions, labelMap: LabelMap? = nil) {
+    package init(options: OutputOptions, labelMap: LabelMap? = nil) {
         self.options = options
         self.labelMap = labelMap
     }
 
     /// The keys an event, or -o timestamp, puts before the entry's own.
-    public struct Header: Sendable {
-        public var event: EventType?
+    package struct Header: Sendable {
+        package var event: EventType?
         /// Wall-clock time of printing: seconds and microseconds.
-        public var time: (seconds: Int, microseconds: Int)?
+        package var time: (seconds: Int, microseconds: Int)?
         /// The netlink port of the process behind the event; nil or 0 for none.
-        public var portID: UInt32?
-        public var programName: String?
+        package var portID: UInt32?
+        package var programName: String?
 
-        public init(event: EventType? = nil, time: (seconds: Int, microseconds: Int)? = nil,
+        package init(event: EventType? = nil, time: (seconds: Int, microseconds: Int)? = nil,
                     portID: UInt32? = nil, programName: String? = nil) {
             self.event = event
             self.time = time
@@ -86,10 +86,10 @@ public struct JSONFormatter {
 
     /// Appends one object and a newline for `flow`. `now` is the
     /// wall-clock second for the `delta_time` of live entries.
-    public func write(_ flow: Flow, header: Header? = nil, to out: OutputBuffer, now: Int) {
+    package func write(_ flow: Flow, header: Header? = nil, to out: OutputBuffer, now: Int) {
         out.append(UInt8(ascii: "{"))
         if let header { Self.write(header, to: out) }
-        out.append("\"family\":\""); out.append(Names.family(flow.family)); out.append(UInt8(ascii: "\""))
+        out.append("\"family\":\""); out.append(Names.family(flow.family.rawValue)); out.append(UInt8(ascii: "\""))
         let proto = flow.proto
         if let proto { Self.writeProtocol(proto, to: out) }
         if let t = flow.orig {
@@ -152,10 +152,10 @@ public struct JSONFormatter {
     }
 
     /// Appends one object and a newline for the expectation `e`.
-    public func write(_ e: Expectation, header: Header? = nil, to out: OutputBuffer) {
+    package func write(_ e: Expectation, header: Header? = nil, to out: OutputBuffer) {
         out.append(UInt8(ascii: "{"))
         if let header { Self.write(header, to: out) }
-        out.append("\"family\":\""); out.append(Names.family(e.family)); out.append(UInt8(ascii: "\""))
+        out.append("\"family\":\""); out.append(Names.family(e.family.rawValue)); out.append(UInt8(ascii: "\""))
         let proto = e.proto
         if let proto { Self.writeProtocol(proto, to: out) }
         if let t = e.tuple { out.append(",\"expected\":"); Self.write(t, proto: proto, counters: nil, zone: false, to: out) }
@@ -264,7 +264,7 @@ public struct JSONFormatter {
     }
 
     /// IPS_* names by bit number.
-    public static let statusNames: [StaticString] = [
+    package static let statusNames: [StaticString] = [
         "EXPECTED", "SEEN_REPLY", "ASSURED", "CONFIRMED", "SRC_NAT", "DST_NAT", "SEQ_ADJUST",
         "SRC_NAT_DONE", "DST_NAT_DONE", "DYING", "FIXED_TIMEOUT", "TEMPLATE", "UNTRACKED",
         "HELPER", "OFFLOAD", "HW_OFFLOAD",
@@ -296,7 +296,7 @@ public struct JSONFormatter {
     /// Appends `text` as a JSON string (RFC 8259): in quotes, `"` and `\`
     /// escaped with a backslash, control characters (U+0000 to U+001F) as
     /// `\u00XX`, everything else as its UTF-8 bytes.
-    public static func appendString(_ text: String, to out: OutputBuffer) {
+    package static func appendString(_ text: String, to out: OutputBuffer) {
         out.append(UInt8(ascii: "\""))
         var text = text
         text.withUTF8 { bytes in

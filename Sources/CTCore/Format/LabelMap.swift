@@ -2,20 +2,20 @@ import Glibc
 
 /// Connection label names, bit number to name, as read from connlabel.conf
 /// ("BIT NAME" per line, '#' starts a comment).
-public struct LabelMap: Equatable, Sendable {
+package struct LabelMap: Equatable, Sendable {
     /// The file conntrack (libnetfilter_conntrack) reads label names from.
-    public static let defaultPath = "/etc/xtables/connlabel.conf"
+    package static let defaultPath = "/etc/xtables/connlabel.conf"
 
-    public private(set) var names: [Int: String]
+    package private(set) var names: [Int: String]
 
-    public init(names: [Int: String]) { self.names = names }
+    package init(names: [Int: String]) { self.names = names }
 
     /// Parses the text of a connlabel.conf file the way conntrack reads
     /// it: "BIT NAME" per line, BIT in C notation (decimal, 0x hex, 0
     /// octal) below 128, the first name of a bit wins, '#' lines and lines
     /// whose name holds a '#' are skipped. Returns nil, as conntrack refuses
     /// the whole file, when a name holds '=' or ',' or no name is found.
-    public static func parse(_ text: String) -> LabelMap? {
+    package static func parse(_ text: String) -> LabelMap? {
         var names: [Int: String] = [:]
         for rawLine in text.split(whereSeparator: { $0.isNewline }) {
             let line = rawLine.drop(while: { $0 == " " || $0 == "\t" })
@@ -31,42 +31,42 @@ public struct LabelMap: Equatable, Sendable {
     }
 
     /// Like `parse`, but an unusable file gives an empty map.
-    public init(parsing text: String) {
+    package init(parsing text: String) {
         self = LabelMap.parse(text) ?? LabelMap(names: [:])
     }
 
     /// Reads `path`; throws the open/read error.
-    public static func load(path: String = defaultPath) throws(Errno) -> LabelMap {
+    package static func load(path: String = defaultPath) throws(Errno) -> LabelMap {
         let text = try readTextFile(path)
         // conntrack reports an unusable file as a failure with errno 0.
         guard let map = LabelMap.parse(text) else { throw Errno(0) }
         return map
     }
 
-    public func name(ofBit bit: Int) -> String? { names[bit] }
+    package func name(ofBit bit: Int) -> String? { names[bit] }
 
     /// The bit a name stands for; the lowest one if the file gives the name
     /// to several bits.
-    public func bit(named name: String) -> Int? {
+    package func bit(named name: String) -> Int? {
         names.lazy.filter { $0.value == name }.map(\.key).min()
     }
 }
 
 /// The whole contents of a small text file (a configuration file or a
 /// /proc entry), decoded as UTF-8.
-public func readTextFile(_ path: String) throws(Errno) -> String {
+package func readTextFile(_ path: String) throws(Errno) -> String {
     String(decoding: try readFileBytes(path), as: UTF8.self)
 }
 
 /// The whole contents of a file; "-" reads standard input. A directory
 /// reads as nothing.
-public func readFileBytes(_ path: String) throws(Errno) -> [UInt8] {
+package func readFileBytes(_ path: String) throws(Errno) -> [UInt8] {
     try readFileBytes(path: Array(path.utf8))
 }
 
 /// The same for a path given as bytes, as they came on the command line
 /// (they need not be UTF-8).
-public func readFileBytes(path: [UInt8]) throws(Errno) -> [UInt8] {
+package func readFileBytes(path: [UInt8]) throws(Errno) -> [UInt8] {
     let isStdin = path == [UInt8(ascii: "-")]
     let opened = isStdin ? fdopen(0, "r") : (path + [0]).withUnsafeBufferPointer { bytes in
         bytes.withMemoryRebound(to: CChar.self) { fopen($0.baseAddress!, "r") }
@@ -91,13 +91,13 @@ public func readFileBytes(path: [UInt8]) throws(Errno) -> [UInt8] {
 
 /// A whole word as strtoul(3) with base 0 reads it: decimal, 0x hex or
 /// 0 octal; nil for anything else (signs, junk, empty).
-public func parseCInteger<S: StringProtocol>(_ word: S) -> Int? {
+package func parseCInteger<S: StringProtocol>(_ word: S) -> Int? {
     if let value = word.utf8.withContiguousStorageIfAvailable(parseCInteger) { return value }
     return Array(word.utf8).withUnsafeBufferPointer(parseCInteger)
 }
 
 /// parseCInteger of a word's bytes.
-public func parseCInteger(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+package func parseCInteger(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
     guard let first = bytes.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { return nil }
     var radix = 10
     var digits = bytes[...]

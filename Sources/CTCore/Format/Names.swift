@@ -1,7 +1,7 @@
 /// Names conntrack prints for protocol numbers, families and states.
-public enum Names {
+package enum Names {
     /// Layer 4 protocol name, "unknown" for numbers without one.
-    public static func proto(_ number: UInt8) -> StaticString {
+    package static func proto(_ number: UInt8) -> StaticString {
         switch number {
         case IPProto.icmp: return "icmp"
         case IPProto.tcp: return "tcp"
@@ -16,7 +16,7 @@ public enum Names {
     }
 
     /// Layer 3 family name, "unknown" for other families.
-    public static func family(_ number: UInt8) -> StaticString {
+    package static func family(_ number: UInt8) -> StaticString {
         switch number {
         case Family.ipv4.rawValue: return "ipv4"
         case Family.ipv6.rawValue: return "ipv6"
@@ -25,26 +25,26 @@ public enum Names {
     }
 
     /// NF_CT_EXPECT_* names by bit number (PERMANENT, INACTIVE, USERSPACE).
-    public static let expectFlags: [StaticString] = ["PERMANENT", "INACTIVE", "USERSPACE"]
+    package static let expectFlags: [StaticString] = ["PERMANENT", "INACTIVE", "USERSPACE"]
 
     /// enum tcp_conntrack
-    public static let tcpStates: [StaticString] = [
+    package static let tcpStates: [StaticString] = [
         "NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
         "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
     ]
     /// enum sctp_conntrack
-    public static let sctpStates: [StaticString] = [
+    package static let sctpStates: [StaticString] = [
         "NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED", "SHUTDOWN_SENT",
         "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED",
     ]
     /// enum ct_dccp_states
-    public static let dccpStates: [StaticString] = [
+    package static let dccpStates: [StaticString] = [
         "NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN", "CLOSEREQ", "CLOSING",
         "TIMEWAIT", "IGNORE", "INVALID",
     ]
 
     /// The state name of `info`, or nil if it carries no state.
-    public static func state(_ info: ProtoInfo) -> StaticString? {
+    package static func state(_ info: ProtoInfo) -> StaticString? {
         func lookup(_ table: [StaticString], _ value: UInt8?) -> StaticString? {
             guard let value else { return nil }
             return Int(value) < table.count ? table[Int(value)] : "UNKNOWN"
@@ -57,7 +57,7 @@ public enum Names {
     }
 
     /// CTA_STATS_* attribute names as conntrack -S prints them.
-    public static func cpuStat(_ attribute: UInt16) -> String? {
+    package static func cpuStat(_ attribute: UInt16) -> String? {
         switch attribute {
         case 1: return "searched"
         case 2: return "found"
@@ -79,7 +79,7 @@ public enum Names {
     }
 
     /// Names of the expectation statistics (CTA_STATS_EXP_*), as -S expect prints them.
-    public static func expectationStat(_ attribute: UInt16) -> String? {
+    package static func expectationStat(_ attribute: UInt16) -> String? {
         switch attribute {
         case CTAExpect.Stats.new: return "expect_new"
         case CTAExpect.Stats.create: return "expect_create"

@@ -1,7 +1,7 @@
 import Glibc
 
 /// Why output could not be written.
-public enum OutputError: Error, Equatable {
+package enum OutputError: Error, Equatable {
     /// The reader went away (EPIPE): the caller should end quietly.
     case brokenPipe
     /// Any other write failure, e.g. ENOSPC on a full disk.
@@ -16,8 +16,8 @@ public enum OutputError: Error, Equatable {
 /// bookkeeping lives behind a `let` so that appends need no dynamic
 /// exclusivity checks (a `var` property of a class costs one per access,
 /// which was a third of `ctl -L`'s run time).
-public final class OutputBuffer {
-    public let fd: Int32
+package final class OutputBuffer {
+    package let fd: Int32
     @usableFromInline let threshold: Int
 
     @usableFromInline struct State {
@@ -38,7 +38,7 @@ public final class OutputBuffer {
         @inline(__always) set { state.pointee.count = newValue }
     }
 
-    public init(fd: Int32, capacity: Int = 256 * 1024) {
+    package init(fd: Int32, capacity: Int = 256 * 1024) {
         self.fd = fd
         self.threshold = capacity
         state = .allocate(capacity: 1)
@@ -51,7 +51,7 @@ public final class OutputBuffer {
     }
 
     /// Bytes written but not yet flushed.
-    public var pending: [UInt8] { Array(UnsafeBufferPointer(start: storage, count: count)) }
+    package var pending: [UInt8] { Array(UnsafeBufferPointer(start: storage, count: count)) }
 
     /// Makes room for `n` more bytes.
     @inlinable @inline(__always) func reserve(_ n: Int) {
@@ -68,32 +68,32 @@ public final class OutputBuffer {
         state.pointee.capacity = newCapacity
     }
 
-    @inlinable public func append(_ byte: UInt8) {
+    @inlinable package func append(_ byte: UInt8) {
         reserve(1)
         storage[count] = byte
         count += 1
     }
 
-    @inlinable public func append(_ s: StaticString) {
+    @inlinable package func append(_ s: StaticString) {
         let n = s.utf8CodeUnitCount
         reserve(n)
         (storage + count).update(from: s.utf8Start, count: n)
         count += n
     }
 
-    @inlinable public func append(_ s: String) {
+    @inlinable package func append(_ s: String) {
         var s = s
         s.withUTF8 { append(bytes: $0) }
     }
 
-    @inlinable public func append(bytes other: UnsafeBufferPointer<UInt8>) {
+    @inlinable package func append(bytes other: UnsafeBufferPointer<UInt8>) {
         reserve(other.count)
         if let base = other.baseAddress { (storage + count).update(from: base, count: other.count) }
         count += other.count
     }
 
     /// Appends `value` in decimal.
-    @inlinable public func append(decimal value: UInt64) {
+    @inlinable package func append(decimal value: UInt64) {
         if value < 10 {
             append(UInt8(truncatingIfNeeded: value) &+ 48)
             return
@@ -112,7 +112,7 @@ public final class OutputBuffer {
         count += digits
     }
 
-    @inlinable public func append<T: BinaryInteger>(decimal value: T) {
+    @inlinable package func append<T: BinaryInteger>(decimal value: T) {
         if value < 0 {
             append(UInt8(ascii: "-"))
             append(decimal: UInt64(value.magnitude))
@@ -123,7 +123,7 @@ public final class OutputBuffer {
 
     /// Appends a non-negative `value` in decimal with leading zeros up to
     /// `digits` digits ("%0*d").
-    public func append(decimal value: Int, digits: Int) {
+    package func append(decimal value: Int, digits: Int) {
         var scale = 1
         for _ in 1..<max(digits, 1) { scale *= 10 }
         while scale > 1, value < scale { append(UInt8(ascii: "0")); scale /= 10 }
@@ -131,7 +131,7 @@ public final class OutputBuffer {
     }
 
     /// Appends `value` in lower-case hexadecimal without leading zeros.
-    @inlinable public func append(hex value: UInt64) {
+    @inlinable package func append(hex value: UInt64) {
         var digits = 1
         var v = value >> 4
         while v > 0 { v >>= 4; digits += 1 }
@@ -146,7 +146,7 @@ public final class OutputBuffer {
     }
 
     /// Appends `n` copies of `byte`.
-    @inlinable public func append(repeating byte: UInt8, count n: Int) {
+    @inlinable package func append(repeating byte: UInt8, count n: Int) {
         guard n > 0 else { return }
         reserve(n)
         (storage + count).update(repeating: byte, count: n)
@@ -154,30 +154,30 @@ public final class OutputBuffer {
     }
 
     /// Appends `s` left-justified in a field of `width` bytes (printf "%-Ns").
-    @inlinable public func append(_ s: StaticString, paddedTo width: Int) {
+    @inlinable package func append(_ s: StaticString, paddedTo width: Int) {
         append(s)
         append(repeating: 32, count: width - s.utf8CodeUnitCount)
     }
 
     /// Discards pending bytes without writing them.
-    public func removeAllPending() { count = 0 }
+    package func removeAllPending() { count = 0 }
 
     /// Removes the last byte (used to drop a trailing separator).
-    @inlinable public func dropLast() { if count > 0 { count -= 1 } }
+    @inlinable package func dropLast() { if count > 0 { count -= 1 } }
 
     /// The last byte written and not yet flushed, if any.
-    @inlinable public var last: UInt8? { count > 0 ? storage[count - 1] : nil }
+    @inlinable package var last: UInt8? { count > 0 ? storage[count - 1] : nil }
 
     /// Number of bytes pending.
-    @inlinable public var pendingCount: Int { count }
+    @inlinable package var pendingCount: Int { count }
 
     /// Writes pending bytes once the buffer has filled past its threshold.
-    @inlinable public func flushIfFull() throws(OutputError) {
+    @inlinable package func flushIfFull() throws(OutputError) {
         if count >= threshold { try flush() }
     }
 
     /// Writes all pending bytes, retrying on EINTR and short writes.
-    public func flush() throws(OutputError) {
+    package func flush() throws(OutputError) {
         var offset = 0
         defer {
             // Whatever happened, nothing is written twice.

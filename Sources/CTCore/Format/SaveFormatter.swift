@@ -3,11 +3,11 @@
 /// `-A -t 99 -u SEEN_REPLY,ASSURED -w 3 -s 1.1.1.1 -d 2.2.2.2 -r 2.2.2.2 -q 1.1.1.1 -p tcp --sport 10 ...`.
 /// Like conntrack it leaves out what a create cannot set or need not
 /// carry: mark, secmark, labels, helper, counters, use, id and timestamps.
-public struct SaveFormatter {
+package struct SaveFormatter {
     /// The command word each line starts with: "-A", or "-D" for deleted entries.
-    public var command: StaticString
+    package var command: StaticString
 
-    public init(command: StaticString = "-A") {
+    package init(command: StaticString = "-A") {
         self.command = command
     }
 
@@ -16,7 +16,7 @@ public struct SaveFormatter {
         (.expected, "EXPECTED"), (.seenReply, "SEEN_REPLY"), (.assured, "ASSURED"), (.fixedTimeout, "FIXED_TIMEOUT"),
     ]
 
-    public func write(_ flow: Flow, to out: OutputBuffer) {
+    package func write(_ flow: Flow, to out: OutputBuffer) {
         out.append(command)
         out.append(" -t "); out.append(decimal: UInt64(flow.timeout ?? 0))
         out.append(" -u ")

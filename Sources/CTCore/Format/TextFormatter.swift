@@ -1,39 +1,39 @@
 import Glibc
 
 /// Output options (`-o`), as conntrack names them.
-public struct OutputOptions: OptionSet, Sendable {
-    public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let extended = OutputOptions(rawValue: 1 << 0)    // -o extended
-    public static let xml = OutputOptions(rawValue: 1 << 1)         // -o xml
-    public static let timestamp = OutputOptions(rawValue: 1 << 2)   // -o timestamp
-    public static let id = OutputOptions(rawValue: 1 << 3)          // -o id
-    public static let ktimestamp = OutputOptions(rawValue: 1 << 4)  // -o ktimestamp
-    public static let labels = OutputOptions(rawValue: 1 << 5)      // -o labels
-    public static let save = OutputOptions(rawValue: 1 << 6)        // -o save
-    public static let userspace = OutputOptions(rawValue: 1 << 7)   // -o userspace
-    public static let json = OutputOptions(rawValue: 1 << 8)        // -o json (ctl's own)
+package struct OutputOptions: OptionSet, Sendable {
+    package let rawValue: UInt32
+    package init(rawValue: UInt32) { self.rawValue = rawValue }
+    package static let extended = OutputOptions(rawValue: 1 << 0)    // -o extended
+    package static let xml = OutputOptions(rawValue: 1 << 1)         // -o xml
+    package static let timestamp = OutputOptions(rawValue: 1 << 2)   // -o timestamp
+    package static let id = OutputOptions(rawValue: 1 << 3)          // -o id
+    package static let ktimestamp = OutputOptions(rawValue: 1 << 4)  // -o ktimestamp
+    package static let labels = OutputOptions(rawValue: 1 << 5)      // -o labels
+    package static let save = OutputOptions(rawValue: 1 << 6)        // -o save
+    package static let userspace = OutputOptions(rawValue: 1 << 7)   // -o userspace
+    package static let json = OutputOptions(rawValue: 1 << 8)        // -o json (ctl's own)
 }
 
 /// Writes flows in conntrack's one-line text format.
-public struct TextFormatter {
-    public var options: OutputOptions
+package struct TextFormatter {
+    package var options: OutputOptions
     /// Label names; nil when labels are not to be printed.
-    public var labelMap: LabelMap?
+    package var labelMap: LabelMap?
 
-    public init(options: OutputOptions, labelMap: LabelMap? = nil) {
+    package init(options: OutputOptions, labelMap: LabelMap? = nil) {
         self.options = options
         self.labelMap = labelMap
     }
 
     /// Appends one line for `flow` (with its newline) to `out`.
     /// `now` is the wall-clock second used for `delta-time` of live entries.
-    public func write(_ flow: Flow, to out: OutputBuffer, now: Int) {
+    package func write(_ flow: Flow, to out: OutputBuffer, now: Int) {
         let proto = flow.proto ?? 0
         if options.contains(.extended) {
-            out.append(Names.family(flow.family), paddedTo: 8)
+            out.append(Names.family(flow.family.rawValue), paddedTo: 8)
             out.append(UInt8(ascii: " "))
-            out.append(decimal: UInt64(flow.family))
+            out.append(decimal: UInt64(flow.family.rawValue))
             out.append(UInt8(ascii: " "))
         }
         out.append(Names.proto(proto), paddedTo: 8)
@@ -163,12 +163,12 @@ public struct TextFormatter {
 
 extension TextFormatter {
     /// One `-S` line: "cpu=N   \tname=value name=value ... ".
-    public static func write(_ stats: CPUStats, to out: OutputBuffer) {
+    package static func write(_ stats: CPUStats, to out: OutputBuffer) {
         write(stats, names: Names.cpuStat, to: out)
     }
 
     /// One `-S expect` line: "cpu=N   \texpect_new=V expect_create=V expect_delete=V ".
-    public static func writeExpectation(_ stats: CPUStats, to out: OutputBuffer) {
+    package static func writeExpectation(_ stats: CPUStats, to out: OutputBuffer) {
         write(stats, names: Names.expectationStat, to: out)
     }
 

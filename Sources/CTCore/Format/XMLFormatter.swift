@@ -24,23 +24,23 @@ import Glibc
 /// references and control characters (illegal in XML 1.0) as U+FFFD, so the
 /// output always parses; for the names the kernel and conntrack's label
 /// file actually allow, the bytes are the same.
-public struct XMLFormatter {
-    public var options: OutputOptions
+package struct XMLFormatter {
+    package var options: OutputOptions
     /// Label names; nil when labels are not to be printed.
-    public var labelMap: LabelMap?
+    package var labelMap: LabelMap?
 
-    public init(options: OutputOptions, labelMap: LabelMap? = nil) {
+    package init(options: OutputOptions, labelMap: LabelMap? = nil) {
         self.options = options
         self.labelMap = labelMap
     }
 
     /// The document's first two lines.
-    public static func writeHeader(to out: OutputBuffer) {
+    package static func writeHeader(to out: OutputBuffer) {
         out.append("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n")
     }
 
     /// The document's last line.
-    public static func writeFooter(to out: OutputBuffer) {
+    package static func writeFooter(to out: OutputBuffer) {
         out.append("</conntrack>\n")
     }
 
@@ -57,11 +57,11 @@ public struct XMLFormatter {
     /// Appends one `<flow>` element and a newline for `flow`; `event` gives
     /// its type attribute. `now` is the wall-clock second used for the
     /// deltatime of live entries and for `<when>`.
-    public func write(_ flow: Flow, event: EventType? = nil, to out: OutputBuffer, now: Int) {
+    package func write(_ flow: Flow, event: EventType? = nil, to out: OutputBuffer, now: Int) {
         Self.appendFlowStart(event, to: out)
         let proto = flow.proto ?? 0
-        writeDirection(flow.orig ?? Tuple(), "original", flow.countersOrig, family: flow.family, proto: proto, to: out)
-        writeDirection(flow.reply ?? Tuple(), "reply", flow.countersReply, family: flow.family, proto: proto, to: out)
+        writeDirection(flow.orig ?? Tuple(), "original", flow.countersOrig, family: flow.family.rawValue, proto: proto, to: out)
+        writeDirection(flow.reply ?? Tuple(), "reply", flow.countersReply, family: flow.family.rawValue, proto: proto, to: out)
         writeIndependent(flow, now: now, to: out)
         if event != nil, options.contains(.timestamp) {
             writeWhen(now, to: out)
@@ -200,7 +200,7 @@ public struct XMLFormatter {
 extension XMLFormatter {
     /// Appends `text` as XML character data: `&`, `<` and `>` as entity
     /// references, control characters other than tab as U+FFFD.
-    public func appendEscaped(_ text: String, to out: OutputBuffer) {
+    package func appendEscaped(_ text: String, to out: OutputBuffer) {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "&"): out.append("&amp;")

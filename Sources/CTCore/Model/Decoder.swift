@@ -1,127 +1,127 @@
 /// ctnetlink attribute numbers (enum ctattr_type and the nested enums),
 /// kept findable by their kernel names.
-public enum CTA {
-    public static let tupleOrig: UInt16 = 1       // CTA_TUPLE_ORIG
-    public static let tupleReply: UInt16 = 2      // CTA_TUPLE_REPLY
-    public static let status: UInt16 = 3          // CTA_STATUS
-    public static let protoinfo: UInt16 = 4       // CTA_PROTOINFO
-    public static let help: UInt16 = 5            // CTA_HELP
-    public static let natSrc: UInt16 = 6          // CTA_NAT_SRC
-    public static let timeout: UInt16 = 7         // CTA_TIMEOUT
-    public static let mark: UInt16 = 8            // CTA_MARK
-    public static let countersOrig: UInt16 = 9    // CTA_COUNTERS_ORIG
-    public static let countersReply: UInt16 = 10  // CTA_COUNTERS_REPLY
-    public static let use: UInt16 = 11            // CTA_USE
-    public static let id: UInt16 = 12             // CTA_ID
-    public static let natDst: UInt16 = 13         // CTA_NAT_DST
-    public static let tupleMaster: UInt16 = 14    // CTA_TUPLE_MASTER
-    public static let seqAdjOrig: UInt16 = 15     // CTA_SEQ_ADJ_ORIG
-    public static let seqAdjReply: UInt16 = 16    // CTA_SEQ_ADJ_REPLY
-    public static let secmark: UInt16 = 17        // CTA_SECMARK
-    public static let zone: UInt16 = 18           // CTA_ZONE
-    public static let secctx: UInt16 = 19         // CTA_SECCTX
-    public static let timestamp: UInt16 = 20      // CTA_TIMESTAMP
-    public static let markMask: UInt16 = 21       // CTA_MARK_MASK
-    public static let labels: UInt16 = 22         // CTA_LABELS
-    public static let labelsMask: UInt16 = 23     // CTA_LABELS_MASK
-    public static let synproxy: UInt16 = 24       // CTA_SYNPROXY
-    public static let filter: UInt16 = 25         // CTA_FILTER
-    public static let statusMask: UInt16 = 26     // CTA_STATUS_MASK
+package enum CTA {
+    package static let tupleOrig: UInt16 = 1       // CTA_TUPLE_ORIG
+    package static let tupleReply: UInt16 = 2      // CTA_TUPLE_REPLY
+    package static let status: UInt16 = 3          // CTA_STATUS
+    package static let protoinfo: UInt16 = 4       // CTA_PROTOINFO
+    package static let help: UInt16 = 5            // CTA_HELP
+    package static let natSrc: UInt16 = 6          // CTA_NAT_SRC
+    package static let timeout: UInt16 = 7         // CTA_TIMEOUT
+    package static let mark: UInt16 = 8            // CTA_MARK
+    package static let countersOrig: UInt16 = 9    // CTA_COUNTERS_ORIG
+    package static let countersReply: UInt16 = 10  // CTA_COUNTERS_REPLY
+    package static let use: UInt16 = 11            // CTA_USE
+    package static let id: UInt16 = 12             // CTA_ID
+    package static let natDst: UInt16 = 13         // CTA_NAT_DST
+    package static let tupleMaster: UInt16 = 14    // CTA_TUPLE_MASTER
+    package static let seqAdjOrig: UInt16 = 15     // CTA_SEQ_ADJ_ORIG
+    package static let seqAdjReply: UInt16 = 16    // CTA_SEQ_ADJ_REPLY
+    package static let secmark: UInt16 = 17        // CTA_SECMARK
+    package static let zone: UInt16 = 18           // CTA_ZONE
+    package static let secctx: UInt16 = 19         // CTA_SECCTX
+    package static let timestamp: UInt16 = 20      // CTA_TIMESTAMP
+    package static let markMask: UInt16 = 21       // CTA_MARK_MASK
+    package static let labels: UInt16 = 22         // CTA_LABELS
+    package static let labelsMask: UInt16 = 23     // CTA_LABELS_MASK
+    package static let synproxy: UInt16 = 24       // CTA_SYNPROXY
+    package static let filter: UInt16 = 25         // CTA_FILTER
+    package static let statusMask: UInt16 = 26     // CTA_STATUS_MASK
 
-    public enum Tuple {
-        public static let ip: UInt16 = 1          // CTA_TUPLE_IP
-        public static let proto: UInt16 = 2       // CTA_TUPLE_PROTO
-        public static let zone: UInt16 = 3        // CTA_TUPLE_ZONE
+    package enum Tuple {
+        package static let ip: UInt16 = 1          // CTA_TUPLE_IP
+        package static let proto: UInt16 = 2       // CTA_TUPLE_PROTO
+        package static let zone: UInt16 = 3        // CTA_TUPLE_ZONE
     }
-    public enum IP {
-        public static let v4Src: UInt16 = 1       // CTA_IP_V4_SRC
-        public static let v4Dst: UInt16 = 2       // CTA_IP_V4_DST
-        public static let v6Src: UInt16 = 3       // CTA_IP_V6_SRC
-        public static let v6Dst: UInt16 = 4       // CTA_IP_V6_DST
+    package enum IP {
+        package static let v4Src: UInt16 = 1       // CTA_IP_V4_SRC
+        package static let v4Dst: UInt16 = 2       // CTA_IP_V4_DST
+        package static let v6Src: UInt16 = 3       // CTA_IP_V6_SRC
+        package static let v6Dst: UInt16 = 4       // CTA_IP_V6_DST
     }
-    public enum Proto {
-        public static let num: UInt16 = 1         // CTA_PROTO_NUM
-        public static let srcPort: UInt16 = 2     // CTA_PROTO_SRC_PORT
-        public static let dstPort: UInt16 = 3     // CTA_PROTO_DST_PORT
-        public static let icmpID: UInt16 = 4      // CTA_PROTO_ICMP_ID
-        public static let icmpType: UInt16 = 5    // CTA_PROTO_ICMP_TYPE
-        public static let icmpCode: UInt16 = 6    // CTA_PROTO_ICMP_CODE
-        public static let icmpv6ID: UInt16 = 7    // CTA_PROTO_ICMPV6_ID
-        public static let icmpv6Type: UInt16 = 8  // CTA_PROTO_ICMPV6_TYPE
-        public static let icmpv6Code: UInt16 = 9  // CTA_PROTO_ICMPV6_CODE
+    package enum Proto {
+        package static let num: UInt16 = 1         // CTA_PROTO_NUM
+        package static let srcPort: UInt16 = 2     // CTA_PROTO_SRC_PORT
+        package static let dstPort: UInt16 = 3     // CTA_PROTO_DST_PORT
+        package static let icmpID: UInt16 = 4      // CTA_PROTO_ICMP_ID
+        package static let icmpType: UInt16 = 5    // CTA_PROTO_ICMP_TYPE
+        package static let icmpCode: UInt16 = 6    // CTA_PROTO_ICMP_CODE
+        package static let icmpv6ID: UInt16 = 7    // CTA_PROTO_ICMPV6_ID
+        package static let icmpv6Type: UInt16 = 8  // CTA_PROTO_ICMPV6_TYPE
+        package static let icmpv6Code: UInt16 = 9  // CTA_PROTO_ICMPV6_CODE
     }
-    public enum ProtoInfo {
-        public static let tcp: UInt16 = 1         // CTA_PROTOINFO_TCP
-        public static let dccp: UInt16 = 2        // CTA_PROTOINFO_DCCP
-        public static let sctp: UInt16 = 3        // CTA_PROTOINFO_SCTP
+    package enum ProtoInfo {
+        package static let tcp: UInt16 = 1         // CTA_PROTOINFO_TCP
+        package static let dccp: UInt16 = 2        // CTA_PROTOINFO_DCCP
+        package static let sctp: UInt16 = 3        // CTA_PROTOINFO_SCTP
     }
-    public enum TCP {
-        public static let state: UInt16 = 1           // CTA_PROTOINFO_TCP_STATE
-        public static let wscaleOriginal: UInt16 = 2  // CTA_PROTOINFO_TCP_WSCALE_ORIGINAL
-        public static let wscaleReply: UInt16 = 3     // CTA_PROTOINFO_TCP_WSCALE_REPLY
-        public static let flagsOriginal: UInt16 = 4   // CTA_PROTOINFO_TCP_FLAGS_ORIGINAL
-        public static let flagsReply: UInt16 = 5      // CTA_PROTOINFO_TCP_FLAGS_REPLY
+    package enum TCP {
+        package static let state: UInt16 = 1           // CTA_PROTOINFO_TCP_STATE
+        package static let wscaleOriginal: UInt16 = 2  // CTA_PROTOINFO_TCP_WSCALE_ORIGINAL
+        package static let wscaleReply: UInt16 = 3     // CTA_PROTOINFO_TCP_WSCALE_REPLY
+        package static let flagsOriginal: UInt16 = 4   // CTA_PROTOINFO_TCP_FLAGS_ORIGINAL
+        package static let flagsReply: UInt16 = 5      // CTA_PROTOINFO_TCP_FLAGS_REPLY
     }
-    public enum DCCP {
-        public static let state: UInt16 = 1           // CTA_PROTOINFO_DCCP_STATE
-        public static let role: UInt16 = 2            // CTA_PROTOINFO_DCCP_ROLE
-        public static let handshakeSeq: UInt16 = 3    // CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ
+    package enum DCCP {
+        package static let state: UInt16 = 1           // CTA_PROTOINFO_DCCP_STATE
+        package static let role: UInt16 = 2            // CTA_PROTOINFO_DCCP_ROLE
+        package static let handshakeSeq: UInt16 = 3    // CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ
     }
-    public enum SCTP {
-        public static let state: UInt16 = 1           // CTA_PROTOINFO_SCTP_STATE
-        public static let vtagOriginal: UInt16 = 2    // CTA_PROTOINFO_SCTP_VTAG_ORIGINAL
-        public static let vtagReply: UInt16 = 3       // CTA_PROTOINFO_SCTP_VTAG_REPLY
+    package enum SCTP {
+        package static let state: UInt16 = 1           // CTA_PROTOINFO_SCTP_STATE
+        package static let vtagOriginal: UInt16 = 2    // CTA_PROTOINFO_SCTP_VTAG_ORIGINAL
+        package static let vtagReply: UInt16 = 3       // CTA_PROTOINFO_SCTP_VTAG_REPLY
     }
-    public enum Counters {
-        public static let packets: UInt16 = 1         // CTA_COUNTERS_PACKETS
-        public static let bytes: UInt16 = 2           // CTA_COUNTERS_BYTES
-        public static let packets32: UInt16 = 3       // CTA_COUNTERS32_PACKETS
-        public static let bytes32: UInt16 = 4         // CTA_COUNTERS32_BYTES
+    package enum Counters {
+        package static let packets: UInt16 = 1         // CTA_COUNTERS_PACKETS
+        package static let bytes: UInt16 = 2           // CTA_COUNTERS_BYTES
+        package static let packets32: UInt16 = 3       // CTA_COUNTERS32_PACKETS
+        package static let bytes32: UInt16 = 4         // CTA_COUNTERS32_BYTES
     }
-    public enum Timestamp {
-        public static let start: UInt16 = 1           // CTA_TIMESTAMP_START
-        public static let stop: UInt16 = 2            // CTA_TIMESTAMP_STOP
+    package enum Timestamp {
+        package static let start: UInt16 = 1           // CTA_TIMESTAMP_START
+        package static let stop: UInt16 = 2            // CTA_TIMESTAMP_STOP
     }
-    public enum SeqAdj {
-        public static let correctionPos: UInt16 = 1   // CTA_SEQADJ_CORRECTION_POS
-        public static let offsetBefore: UInt16 = 2    // CTA_SEQADJ_OFFSET_BEFORE
-        public static let offsetAfter: UInt16 = 3     // CTA_SEQADJ_OFFSET_AFTER
+    package enum SeqAdj {
+        package static let correctionPos: UInt16 = 1   // CTA_SEQADJ_CORRECTION_POS
+        package static let offsetBefore: UInt16 = 2    // CTA_SEQADJ_OFFSET_BEFORE
+        package static let offsetAfter: UInt16 = 3     // CTA_SEQADJ_OFFSET_AFTER
     }
-    public enum Help {
-        public static let name: UInt16 = 1            // CTA_HELP_NAME
+    package enum Help {
+        package static let name: UInt16 = 1            // CTA_HELP_NAME
     }
-    public enum Secctx {
-        public static let name: UInt16 = 1            // CTA_SECCTX_NAME
+    package enum Secctx {
+        package static let name: UInt16 = 1            // CTA_SECCTX_NAME
     }
-    public enum Synproxy {
-        public static let isn: UInt16 = 1             // CTA_SYNPROXY_ISN
-        public static let its: UInt16 = 2             // CTA_SYNPROXY_ITS
-        public static let tsoff: UInt16 = 3           // CTA_SYNPROXY_TSOFF
+    package enum Synproxy {
+        package static let isn: UInt16 = 1             // CTA_SYNPROXY_ISN
+        package static let its: UInt16 = 2             // CTA_SYNPROXY_ITS
+        package static let tsoff: UInt16 = 3           // CTA_SYNPROXY_TSOFF
     }
-    public enum StatsGlobal {
-        public static let entries: UInt16 = 1         // CTA_STATS_GLOBAL_ENTRIES
-        public static let maxEntries: UInt16 = 2      // CTA_STATS_GLOBAL_MAX_ENTRIES
+    package enum StatsGlobal {
+        package static let entries: UInt16 = 1         // CTA_STATS_GLOBAL_ENTRIES
+        package static let maxEntries: UInt16 = 2      // CTA_STATS_GLOBAL_MAX_ENTRIES
     }
 }
 
 /// ctnetlink message types (enum cntl_msg_types) and subsystem (the
 /// expectation table's: ExpectMessage).
-public enum CTMessage {
-    public static let subsystem: UInt8 = 1        // NFNL_SUBSYS_CTNETLINK
-    public static let new: UInt8 = 0              // IPCTNL_MSG_CT_NEW
-    public static let get: UInt8 = 1              // IPCTNL_MSG_CT_GET
-    public static let delete: UInt8 = 2           // IPCTNL_MSG_CT_DELETE
-    public static let getCtrZero: UInt8 = 3       // IPCTNL_MSG_CT_GET_CTRZERO
-    public static let getStatsCPU: UInt8 = 4      // IPCTNL_MSG_CT_GET_STATS_CPU
-    public static let getStats: UInt8 = 5         // IPCTNL_MSG_CT_GET_STATS
-    public static let getDying: UInt8 = 6         // IPCTNL_MSG_CT_GET_DYING
-    public static let getUnconfirmed: UInt8 = 7   // IPCTNL_MSG_CT_GET_UNCONFIRMED
+package enum CTMessage {
+    package static let subsystem: UInt8 = 1        // NFNL_SUBSYS_CTNETLINK
+    package static let new: UInt8 = 0              // IPCTNL_MSG_CT_NEW
+    package static let get: UInt8 = 1              // IPCTNL_MSG_CT_GET
+    package static let delete: UInt8 = 2           // IPCTNL_MSG_CT_DELETE
+    package static let getCtrZero: UInt8 = 3       // IPCTNL_MSG_CT_GET_CTRZERO
+    package static let getStatsCPU: UInt8 = 4      // IPCTNL_MSG_CT_GET_STATS_CPU
+    package static let getStats: UInt8 = 5         // IPCTNL_MSG_CT_GET_STATS
+    package static let getDying: UInt8 = 6         // IPCTNL_MSG_CT_GET_DYING
+    package static let getUnconfirmed: UInt8 = 7   // IPCTNL_MSG_CT_GET_UNCONFIRMED
 }
 
 /// Turns ctnetlink message payloads into model values. Unknown attributes
 /// are skipped; a short, truncated or wrongly sized attribute makes the
 /// whole message `MalformedMessage`.
-public enum Decoder {
+package enum Decoder {
     /// Size of struct nfgenmsg, which precedes the attributes.
     static let nfgenHeader = 4
 
@@ -139,12 +139,12 @@ public enum Decoder {
         }
     }
 
-    public static func flow(_ payload: ByteView) throws -> Flow {
+    package static func flow(_ payload: ByteView) throws -> Flow {
         guard let family = payload.u8(at: 0), let attrs = payload.slice(nfgenHeader, payload.count - nfgenHeader) else {
             throw MalformedMessage("message shorter than its nfgenmsg header")
         }
         var flow = Flow()
-        flow.family = family
+        flow.family = Family(rawValue: family)
         try attrs.forEachAttribute { a in
             switch a.type {
             case CTA.tupleOrig: flow.orig = try tuple(a.value)
@@ -191,7 +191,7 @@ public enum Decoder {
     }
 
     /// Decodes a tuple (CTA_TUPLE_IP, CTA_TUPLE_PROTO, CTA_TUPLE_ZONE).
-    public static func tuple(_ view: ByteView) throws -> Tuple {
+    package static func tuple(_ view: ByteView) throws -> Tuple {
         var t = Tuple()
         try view.forEachAttribute { a in
             switch a.type {
@@ -356,7 +356,7 @@ public enum Decoder {
     }
 
     /// Decodes an IPCTNL_MSG_CT_GET_STATS_CPU message.
-    public static func cpuStats(_ payload: ByteView) throws -> CPUStats {
+    package static func cpuStats(_ payload: ByteView) throws -> CPUStats {
         guard let cpu = payload.u16be(at: 2), let attrs = payload.slice(nfgenHeader, payload.count - nfgenHeader) else {
             throw MalformedMessage("message shorter than its nfgenmsg header")
         }
@@ -367,7 +367,7 @@ public enum Decoder {
     }
 
     /// Decodes an IPCTNL_MSG_CT_GET_STATS message: the number of entries.
-    public static func globalEntries(_ payload: ByteView) throws -> UInt32? {
+    package static func globalEntries(_ payload: ByteView) throws -> UInt32? {
         guard let attrs = payload.slice(nfgenHeader, payload.count - nfgenHeader) else {
             throw MalformedMessage("message shorter than its nfgenmsg header")
         }

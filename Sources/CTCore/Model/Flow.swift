@@ -6,26 +6,107 @@ public enum IPAddress: Equatable, Hashable, Sendable {
     case v6(UInt64, UInt64)
 }
 
-/// Layer 3 families (nfgen_family / l3num).
-public enum Family: UInt8, Sendable {
-    case unspec = 0   // AF_UNSPEC
-    case ipv4 = 2     // AF_INET
-    case ipv6 = 10    // AF_INET6
+/// A layer 3 family (nfgenmsg.nfgen_family, CTA_TUPLE's l3num).
+public enum Family: Hashable, Sendable, CustomStringConvertible {
+    case ipv4          // AF_INET (2)
+    case ipv6          // AF_INET6 (10)
+    /// Any other number the kernel reports (AF_UNSPEC is 0).
+    case other(UInt8)
+
+    /// The family of the address family number `rawValue`.
+    public init(rawValue: UInt8) {
+        switch rawValue {
+        case 2: self = .ipv4
+        case 10: self = .ipv6
+        default: self = .other(rawValue)
+        }
+    }
+
+    /// The address family number (AF_INET, AF_INET6, ...).
+    public var rawValue: UInt8 {
+        switch self {
+        case .ipv4: 2
+        case .ipv6: 10
+        case .other(let n): n
+        }
+    }
+
+    /// "ipv4", "ipv6", or "family N".
+    public var description: String {
+        switch self {
+        case .ipv4: "ipv4"
+        case .ipv6: "ipv6"
+        case .other(let n): "family \(n)"
+        }
+    }
+}
+
+/// A layer 4 protocol (CTA_PROTO_NUM).
+public enum IPProtocol: Hashable, Sendable, CustomStringConvertible {
+    case icmp       // 1
+    case tcp        // 6
+    case udp        // 17
+    case dccp       // 33
+    case gre        // 47
+    case icmpv6     // 58
+    case sctp       // 132
+    case udplite    // 136
+    /// Any other protocol number.
+    case other(UInt8)
+
+    /// The protocol with IANA number `rawValue`.
+    public init(rawValue: UInt8) {
+        switch rawValue {
+        case IPProto.icmp: self = .icmp
+        case IPProto.tcp: self = .tcp
+        case IPProto.udp: self = .udp
+        case IPProto.dccp: self = .dccp
+        case IPProto.gre: self = .gre
+        case IPProto.icmpv6: self = .icmpv6
+        case IPProto.sctp: self = .sctp
+        case IPProto.udplite: self = .udplite
+        default: self = .other(rawValue)
+        }
+    }
+
+    /// The IANA protocol number.
+    public var rawValue: UInt8 {
+        switch self {
+        case .icmp: IPProto.icmp
+        case .tcp: IPProto.tcp
+        case .udp: IPProto.udp
+        case .dccp: IPProto.dccp
+        case .gre: IPProto.gre
+        case .icmpv6: IPProto.icmpv6
+        case .sctp: IPProto.sctp
+        case .udplite: IPProto.udplite
+        case .other(let n): n
+        }
+    }
+
+    /// Whether tuples of this protocol carry ports.
+    public var hasPorts: Bool { IPProto.hasPorts(rawValue) }
+
+    /// The name conntrack prints ("tcp", "udp", ...), or the number.
+    public var description: String {
+        if case .other(let n) = self { return String(n) }
+        return "\(Names.proto(rawValue))"
+    }
 }
 
 /// Well-known layer 4 protocol numbers (CTA_PROTO_NUM).
-public enum IPProto {
-    public static let icmp: UInt8 = 1
-    public static let tcp: UInt8 = 6
-    public static let udp: UInt8 = 17
-    public static let dccp: UInt8 = 33
-    public static let gre: UInt8 = 47
-    public static let icmpv6: UInt8 = 58
-    public static let sctp: UInt8 = 132
-    public static let udplite: UInt8 = 136
+package enum IPProto {
+    package static let icmp: UInt8 = 1
+    package static let tcp: UInt8 = 6
+    package static let udp: UInt8 = 17
+    package static let dccp: UInt8 = 33
+    package static let gre: UInt8 = 47
+    package static let icmpv6: UInt8 = 58
+    package static let sctp: UInt8 = 132
+    package static let udplite: UInt8 = 136
 
     /// Whether tuples of `proto` carry ports (CTA_PROTO_SRC_PORT/DST_PORT).
-    public static func hasPorts(_ proto: UInt8) -> Bool {
+    package static func hasPorts(_ proto: UInt8) -> Bool {
         proto == tcp || proto == udp || proto == udplite || proto == sctp || proto == dccp
     }
 }
@@ -34,7 +115,7 @@ public enum IPProto {
 public struct Tuple: Equatable, Sendable {
     public var src: IPAddress?           // CTA_IP_V4_SRC / CTA_IP_V6_SRC
     public var dst: IPAddress?           // CTA_IP_V4_DST / CTA_IP_V6_DST
-    public var proto: UInt8?             // CTA_PROTO_NUM
+    package var proto: UInt8?            // CTA_PROTO_NUM
     /// Ports for tcp, udp, udplite, sctp, dccp; GRE keys travel in the same
     /// attributes (CTA_PROTO_SRC_PORT / CTA_PROTO_DST_PORT).
     public var srcPort: UInt16?
@@ -44,6 +125,22 @@ public struct Tuple: Equatable, Sendable {
     public var icmpCode: UInt8?          // CTA_PROTO_ICMP_CODE / CTA_PROTO_ICMPV6_CODE
     public var zone: UInt16?             // CTA_TUPLE_ZONE
     public init() {}
+
+    /// A tuple of addresses, protocol and (for protocols with ports) ports.
+    public init(source: IPAddress, destination: IPAddress, protocol: IPProtocol,
+                sourcePort: UInt16? = nil, destinationPort: UInt16? = nil) {
+        src = source
+        dst = destination
+        proto = `protocol`.rawValue
+        srcPort = sourcePort
+        dstPort = destinationPort
+    }
+
+    /// The layer 4 protocol (CTA_PROTO_NUM).
+    public var ipProtocol: IPProtocol? {
+        get { proto.map(IPProtocol.init(rawValue:)) }
+        set { proto = newValue?.rawValue }
+    }
 }
 
 /// Connection status bits (CTA_STATUS, enum ip_conntrack_status).
@@ -150,7 +247,7 @@ public struct Labels: Equatable, Sendable {
 /// A connection tracking entry as ctnetlink describes it. Every attribute is
 /// optional: absent in the message means nil here.
 public struct Flow: Equatable, Sendable {
-    public var family: UInt8 = 0             // nfgenmsg.nfgen_family
+    public var family: Family = .other(0)    // nfgenmsg.nfgen_family
     public var orig: Tuple?                  // CTA_TUPLE_ORIG
     public var reply: Tuple?                 // CTA_TUPLE_REPLY
     public var master: Tuple?                // CTA_TUPLE_MASTER
@@ -175,16 +272,19 @@ public struct Flow: Equatable, Sendable {
     public init() {}
 
     /// The layer 4 protocol number of the original tuple.
-    public var proto: UInt8? { orig?.proto ?? reply?.proto }
+    package var proto: UInt8? { orig?.proto ?? reply?.proto }
+
+    /// The layer 4 protocol of the original tuple.
+    public var ipProtocol: IPProtocol? { proto.map(IPProtocol.init(rawValue:)) }
 }
 
 /// Per-CPU statistics (IPCTNL_MSG_CT_GET_STATS_CPU): the CPU number and the
 /// counters present in the message, by attribute number (CTA_STATS_*).
-public struct CPUStats: Equatable, Sendable {
-    public var cpu: UInt16
-    public var values: [(attribute: UInt16, value: UInt32)]
-    public init(cpu: UInt16, values: [(attribute: UInt16, value: UInt32)]) { self.cpu = cpu; self.values = values }
-    public static func == (a: CPUStats, b: CPUStats) -> Bool {
+package struct CPUStats: Equatable, Sendable {
+    package var cpu: UInt16
+    package var values: [(attribute: UInt16, value: UInt32)]
+    package init(cpu: UInt16, values: [(attribute: UInt16, value: UInt32)]) { self.cpu = cpu; self.values = values }
+    package static func == (a: CPUStats, b: CPUStats) -> Bool {
         a.cpu == b.cpu && a.values.elementsEqual(b.values, by: { $0.attribute == $1.attribute && $0.value == $1.value })
     }
 }
@@ -193,7 +293,7 @@ extension Flow {
     /// Whole seconds from the start timestamp to the stop timestamp, or to
     /// `now` (a wall-clock second) while the entry lives; nil without a
     /// start timestamp. conntrack prints it as delta-time / deltatime.
-    public func deltaTime(now: Int) -> UInt64? {
+    package func deltaTime(now: Int) -> UInt64? {
         guard let start = timestampStart else { return nil }
         let end = timestampStop.map { Int($0 / 1_000_000_000) } ?? now
         return UInt64(bitPattern: Int64(end - Int(start / 1_000_000_000)))

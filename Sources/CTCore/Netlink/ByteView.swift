@@ -4,21 +4,21 @@
 /// netlink layer owns the memory and reuses it for the next receive), so it
 /// must not be stored. Every read checks its bounds and returns nil on short
 /// input; no pointer is ever exposed.
-public struct ByteView {
+package struct ByteView {
     @usableFromInline let base: UnsafeRawBufferPointer
 
     @inlinable init(_ base: UnsafeRawBufferPointer) { self.base = base }
 
     /// Number of bytes in the view.
-    @inlinable public var count: Int { base.count }
+    @inlinable package var count: Int { base.count }
 
     /// A sub-view of `count` bytes starting at `offset`, or nil if it does not fit.
-    @inlinable public func slice(_ offset: Int, _ count: Int) -> ByteView? {
+    @inlinable package func slice(_ offset: Int, _ count: Int) -> ByteView? {
         guard offset >= 0, count >= 0, offset <= base.count, count <= base.count - offset else { return nil }
         return ByteView(UnsafeRawBufferPointer(rebasing: base[offset..<(offset + count)]))
     }
 
-    @inlinable public func u8(at offset: Int) -> UInt8? {
+    @inlinable package func u8(at offset: Int) -> UInt8? {
         guard offset >= 0, offset < base.count else { return nil }
         return base[offset]
     }
@@ -29,36 +29,36 @@ public struct ByteView {
     }
 
     /// Network byte order (big-endian) reads, as ctnetlink attribute values are.
-    @inlinable public func u16be(at offset: Int) -> UInt16? { load(UInt16.self, at: offset).map { UInt16(bigEndian: $0) } }
-    @inlinable public func u32be(at offset: Int) -> UInt32? { load(UInt32.self, at: offset).map { UInt32(bigEndian: $0) } }
-    @inlinable public func u64be(at offset: Int) -> UInt64? { load(UInt64.self, at: offset).map { UInt64(bigEndian: $0) } }
+    @inlinable package func u16be(at offset: Int) -> UInt16? { load(UInt16.self, at: offset).map { UInt16(bigEndian: $0) } }
+    @inlinable package func u32be(at offset: Int) -> UInt32? { load(UInt32.self, at: offset).map { UInt32(bigEndian: $0) } }
+    @inlinable package func u64be(at offset: Int) -> UInt64? { load(UInt64.self, at: offset).map { UInt64(bigEndian: $0) } }
     /// Host byte order reads, as netlink headers are.
-    @inlinable public func u16host(at offset: Int) -> UInt16? { load(UInt16.self, at: offset) }
-    @inlinable public func u32host(at offset: Int) -> UInt32? { load(UInt32.self, at: offset) }
-    @inlinable public func i32host(at offset: Int) -> Int32? { load(Int32.self, at: offset) }
+    @inlinable package func u16host(at offset: Int) -> UInt16? { load(UInt16.self, at: offset) }
+    @inlinable package func u32host(at offset: Int) -> UInt32? { load(UInt32.self, at: offset) }
+    @inlinable package func i32host(at offset: Int) -> Int32? { load(Int32.self, at: offset) }
 
     /// The bytes as an array (for values that outlive the callback).
-    public var bytes: [UInt8] { Array(base) }
+    package var bytes: [UInt8] { Array(base) }
 
     /// A NUL-terminated string: the bytes up to the first NUL (or the end),
     /// decoded as UTF-8 with invalid sequences repaired.
-    public var cString: String {
+    package var cString: String {
         let end = base.firstIndex(of: 0) ?? base.count
         return String(decoding: UnsafeRawBufferPointer(rebasing: base[0..<end]), as: UTF8.self)
     }
 
     /// Runs `body` with a view of `bytes` (for tests and fixtures).
-    public static func with<R>(_ bytes: [UInt8], _ body: (ByteView) throws -> R) rethrows -> R {
+    package static func with<R>(_ bytes: [UInt8], _ body: (ByteView) throws -> R) rethrows -> R {
         try bytes.withUnsafeBytes { try body(ByteView($0)) }
     }
 }
 
 /// One netlink attribute (`struct nlattr`): its type with the flag bits
 /// removed, whether it is nested, and its payload.
-public struct Attribute {
-    public let type: UInt16
-    public let isNested: Bool
-    public let value: ByteView
+package struct Attribute {
+    package let type: UInt16
+    package let isNested: Bool
+    package let value: ByteView
 
     @usableFromInline init(type: UInt16, isNested: Bool, value: ByteView) {
         self.type = type
@@ -68,10 +68,10 @@ public struct Attribute {
 }
 
 /// Why an attribute stream or message could not be read.
-public struct MalformedMessage: Error, Equatable, CustomStringConvertible {
-    public let reason: String
-    public init(_ reason: String) { self.reason = reason }
-    public var description: String { "malformed message: \(reason)" }
+package struct MalformedMessage: Error, Equatable, CustomStringConvertible {
+    package let reason: String
+    package init(_ reason: String) { self.reason = reason }
+    package var description: String { "malformed message: \(reason)" }
 }
 
 extension ByteView {
@@ -80,7 +80,7 @@ extension ByteView {
     /// Throws `MalformedMessage` if an attribute header is short or its
     /// length runs past the end of the view.
     @inlinable
-    public func forEachAttribute(_ body: (Attribute) throws -> Void) throws {
+    package func forEachAttribute(_ body: (Attribute) throws -> Void) throws {
         var offset = 0
         let total = base.count
         while offset < total {

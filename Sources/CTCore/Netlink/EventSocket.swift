@@ -3,26 +3,26 @@ import Glibc
 
 /// ctnetlink's multicast groups, as bits of the bind mask
 /// (bit N-1 for group N).
-public struct EventGroups: OptionSet, Sendable {
-    public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let new = EventGroups(rawValue: 1 << 0)         // NFNLGRP_CONNTRACK_NEW
-    public static let update = EventGroups(rawValue: 1 << 1)      // NFNLGRP_CONNTRACK_UPDATE
-    public static let destroy = EventGroups(rawValue: 1 << 2)     // NFNLGRP_CONNTRACK_DESTROY
-    public static let all: EventGroups = [.new, .update, .destroy]
-    public static let expectationNew = EventGroups(rawValue: 1 << 3)      // NFNLGRP_CONNTRACK_EXP_NEW
-    public static let expectationUpdate = EventGroups(rawValue: 1 << 4)   // NFNLGRP_CONNTRACK_EXP_UPDATE
-    public static let expectationDestroy = EventGroups(rawValue: 1 << 5)  // NFNLGRP_CONNTRACK_EXP_DESTROY
-    public static let allExpectations: EventGroups = [.expectationNew, .expectationUpdate, .expectationDestroy]
+package struct EventGroups: OptionSet, Sendable {
+    package let rawValue: UInt32
+    package init(rawValue: UInt32) { self.rawValue = rawValue }
+    package static let new = EventGroups(rawValue: 1 << 0)         // NFNLGRP_CONNTRACK_NEW
+    package static let update = EventGroups(rawValue: 1 << 1)      // NFNLGRP_CONNTRACK_UPDATE
+    package static let destroy = EventGroups(rawValue: 1 << 2)     // NFNLGRP_CONNTRACK_DESTROY
+    package static let all: EventGroups = [.new, .update, .destroy]
+    package static let expectationNew = EventGroups(rawValue: 1 << 3)      // NFNLGRP_CONNTRACK_EXP_NEW
+    package static let expectationUpdate = EventGroups(rawValue: 1 << 4)   // NFNLGRP_CONNTRACK_EXP_UPDATE
+    package static let expectationDestroy = EventGroups(rawValue: 1 << 5)  // NFNLGRP_CONNTRACK_EXP_DESTROY
+    package static let allExpectations: EventGroups = [.expectationNew, .expectationUpdate, .expectationDestroy]
 }
 
 /// One classic BPF instruction (`struct sock_filter`).
-public struct FilterInstruction: Equatable, Sendable {
-    public var code: UInt16
-    public var jumpTrue: UInt8
-    public var jumpFalse: UInt8
-    public var k: UInt32
-    public init(code: UInt16, jumpTrue: UInt8 = 0, jumpFalse: UInt8 = 0, k: UInt32 = 0) {
+package struct FilterInstruction: Equatable, Sendable {
+    package var code: UInt16
+    package var jumpTrue: UInt8
+    package var jumpFalse: UInt8
+    package var k: UInt32
+    package init(code: UInt16, jumpTrue: UInt8 = 0, jumpFalse: UInt8 = 0, k: UInt32 = 0) {
         self.code = code
         self.jumpTrue = jumpTrue
         self.jumpFalse = jumpFalse
@@ -31,7 +31,7 @@ public struct FilterInstruction: Equatable, Sendable {
 }
 
 /// How a wait for events ended.
-public enum EventWait {
+package enum EventWait {
     /// Messages were handed out (or the wait found none after all).
     case received
     /// A signal interrupted the wait.
@@ -77,7 +77,7 @@ struct DropWatch {
 /// one owner of its descriptor. Events are read many datagrams per system
 /// call (`recvmmsg`) into buffers the socket owns; each message is handed
 /// out as a `NetlinkMessage` whose view lives until the callback returns.
-public final class EventSocket {
+package final class EventSocket {
     private let handle: OpaquePointer
     private let fd: Int32
     /// Datagrams read per `recvmmsg`.
@@ -89,10 +89,10 @@ public final class EventSocket {
     private let vectors: UnsafeMutablePointer<iovec>
     private let headers: UnsafeMutablePointer<cmnl_mmsghdr>
     /// Datagrams the kernel cut short (they did not fit `datagramSize`).
-    public private(set) var truncated = 0
+    package private(set) var truncated = 0
     private var drops: DropWatch
 
-    public init(groups: EventGroups) throws(Errno) {
+    package init(groups: EventGroups) throws(Errno) {
         guard let nl = mnl_socket_open(NETLINK_NETFILTER) else { throw Errno.current }
         guard mnl_socket_bind(nl, groups.rawValue, pid_t(cmnl_socket_autopid())) >= 0 else {
             let error = Errno.current
@@ -120,13 +120,13 @@ public final class EventSocket {
 
     /// Sets the receive buffer: SO_RCVBUFFORCE (which may pass rmem_max,
     /// with CAP_NET_ADMIN), else SO_RCVBUF (capped at rmem_max).
-    public func setReceiveBuffer(bytes: Int) throws(Errno) {
+    package func setReceiveBuffer(bytes: Int) throws(Errno) {
         try setReceiveBufferSize(fd: fd, bytes: bytes)
     }
 
     /// The receive buffer as the kernel reports it (twice what was set, for
     /// its bookkeeping).
-    public var receiveBufferSize: Int {
+    package var receiveBufferSize: Int {
         var size: Int32 = 0
         var len = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, &len) == 0 else { return 0 }
@@ -134,7 +134,7 @@ public final class EventSocket {
     }
 
     /// Attaches a classic BPF program: messages it refuses are never queued.
-    public func attach(_ program: [FilterInstruction]) throws(Errno) {
+    package func attach(_ program: [FilterInstruction]) throws(Errno) {
         var code = program.map { sock_filter(code: $0.code, jt: $0.jumpTrue, jf: $0.jumpFalse, k: $0.k) }
         let result = code.withUnsafeMutableBufferPointer { buffer -> Int32 in
             var fprog = sock_fprog(len: UInt16(buffer.count), filter: buffer.baseAddress)
@@ -159,7 +159,7 @@ public final class EventSocket {
     /// a first overrun the wait ends at least once a second for that check;
     /// the read it makes also clears the kernel's congested mark should it
     /// have outlived the queue.
-    public func receive(signalMask: sigset_t, _ body: (NetlinkMessage) throws -> Void) throws -> EventWait {
+    package func receive(signalMask: sigset_t, _ body: (NetlinkMessage) throws -> Void) throws -> EventWait {
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         var mask = signalMask
         var second = timespec(tv_sec: 1, tv_nsec: 0)

@@ -3,17 +3,17 @@ import Glibc
 
 /// A netlink message handed to a receive callback: the header fields and a
 /// view of the payload after `struct nlmsghdr`.
-public struct NetlinkMessage {
-    public let type: UInt16
-    public let flags: UInt16
-    public let sequence: UInt32
-    public let portID: UInt32
-    public let payload: ByteView
+package struct NetlinkMessage {
+    package let type: UInt16
+    package let flags: UInt16
+    package let sequence: UInt32
+    package let portID: UInt32
+    package let payload: ByteView
 
     /// Subsystem id (`NFNL_SUBSYS_ID(type)`), e.g. 1 for ctnetlink.
-    public var subsystem: UInt8 { UInt8(truncatingIfNeeded: type >> 8) }
+    package var subsystem: UInt8 { UInt8(truncatingIfNeeded: type >> 8) }
     /// Message type within the subsystem (`NFNL_MSG_TYPE(type)`).
-    public var subsystemMessage: UInt8 { UInt8(truncatingIfNeeded: type & 0xff) }
+    package var subsystemMessage: UInt8 { UInt8(truncatingIfNeeded: type & 0xff) }
 }
 
 extension ByteView {
@@ -42,7 +42,7 @@ extension ByteView {
 
 /// One attribute of a request, serialised by libmnl. Integer values are
 /// written in network byte order, as ctnetlink expects.
-public enum RequestAttribute {
+package enum RequestAttribute {
     case u8(UInt16, UInt8)
     case u16(UInt16, UInt16)
     case u32(UInt16, UInt32)
@@ -56,22 +56,22 @@ public enum RequestAttribute {
 }
 
 /// An nfnetlink request: `nlmsghdr` + `nfgenmsg` + attributes.
-public struct NetlinkRequest {
+package struct NetlinkRequest {
     /// NFNL_SUBSYS_* (1 = NFNL_SUBSYS_CTNETLINK, 2 = NFNL_SUBSYS_CTNETLINK_EXP).
-    public var subsystem: UInt8
+    package var subsystem: UInt8
     /// Message type within the subsystem, e.g. IPCTNL_MSG_CT_GET.
-    public var message: UInt8
+    package var message: UInt8
     /// NLM_F_* flags besides NLM_F_REQUEST (always set).
-    public var flags: UInt16
+    package var flags: UInt16
     /// nfgenmsg.nfgen_family (AF_UNSPEC, AF_INET, AF_INET6).
-    public var family: UInt8
+    package var family: UInt8
     /// nfgenmsg.version: NFNETLINK_V0 (0) unless a message needs another.
-    public var version: UInt8
+    package var version: UInt8
     /// nfgenmsg.res_id (host value; sent big-endian).
-    public var resourceID: UInt16
-    public var attributes: [RequestAttribute]
+    package var resourceID: UInt16
+    package var attributes: [RequestAttribute]
 
-    public init(subsystem: UInt8, message: UInt8, flags: UInt16, family: UInt8,
+    package init(subsystem: UInt8, message: UInt8, flags: UInt16, family: UInt8,
                 version: UInt8 = 0, resourceID: UInt16 = 0, attributes: [RequestAttribute] = []) {
         self.subsystem = subsystem
         self.message = message
@@ -83,30 +83,30 @@ public struct NetlinkRequest {
     }
 
     /// True for NLM_F_DUMP requests, which end with NLMSG_DONE.
-    public var isDump: Bool { flags & UInt16(NLM_F_DUMP) == UInt16(NLM_F_DUMP) }
+    package var isDump: Bool { flags & UInt16(NLM_F_DUMP) == UInt16(NLM_F_DUMP) }
 }
 
 /// Netlink header flags a request may carry besides NLM_F_REQUEST.
-public enum NetlinkFlags {
-    public static let ack = UInt16(NLM_F_ACK)     // NLM_F_ACK
-    public static let dump = UInt16(NLM_F_DUMP)   // NLM_F_DUMP (NLM_F_ROOT | NLM_F_MATCH)
-    public static let create = UInt16(NLM_F_CREATE) // NLM_F_CREATE
-    public static let exclusive = UInt16(NLM_F_EXCL) // NLM_F_EXCL
+package enum NetlinkFlags {
+    package static let ack = UInt16(NLM_F_ACK)     // NLM_F_ACK
+    package static let dump = UInt16(NLM_F_DUMP)   // NLM_F_DUMP (NLM_F_ROOT | NLM_F_MATCH)
+    package static let create = UInt16(NLM_F_CREATE) // NLM_F_CREATE
+    package static let exclusive = UInt16(NLM_F_EXCL) // NLM_F_EXCL
 }
 
 /// What a completed request reports besides its messages.
-public struct RequestOutcome: Equatable {
+package struct RequestOutcome: Equatable {
     /// The kernel flagged at least one dump message with NLM_F_DUMP_INTR:
     /// the table changed while it was being dumped.
-    public var interrupted = false
+    package var interrupted = false
 }
 
 /// The one owner of a NETLINK_NETFILTER socket: open, bind, send, receive,
 /// sequence and port-id checks, error replies mapped to `Errno`.
-public final class NetlinkSocket {
+package final class NetlinkSocket {
     private let handle: OpaquePointer
     /// The port id the kernel assigned at bind time.
-    public let portID: UInt32
+    package let portID: UInt32
     private var nextSequence: UInt32
     private let receiveBuffer: UnsafeMutableRawBufferPointer
     private let sendBuffer: UnsafeMutableRawBufferPointer
@@ -115,12 +115,12 @@ public final class NetlinkSocket {
     /// batches after the largest buffer it has seen (up to 32 KiB), so a
     /// large buffer means fewer system calls per dump and never a message
     /// that does not fit.
-    public static let receiveBufferSize = 128 * 1024
+    package static let receiveBufferSize = 128 * 1024
     /// Size of the send buffer: room for a batch of about a thousand
     /// delete requests, well below the socket's default send limit.
-    public static let sendBufferSize = 128 * 1024
+    package static let sendBufferSize = 128 * 1024
 
-    public init() throws(Errno) {
+    package init() throws(Errno) {
         guard let nl = mnl_socket_open(NETLINK_NETFILTER) else { throw Errno.current }
         guard mnl_socket_bind(nl, 0, pid_t(cmnl_socket_autopid())) >= 0 else {
             let error = Errno.current
@@ -143,7 +143,7 @@ public final class NetlinkSocket {
     /// A socket for `performBatch`: its receive buffer holds the replies of
     /// a whole batch, even when every request of it fails (entries that
     /// exist or vanished), which the default buffer does not.
-    public static func forBatches() throws -> NetlinkSocket {
+    package static func forBatches() throws -> NetlinkSocket {
         let socket = try NetlinkSocket()
         try? socket.setSocketReceiveBuffer(bytes: 4 << 20)
         return socket
@@ -156,7 +156,7 @@ public final class NetlinkSocket {
     }
 
     /// Sets SO_RCVBUF (SO_RCVBUFFORCE first, which root may use past rmem_max).
-    public func setSocketReceiveBuffer(bytes: Int) throws(Errno) {
+    package func setSocketReceiveBuffer(bytes: Int) throws(Errno) {
         try setReceiveBufferSize(fd: mnl_socket_get_fd(handle), bytes: bytes)
     }
 
@@ -166,7 +166,7 @@ public final class NetlinkSocket {
     /// an error thrown by `onMessage` stops the request and is rethrown after
     /// the rest of the answer has been drained.
     @discardableResult
-    public func perform(_ request: NetlinkRequest, onMessage: (NetlinkMessage) throws -> Void) throws -> RequestOutcome {
+    package func perform(_ request: NetlinkRequest, onMessage: (NetlinkMessage) throws -> Void) throws -> RequestOutcome {
         let sequence = nextSequence
         nextSequence &+= 1
         let length = try serialise(request, sequence: sequence)
@@ -240,7 +240,7 @@ public final class NetlinkSocket {
     /// only, then reads until that acknowledgement. Returns the error of
     /// each request that failed, by its index; requests without an entry
     /// succeeded. Data replies go to `onData` with their request's index.
-    public func performBatch(_ requests: [NetlinkRequest],
+    package func performBatch(_ requests: [NetlinkRequest],
                              onData: ((Int, NetlinkMessage) throws -> Void)? = nil) throws -> [Int: Errno] {
         guard !requests.isEmpty else { return [:] }
         let first = nextSequence
@@ -297,7 +297,7 @@ public final class NetlinkSocket {
     }
 
     /// Room in the send buffer, for callers sizing their batches.
-    public var sendCapacity: Int { sendBuffer.count }
+    package var sendCapacity: Int { sendBuffer.count }
 
     /// Writes `request` into the send buffer with libmnl and returns its length.
     private func serialise(_ request: NetlinkRequest, sequence: UInt32, at offset: Int = 0) throws(Errno) -> Int {

@@ -1,16 +1,16 @@
 import Glibc
 
-/// Conntrack operations over one netlink socket. Everything above this
+/// CTSession operations over one netlink socket. Everything above this
 /// type works on model values; the socket and its buffers stay inside.
-public final class Conntrack {
+package final class CTSession {
     let socket: NetlinkSocket
 
-    public init() throws(Errno) {
+    package init() throws(Errno) {
         socket = try NetlinkSocket()
     }
 
     /// Messages that could not be decoded during the last operation, with why.
-    public internal(set) var malformed: [MalformedMessage] = []
+    package internal(set) var malformed: [MalformedMessage] = []
 
     /// Dumps the entries `selector` selects: the kernel drops what it can
     /// evaluate exactly (family, and what `kernel` allows), and every entry
@@ -19,7 +19,7 @@ public final class Conntrack {
     /// them (IPCTNL_MSG_CT_GET_CTRZERO); the receive buffer is larger than
     /// any dump chunk, so no message is ever built twice.
     @discardableResult
-    public func dump(_ selector: Selector, kernel: KernelFilterSupport, zeroCounters: Bool = false,
+    package func dump(_ selector: Selector, kernel: KernelFilterSupport, zeroCounters: Bool = false,
                      _ body: (Flow) throws -> Void) throws -> RequestOutcome {
         malformed = []
         // The kernel's tuple filter needs a family: without one, dump each
@@ -67,12 +67,12 @@ public final class Conntrack {
     /// so the kernel's dump and delete work use both cores. At most two
     /// batches wait between the threads; `onDeleted` is called on the
     /// delete thread, one entry at a time, in order.
-    public func delete(_ selector: Selector, kernel: KernelFilterSupport, _ onDeleted: (Flow) throws -> Void) throws {
+    package func delete(_ selector: Selector, kernel: KernelFilterSupport, _ onDeleted: (Flow) throws -> Void) throws {
         let deleter = try NetlinkSocket.forBatches()
         let perBatch = max(1, deleter.sendCapacity / 2 / 160)
         try withoutActuallyEscaping(onDeleted) { onDeleted in
             try pipelined(selector, kernel: kernel, perBatch: perBatch, requests: { flow in
-                Conntrack.deleteRequest(for: flow).map { [$0] } ?? []
+                CTSession.deleteRequest(for: flow).map { [$0] } ?? []
             }, work: { batch in
                 let failures = try deleter.performBatch(batch.requests)
                 for (i, flow) in batch.flows.enumerated() {
@@ -121,11 +121,11 @@ public final class Conntrack {
         var attrs = Encode.entryKey(orig: orig, zone: flow.zone)
         if let id = flow.id { attrs.append(.u32(CTA.id, id)) }
         return NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.delete,
-                              flags: 0, family: flow.family, attributes: attrs)
+                              flags: 0, family: flow.family.rawValue, attributes: attrs)
     }
 
     /// Gets one entry by its original tuple. Throws ENOENT when there is none.
-    public func get(family: Family, tuple: Tuple) throws -> Flow? {
+    package func get(family: Family, tuple: Tuple) throws -> Flow? {
         let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get,
                                      flags: NetlinkFlags.ack, family: family.rawValue,
                                      attributes: [Encode.tuple(CTA.tupleOrig, tuple)])
@@ -138,7 +138,7 @@ public final class Conntrack {
 
     /// Dumps the table like `dump` but hands out each message's payload
     /// bytes (nfgenmsg and attributes) undecoded: for capturing fixtures.
-    public func dumpPayloads(family: Family?, _ body: ([UInt8]) throws -> Void) throws {
+    package func dumpPayloads(family: Family?, _ body: ([UInt8]) throws -> Void) throws {
         try dumpPayloads(subsystem: CTMessage.subsystem, message: CTMessage.get, family: family, body)
     }
 
@@ -154,7 +154,7 @@ public final class Conntrack {
     }
 
     /// The number of entries (IPCTNL_MSG_CT_GET_STATS, CTA_STATS_GLOBAL_ENTRIES).
-    public func count() throws -> UInt32 {
+    package func count() throws -> UInt32 {
         var entries: UInt32? = nil
         let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.getStats,
                                      flags: NetlinkFlags.ack, family: 0)
@@ -166,7 +166,7 @@ public final class Conntrack {
     }
 
     /// Per-CPU statistics (IPCTNL_MSG_CT_GET_STATS_CPU), one value per CPU.
-    public func cpuStatistics(_ body: (CPUStats) throws -> Void) throws {
+    package func cpuStatistics(_ body: (CPUStats) throws -> Void) throws {
         let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.getStatsCPU,
                                      flags: NetlinkFlags.dump, family: 0)
         try socket.perform(request) { message in
@@ -179,7 +179,7 @@ public final class Conntrack {
     /// nfgen_family on a flush only when nfgenmsg.version is not 0 (Linux
     /// 4.18 added the family filter, 4.20 put it behind the version field),
     /// which is why conntrack 1.4.7, sending version 0, flushes everything.
-    public func flush(family: Family?) throws {
+    package func flush(family: Family?) throws {
         let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.delete,
                                      flags: NetlinkFlags.ack, family: family?.rawValue ?? 0,
                                      version: family == nil ? 0 : 1)
@@ -189,25 +189,25 @@ public final class Conntrack {
     /// Whether the running kernel restricts a flush to nfgen_family.
     /// Kernels before the family filter ignore it and flush everything, so
     /// a family flush must not be sent to them.
-    public static var kernelFiltersFlushByFamily: Bool {
+    package static var kernelFiltersFlushByFamily: Bool {
         KernelVersion.running >= KernelVersion(5, 0)
     }
 }
 
 /// The running kernel's version, from uname(2).
-public struct KernelVersion: Comparable, Sendable {
-    public var major: Int
-    public var minor: Int
-    public init(_ major: Int, _ minor: Int) { self.major = major; self.minor = minor }
+package struct KernelVersion: Comparable, Sendable {
+    package var major: Int
+    package var minor: Int
+    package init(_ major: Int, _ minor: Int) { self.major = major; self.minor = minor }
 
     /// Parses "6.18.44-fc" style release strings; unknown text gives 0.0.
-    public init(release: String) {
+    package init(release: String) {
         let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).map { Int($0) ?? 0 }
         major = parts.count > 0 ? parts[0] : 0
         minor = parts.count > 1 ? parts[1] : 0
     }
 
-    public static var running: KernelVersion {
+    package static var running: KernelVersion {
         var name = utsname()
         guard uname(&name) == 0 else { return KernelVersion(0, 0) }
         let release = withUnsafeBytes(of: &name.release) { raw in
@@ -216,7 +216,7 @@ public struct KernelVersion: Comparable, Sendable {
         return KernelVersion(release: release)
     }
 
-    public static func < (a: KernelVersion, b: KernelVersion) -> Bool {
+    package static func < (a: KernelVersion, b: KernelVersion) -> Bool {
         (a.major, a.minor) < (b.major, b.minor)
     }
 }
