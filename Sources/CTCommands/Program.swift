@@ -70,7 +70,7 @@ func enterNamespace(_ name: String) {
     } catch {
         switch error {
         case .open(let errno):
-            Console.fail(.other("cannot open network namespace `\(name)' (\(NetworkNamespace.path(for: name))): \(errno)"))
+            Console.fail(.other("cannot open network namespace `\(name)' (\(NetworkNamespace.filePath(for: name))): \(errno)"))
         case .enter(let errno):
             Console.fail(.other("cannot enter network namespace `\(name)': \(errno)"))
         }

@@ -4,9 +4,17 @@ import Glibc
 /// type works on model values; the socket and its buffers stay inside.
 package final class CTSession {
     let socket: NetlinkSocket
+    /// Where the second sockets of deletes, updates and creates come from.
+    package let sockets: SocketSource
 
-    package init() throws(Errno) {
-        socket = try NetlinkSocket()
+    /// A session in the calling thread's network namespace.
+    package convenience init() throws {
+        try self.init(sockets: .current)
+    }
+
+    package init(sockets: SocketSource) throws {
+        self.sockets = sockets
+        socket = try sockets.socket()
     }
 
     /// Messages that could not be decoded during the last operation, with why.
@@ -68,7 +76,7 @@ package final class CTSession {
     /// batches wait between the threads; `onDeleted` is called on the
     /// delete thread, one entry at a time, in order.
     package func delete(_ selector: Selector, kernel: KernelFilterSupport, _ onDeleted: (Flow) throws -> Void) throws {
-        let deleter = try NetlinkSocket.forBatches()
+        let deleter = try sockets.batchSocket()
         let perBatch = max(1, deleter.sendCapacity / 2 / 160)
         try withoutActuallyEscaping(onDeleted) { onDeleted in
             try pipelined(selector, kernel: kernel, perBatch: perBatch, requests: { flow in

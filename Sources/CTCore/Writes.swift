@@ -32,7 +32,7 @@ extension CTSession {
     package func update(_ selector: Selector, kernel: KernelFilterSupport,
                        change: (Flow) -> EntryChange?,
                        _ onResult: (UpdateResult) throws -> Void) throws {
-        let updater = try NetlinkSocket.forBatches()
+        let updater = try sockets.batchSocket()
         let perBatch = 128
         try withoutActuallyEscaping(onResult) { onResult in
             try pipelined(selector, kernel: kernel, perBatch: perBatch, requests: { flow in
@@ -138,8 +138,8 @@ package final class CreateStream {
     private var created: [Made] = []
     private var failed: Failure?
 
-    package init() throws {
-        socket = try NetlinkSocket.forBatches()
+    package init(sockets: SocketSource = .current) throws {
+        socket = try sockets.batchSocket()
         perBatch = max(1, socket.sendCapacity / 2 / 256)
         batch = Batch(start: 0, capacity: perBatch)
         pipeline = BatchPipeline<Batch> { [unowned self] batch in try self.send(batch) }

@@ -101,12 +101,75 @@ package struct RequestOutcome: Equatable {
     package var interrupted = false
 }
 
-/// The one owner of a NETLINK_NETFILTER socket: open, bind, send, receive,
-/// sequence and port-id checks, error replies mapped to `Errno`.
-package final class NetlinkSocket {
-    private let handle: OpaquePointer
+/// What carries netlink messages to the kernel and back: a NETLINK_NETFILTER
+/// socket (`MnlTransport`), or in unit tests a stand-in that answers with
+/// recorded kernel bytes. `send` takes whole messages; `receive` fills the
+/// buffer with one datagram and returns its length. Both may be called from
+/// two threads at once (a dump is read ahead on a second thread).
+package protocol NetlinkTransport: AnyObject, Sendable {
     /// The port id the kernel assigned at bind time.
+    var portID: UInt32 { get }
+    /// The first sequence number to use (any value; a socket uses the time).
+    var initialSequence: UInt32 { get }
+    /// Sends the messages in `bytes` in one datagram.
+    func send(_ bytes: UnsafeRawBufferPointer) throws(Errno)
+    /// Receives one datagram into `buffer`; returns its length.
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int
+    /// Sets the socket's receive buffer (SO_RCVBUF); a stand-in ignores it.
+    func setReceiveBuffer(bytes: Int) throws(Errno)
+    /// Whether a dump may be read ahead on a second thread.
+    var allowsReadAhead: Bool { get }
+}
+
+/// A NETLINK_NETFILTER socket opened and bound with libmnl: the one owner
+/// of the descriptor. It belongs to the network namespace of the thread
+/// that opened it.
+package final class MnlTransport: NetlinkTransport, @unchecked Sendable {
+    private let handle: OpaquePointer
     package let portID: UInt32
+    package let initialSequence = UInt32(truncatingIfNeeded: time(nil))
+    package var allowsReadAhead: Bool { true }
+
+    package init() throws(Errno) {
+        guard let nl = mnl_socket_open(NETLINK_NETFILTER) else { throw Errno.current }
+        guard mnl_socket_bind(nl, 0, pid_t(cmnl_socket_autopid())) >= 0 else {
+            let error = Errno.current
+            mnl_socket_close(nl)
+            throw error
+        }
+        handle = nl
+        portID = mnl_socket_get_portid(nl)
+        // Error replies carry only the request's header, not all of it
+        // (Linux 4.3+; older kernels keep sending the whole request).
+        var one: Int32 = 1
+        _ = setsockopt(mnl_socket_get_fd(nl), SOL_NETLINK, NETLINK_CAP_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    deinit { mnl_socket_close(handle) }
+
+    package func send(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
+        let sent = retryOnInterrupt { mnl_socket_sendto(handle, bytes.baseAddress, bytes.count) }
+        guard sent >= 0 else { throw Errno.current }
+    }
+
+    package func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+        let received = retryOnInterrupt { mnl_socket_recvfrom(handle, buffer.baseAddress, buffer.count) }
+        guard received >= 0 else { throw Errno.current }
+        return received
+    }
+
+    package func setReceiveBuffer(bytes: Int) throws(Errno) {
+        try setReceiveBufferSize(fd: mnl_socket_get_fd(handle), bytes: bytes)
+    }
+}
+
+/// Requests, answers and their checks over one transport: sequence numbers,
+/// port ids, error replies mapped to `Errno`, interrupted dumps, and the
+/// requests that must never reach a kernel (see `NetlinkRequest.refusal`).
+package final class NetlinkSocket {
+    private let transport: NetlinkTransport
+    /// The port id the kernel assigned at bind time.
+    package var portID: UInt32 { transport.portID }
     private var nextSequence: UInt32
     private let receiveBuffer: UnsafeMutableRawBufferPointer
     private let sendBuffer: UnsafeMutableRawBufferPointer
@@ -120,44 +183,35 @@ package final class NetlinkSocket {
     /// delete requests, well below the socket's default send limit.
     package static let sendBufferSize = 128 * 1024
 
-    package init() throws(Errno) {
-        guard let nl = mnl_socket_open(NETLINK_NETFILTER) else { throw Errno.current }
-        guard mnl_socket_bind(nl, 0, pid_t(cmnl_socket_autopid())) >= 0 else {
-            let error = Errno.current
-            mnl_socket_close(nl)
-            throw error
-        }
-        handle = nl
-        portID = mnl_socket_get_portid(nl)
-        nextSequence = UInt32(truncatingIfNeeded: time(nil))
+    /// A socket of the calling thread's network namespace.
+    package convenience init() throws(Errno) {
+        try self.init(transport: MnlTransport())
+    }
+
+    package init(transport: NetlinkTransport) {
+        self.transport = transport
+        nextSequence = transport.initialSequence
         receiveBuffer = .allocate(byteCount: Self.receiveBufferSize, alignment: 8)
         sendBuffer = .allocate(byteCount: Self.sendBufferSize, alignment: 8)
         // libmnl 1.0.4 leaves attribute padding as it finds it.
         sendBuffer.initializeMemory(as: UInt8.self, repeating: 0)
-        // Error replies carry only the request's header, not all of it
-        // (Linux 4.3+; older kernels keep sending the whole request).
-        var one: Int32 = 1
-        _ = setsockopt(mnl_socket_get_fd(nl), SOL_NETLINK, NETLINK_CAP_ACK, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    /// A socket for `performBatch`: its receive buffer holds the replies of
-    /// a whole batch, even when every request of it fails (entries that
-    /// exist or vanished), which the default buffer does not.
-    package static func forBatches() throws -> NetlinkSocket {
-        let socket = try NetlinkSocket()
-        try? socket.setSocketReceiveBuffer(bytes: 4 << 20)
-        return socket
+    /// Makes this socket ready for `performBatch`: its receive buffer then
+    /// holds the replies of a whole batch, even when every request of it
+    /// fails (entries that exist or vanished), which the default does not.
+    package func prepareForBatches() {
+        try? transport.setReceiveBuffer(bytes: 4 << 20)
     }
 
     deinit {
-        mnl_socket_close(handle)
         receiveBuffer.deallocate()
         sendBuffer.deallocate()
     }
 
     /// Sets SO_RCVBUF (SO_RCVBUFFORCE first, which root may use past rmem_max).
     package func setSocketReceiveBuffer(bytes: Int) throws(Errno) {
-        try setReceiveBufferSize(fd: mnl_socket_get_fd(handle), bytes: bytes)
+        try transport.setReceiveBuffer(bytes: bytes)
     }
 
     /// Sends `request` and calls `onMessage` for every data message of the
@@ -170,8 +224,7 @@ package final class NetlinkSocket {
         let sequence = nextSequence
         nextSequence &+= 1
         let length = try serialise(request, sequence: sequence)
-        let sent = retryOnInterrupt { mnl_socket_sendto(handle, sendBuffer.baseAddress, length) }
-        guard sent >= 0 else { throw Errno.current }
+        try transport.send(UnsafeRawBufferPointer(rebasing: sendBuffer[0..<length]))
 
         var outcome = RequestOutcome()
         var deferred: Error? = nil
@@ -207,8 +260,8 @@ package final class NetlinkSocket {
             }
         }
 
-        if request.isDump, Self.readAhead {
-            let reader = ReadAhead(handle: handle, sequence: sequence, buffers: 4, size: receiveBuffer.count)
+        if request.isDump, Self.readAhead, transport.allowsReadAhead {
+            let reader = ReadAhead(transport: transport, sequence: sequence, buffers: 4, size: receiveBuffer.count)
             try reader.start()
             defer { reader.finish() }
             while let chunk = reader.next() {
@@ -219,8 +272,7 @@ package final class NetlinkSocket {
             }
         } else {
             while true {
-                let received = retryOnInterrupt { mnl_socket_recvfrom(handle, receiveBuffer.baseAddress, receiveBuffer.count) }
-                guard received >= 0 else { throw Errno.current }
+                let received = try transport.receive(into: receiveBuffer)
                 if try process(ByteView(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))) { break }
             }
         }
@@ -251,14 +303,12 @@ package final class NetlinkSocket {
             offset += (length + 3) & ~3
         }
         nextSequence &+= UInt32(requests.count)
-        let sent = retryOnInterrupt { mnl_socket_sendto(handle, sendBuffer.baseAddress, offset) }
-        guard sent >= 0 else { throw Errno.current }
+        try transport.send(UnsafeRawBufferPointer(rebasing: sendBuffer[0..<offset]))
 
         let last = first &+ UInt32(requests.count - 1)
         var failures: [Int: Errno] = [:]
         while true {
-            let received = retryOnInterrupt { mnl_socket_recvfrom(handle, receiveBuffer.baseAddress, receiveBuffer.count) }
-            guard received >= 0 else { throw Errno.current }
+            let received = try transport.receive(into: receiveBuffer)
             let view = ByteView(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))
             let done = try view.forEachNetlinkMessage { message in
                 guard message.portID == 0 || message.portID == portID else { throw Errno.noSuchProcess }

@@ -13,7 +13,7 @@ final class ReadAhead: @unchecked Sendable {
         let length: Int
     }
 
-    private let handle: OpaquePointer
+    private let transport: NetlinkTransport
     private let sequence: UInt32
     private let buffers: [UnsafeMutableRawBufferPointer]
     private let scratch: UnsafeMutableRawBufferPointer
@@ -24,8 +24,8 @@ final class ReadAhead: @unchecked Sendable {
     private let monitor = Monitor()
     private var worker: WorkerThread?
 
-    init(handle: OpaquePointer, sequence: UInt32, buffers: Int, size: Int) {
-        self.handle = handle
+    init(transport: NetlinkTransport, sequence: UInt32, buffers: Int, size: Int) {
+        self.transport = transport
         self.sequence = sequence
         self.buffers = (0..<buffers).map { _ in .allocate(byteCount: size, alignment: 8) }
         scratch = .allocate(byteCount: size, alignment: 8)
@@ -80,8 +80,12 @@ final class ReadAhead: @unchecked Sendable {
                 return cancelled ? -1 : free.removeFirst()
             }
             let buffer = index < 0 ? scratch : buffers[index]
-            let received = retryOnInterrupt { mnl_socket_recvfrom(handle, buffer.baseAddress, buffer.count) }
-            let length = received >= 0 ? received : -Int(Glibc.errno)
+            let length: Int
+            do {
+                length = try transport.receive(into: buffer)
+            } catch {
+                length = -Int(error.rawValue)
+            }
             let last = length < 0 || endsDump(ByteView(UnsafeRawBufferPointer(rebasing: buffer[0..<max(length, 0)])))
             monitor.locked {
                 if index >= 0 {
