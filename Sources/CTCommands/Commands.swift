@@ -72,7 +72,7 @@ struct KernelFeatures {
         if let v = getenv("CTL_NO_KERNEL_FILTER"), String(cString: v) == "1" {
             lacks.formUnion(["family", "mark", "status", "tuple", "socket"])
         }
-        var f = KernelFeatures(filters: .forKernel(.running), familyFlush: CTSession.kernelFiltersFlushByFamily)
+        var f = KernelFeatures(filters: .forKernel(.running), familyFlush: KernelCapabilities.detect().supports(.familyFlush))
         if lacks.contains("family") { f.filters.family = false; f.filters.tupleFilter = false }
         if lacks.contains("mark") { f.filters.mark = false }
         if lacks.contains("status") { f.filters.status = false }

@@ -1,7 +1,7 @@
 import Glibc
 
 /// What happened to an entry, as ctnetlink's event messages tell it.
-package enum EventType: Sendable {
+public enum EventType: Sendable, Hashable, CaseIterable {
     /// IPCTNL_MSG_CT_NEW with NLM_F_CREATE | NLM_F_EXCL.
     case new
     /// IPCTNL_MSG_CT_NEW without them.
@@ -21,12 +21,20 @@ package enum EventType: Sendable {
 }
 
 /// One conntrack event.
-package struct Event {
-    package var type: EventType
-    package var flow: Flow
+public struct Event: Sendable, Equatable {
+    public var type: EventType
+    /// The entry as the event describes it (a destroy carries the final
+    /// counters; an update only what changed may be complete).
+    public var flow: Flow
     /// The netlink port of the process whose request caused the event, or 0
     /// for the kernel's own changes (nlmsghdr.nlmsg_pid).
-    package var portID: UInt32
+    public var portID: UInt32
+
+    public init(type: EventType, flow: Flow, portID: UInt32) {
+        self.type = type
+        self.flow = flow
+        self.portID = portID
+    }
 }
 
 /// A subscription to conntrack events: decodes each event message, checks
@@ -38,8 +46,8 @@ package final class EventListener {
     /// Subscribes to `groups`. With `kernelFilter`, a socket filter built
     /// from `selector` (see `EventFilter`) drops in the kernel what cannot
     /// match; a kernel that refuses the filter only costs speed.
-    package init(groups: EventGroups, selector: Selector, kernelFilter: Bool) throws(Errno) {
-        socket = try EventSocket(groups: groups)
+    package init(groups: EventGroups, selector: Selector, kernelFilter: Bool, reliable: Bool = false) throws(Errno) {
+        socket = try EventSocket(groups: groups, reliable: reliable)
         self.selector = selector
         if kernelFilter, let program = EventFilter.program(for: selector) {
             try? socket.attach(program)
@@ -58,10 +66,10 @@ package final class EventListener {
     /// selects; see `EventSocket.receive` for `signalMask` and errors. A
     /// message that cannot be decoded, or a datagram the kernel cut short,
     /// goes to `onMalformed`.
-    package func next(signalMask: sigset_t, onMalformed: (MalformedMessage) -> Void,
+    package func next(signalMask: sigset_t, wake: Int32 = -1, onMalformed: (MalformedMessage) -> Void,
                      _ body: (Event) throws -> Void) throws -> EventWait {
         try socket.receiveEvents(subsystem: CTMessage.subsystem, new: CTMessage.new, delete: CTMessage.delete,
-                                 signalMask: signalMask, onMalformed: onMalformed) { type, message in
+                                 signalMask: signalMask, wake: wake, onMalformed: onMalformed) { type, message in
             guard let flow = try Decoder.decoded(message.payload, Decoder.flow, onMalformed: onMalformed) else { return }
             if selector.matches(flow) {
                 try body(Event(type: type, flow: flow, portID: message.portID))
@@ -87,10 +95,10 @@ package final class ExpectationListener {
 
     /// Waits for events and hands on every queued one, as
     /// `EventListener.next` does.
-    package func next(signalMask: sigset_t, onMalformed: (MalformedMessage) -> Void,
+    package func next(signalMask: sigset_t, wake: Int32 = -1, onMalformed: (MalformedMessage) -> Void,
                      _ body: (EventType, Expectation) throws -> Void) throws -> EventWait {
         try socket.receiveEvents(subsystem: ExpectMessage.subsystem, new: ExpectMessage.new,
-                                 delete: ExpectMessage.delete, signalMask: signalMask,
+                                 delete: ExpectMessage.delete, signalMask: signalMask, wake: wake,
                                  onMalformed: onMalformed) { type, message in
             guard let expectation = try Decoder.decoded(message.payload, Decoder.expectation,
                                                         onMalformed: onMalformed) else { return }
@@ -104,14 +112,14 @@ extension EventSocket {
     /// type (`new` with NLM_F_CREATE | NLM_F_EXCL is new, without them an
     /// update; `delete` is a destroy); other messages are skipped, and each
     /// datagram the kernel cut short goes to `onMalformed`.
-    func receiveEvents(subsystem: UInt8, new: UInt8, delete: UInt8, signalMask: sigset_t,
+    func receiveEvents(subsystem: UInt8, new: UInt8, delete: UInt8, signalMask: sigset_t, wake: Int32,
                        onMalformed: (MalformedMessage) -> Void,
                        _ body: (EventType, NetlinkMessage) throws -> Void) throws -> EventWait {
         let truncatedBefore = truncated
         defer {
             for _ in truncatedBefore..<truncated { onMalformed(MalformedMessage("datagram truncated")) }
         }
-        return try receive(signalMask: signalMask) { message in
+        return try receive(signalMask: signalMask, wake: wake) { message in
             guard message.subsystem == subsystem else { return }
             let type: EventType
             switch message.subsystemMessage {

@@ -194,37 +194,5 @@ package final class CTSession {
         try socket.perform(request) { _ in }
     }
 
-    /// Whether the running kernel restricts a flush to nfgen_family.
-    /// Kernels before the family filter ignore it and flush everything, so
-    /// a family flush must not be sent to them.
-    package static var kernelFiltersFlushByFamily: Bool {
-        KernelVersion.running >= KernelVersion(5, 0)
-    }
 }
 
-/// The running kernel's version, from uname(2).
-package struct KernelVersion: Comparable, Sendable {
-    package var major: Int
-    package var minor: Int
-    package init(_ major: Int, _ minor: Int) { self.major = major; self.minor = minor }
-
-    /// Parses "6.18.44-fc" style release strings; unknown text gives 0.0.
-    package init(release: String) {
-        let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).map { Int($0) ?? 0 }
-        major = parts.count > 0 ? parts[0] : 0
-        minor = parts.count > 1 ? parts[1] : 0
-    }
-
-    package static var running: KernelVersion {
-        var name = utsname()
-        guard uname(&name) == 0 else { return KernelVersion(0, 0) }
-        let release = withUnsafeBytes(of: &name.release) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-        return KernelVersion(release: release)
-    }
-
-    package static func < (a: KernelVersion, b: KernelVersion) -> Bool {
-        (a.major, a.minor) < (b.major, b.minor)
-    }
-}

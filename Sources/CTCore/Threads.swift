@@ -59,3 +59,24 @@ final class WorkerThread: @unchecked Sendable {
         running = false
     }
 }
+
+extension WorkerThread {
+    /// Starts `body` on a thread that nobody joins: it ends by itself.
+    static func detached(_ body: @escaping @Sendable () -> Void) throws {
+        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+        var thread = pthread_t()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        let rc = pthread_create(&thread, &attributes, { context in
+            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, context)
+        guard rc == 0 else {
+            Unmanaged<Box>.fromOpaque(context).release()
+            throw Errno(rc)
+        }
+    }
+}

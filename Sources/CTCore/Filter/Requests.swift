@@ -213,44 +213,6 @@ enum FilterFlag {
     static let filterReplyFlags: UInt16 = 2    // CTA_FILTER_REPLY_FLAGS
 }
 
-/// What the running kernel can filter in a dump, by version: older kernels
-/// ignore attributes they do not know and would return everything, so a
-/// filter is only sent where the kernel is known to apply it exactly.
-package struct KernelFilterSupport: Sendable {
-    /// nfgen_family on dumps (every kernel with ctnetlink).
-    package var family: Bool = true
-    /// CTA_MARK + CTA_MARK_MASK on dumps.
-    package var mark: Bool
-    /// CTA_STATUS + CTA_STATUS_MASK on dumps (Linux 5.15).
-    package var status: Bool
-    /// CTA_FILTER with exact tuple fields (Linux 5.8; used from 6.1, after
-    /// the fixes to its reply-direction and zone handling).
-    package var tupleFilter: Bool
-    /// A classic BPF filter on the event socket (SO_ATTACH_FILTER, older
-    /// than ctnetlink's events).
-    package var socketFilter: Bool = true
-
-    package init(mark: Bool, status: Bool, tupleFilter: Bool) {
-        self.mark = mark
-        self.status = status
-        self.tupleFilter = tupleFilter
-    }
-
-    /// Nothing filtered by the kernel, not even the family: every selector
-    /// is applied in userspace only (CTL_NO_KERNEL_FILTER=1, for tests).
-    package static let none: KernelFilterSupport = {
-        var s = KernelFilterSupport(mark: false, status: false, tupleFilter: false)
-        s.family = false
-        s.socketFilter = false
-        return s
-    }()
-
-    package static func forKernel(_ v: KernelVersion) -> KernelFilterSupport {
-        KernelFilterSupport(mark: v >= KernelVersion(4, 0), status: v >= KernelVersion(5, 15),
-                            tupleFilter: v >= KernelVersion(6, 1))
-    }
-}
-
 extension Selector {
     /// The dump request attributes that let the kernel drop entries this
     /// selector would drop anyway. Everything sent is exact (never narrower
@@ -266,6 +228,12 @@ extension Selector {
             // with EINVAL, as it does for conntrack.
             attrs.append(.u32(CTA.status, status.rawValue))
             attrs.append(.u32(CTA.statusMask, statusMask.rawValue))
+        }
+        // Linux 6.8 drops entries of other zones when a dump carries
+        // CTA_ZONE; it ignores zone 0 (the default zone), which the check
+        // here still selects.
+        if support.zoneFilter, let zone, zone != 0 {
+            attrs.append(.u16(CTA.zone, zone))
         }
         // IPv4 only: this kernel's tuple filter drops IPv6 entries whose
         // address EQUALS the filter's (and refuses some IPv6 requests), so
@@ -335,5 +303,49 @@ extension Selector {
         if !ip.isEmpty { members.append(.nested(CTA.Tuple.ip, ip)) }
         if t.proto != nil { members.append(Encode.protocolFields(t)) }
         return .nested(type, members)
+    }
+}
+
+extension FlowFilter {
+    /// A part of a filter that the kernel can apply to a dump.
+    public enum Clause: String, Sendable, Hashable, CaseIterable {
+        case family, mark, status, zone
+        case origSrc, origDst, replySrc, replyDst, ipProtocol
+        case origSrcPort, origDstPort, replySrcPort, replyDstPort
+        case icmpType, icmpCode, icmpID
+    }
+
+    /// The clauses of this filter that a kernel with `capabilities` applies
+    /// itself, so that entries failing them never reach userspace. The rest
+    /// is checked here only; a dump is never narrower than the filter.
+    public func kernelFilteredClauses(on capabilities: KernelCapabilities) -> Set<Clause> {
+        var clauses: Set<Clause> = []
+        var filter = self
+        if capabilities.family, family != nil { clauses.insert(.family) }
+        // Without a family, a dump with a tuple filter goes out once per
+        // family, each with the filter.
+        if filter.family == nil, capabilities.family, capabilities.tupleFilter { filter.family = .ipv4 }
+        for attribute in filter.dumpAttributes(capabilities) {
+            switch attribute {
+            case .u32(CTA.mark, _): clauses.insert(.mark)
+            case .u32(CTA.status, _): clauses.insert(.status)
+            case .u16(CTA.zone, _): clauses.insert(.zone)
+            case .nested(CTA.filter, let flags):
+                for case let .u32Host(kind, bits) in flags {
+                    let reply = kind == FilterFlag.filterReplyFlags
+                    if bits & FilterFlag.ipSrc != 0 { clauses.insert(reply ? .replySrc : .origSrc) }
+                    if bits & FilterFlag.ipDst != 0 { clauses.insert(reply ? .replyDst : .origDst) }
+                    if bits & FilterFlag.protoNum != 0 { clauses.insert(.ipProtocol) }
+                    if bits & FilterFlag.srcPort != 0 { clauses.insert(reply ? .replySrcPort : .origSrcPort) }
+                    if bits & FilterFlag.dstPort != 0 { clauses.insert(reply ? .replyDstPort : .origDstPort) }
+                    if bits & FilterFlag.icmpType != 0 { clauses.insert(.icmpType) }
+                    if bits & FilterFlag.icmpCode != 0 { clauses.insert(.icmpCode) }
+                    if bits & FilterFlag.icmpID != 0 { clauses.insert(.icmpID) }
+                }
+            default:
+                break
+            }
+        }
+        return clauses
     }
 }

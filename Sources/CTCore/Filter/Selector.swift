@@ -1,16 +1,22 @@
-/// An address selector: an address and a mask of the same family
-/// (`-s 10.0.0.0/8`, `-s 10.1.2.3 --mask-src 255.0.0.0`, or all ones).
-package struct AddressMatch: Equatable, Sendable {
-    package var address: IPAddress
-    package var mask: IPAddress
+/// An address under a mask of the same family: `10.0.0.0/8`, or one exact
+/// address (a mask of all ones).
+public struct AddressMatch: Equatable, Sendable {
+    public var address: IPAddress
+    public var mask: IPAddress
 
-    package init(address: IPAddress, mask: IPAddress) {
+    public init(address: IPAddress, mask: IPAddress) {
         self.address = address
         self.mask = mask
     }
 
+    /// `address` under a prefix of `prefixLength` bits (all bits by default).
+    public init(_ address: IPAddress, prefixLength: Int? = nil) {
+        self.address = address
+        mask = AddressMatch.mask(for: address, prefix: prefixLength)
+    }
+
     /// The all-ones mask of `address`'s family, or the mask of a prefix length.
-    package static func mask(for address: IPAddress, prefix: Int? = nil) -> IPAddress {
+    public static func mask(for address: IPAddress, prefix: Int? = nil) -> IPAddress {
         switch address {
         case .v4:
             let bits = min(max(prefix ?? 32, 0), 32)
@@ -24,9 +30,10 @@ package struct AddressMatch: Equatable, Sendable {
     }
 
     /// True when the mask selects one exact address.
-    package var isExact: Bool { mask == AddressMatch.mask(for: address) }
+    public var isExact: Bool { mask == AddressMatch.mask(for: address) }
 
-    package func matches(_ other: IPAddress?) -> Bool {
+    /// Whether `other` is of the same family and equal under the mask.
+    public func matches(_ other: IPAddress?) -> Bool {
         guard let other else { return false }
         switch (address, mask, other) {
         case let (.v4(a), .v4(m), .v4(o)):
@@ -39,78 +46,105 @@ package struct AddressMatch: Equatable, Sendable {
     }
 }
 
-/// A NAT selector (`-n`, `-g`, `-j`), with or without an address and port.
-package struct NATMatch: Equatable, Sendable {
-    /// Compared for IPv4 only: conntrack 1.4.7 checks just the family of
-    /// an IPv6 address.
-    package var address: IPAddress?
-    package var port: UInt16?
-    package init(address: IPAddress?, port: UInt16? = nil) {
+/// A NAT condition, or a NAT to set up when creating an entry: an address
+/// and a port, each optional.
+public struct NATMatch: Equatable, Sendable {
+    /// As a condition, compared for IPv4 only (conntrack 1.4.7 checks just
+    /// the family of an IPv6 address).
+    public var address: IPAddress?
+    public var port: UInt16?
+    public init(address: IPAddress?, port: UInt16? = nil) {
         self.address = address
         self.port = port
     }
 }
 
-/// Everything that selects entries for -L, -D, -G (and later -U, -E).
-/// Every field is optional; an entry is selected when it matches them all.
-package struct Selector: Equatable, Sendable {
-    package var family: Family?
-    package var origSrc: AddressMatch?        // -s
-    package var origDst: AddressMatch?        // -d
-    package var replySrc: AddressMatch?       // -r
-    package var replyDst: AddressMatch?       // -q
-    package var proto: UInt8?                 // -p
-    package var origSrcPort: UInt16?          // --sport / --orig-port-src
-    package var origDstPort: UInt16?          // --dport / --orig-port-dst
-    package var replySrcPort: UInt16?         // --reply-port-src
-    package var replyDstPort: UInt16?         // --reply-port-dst
-    package var state: UInt8?                 // --state (tcp, sctp, dccp)
-    package var icmpType: UInt8?              // --icmp-type / --icmpv6-type
-    package var icmpCode: UInt8?              // --icmp-code / --icmpv6-code
-    package var icmpID: UInt16?               // --icmp-id / --icmpv6-id
-    /// --srckey / --dstkey: used by -G to name an entry; conntrack 1.4.7
-    /// accepts them for -L and -D but selects nothing by them.
+/// Which conntrack entries an operation is about: every field is optional,
+/// and an entry matches when it matches them all (an empty filter matches
+/// every entry).
+///
+/// The same filter serves dumps, bulk deletes and event streams. Where the
+/// kernel can apply a clause exactly (see ``kernelFilteredClauses(on:)``)
+/// it is sent along and the kernel drops non-matching entries early; every
+/// entry that arrives is still checked against the whole filter here.
+public struct FlowFilter: Equatable, Sendable {
+    /// The layer 3 family.
+    public var family: Family?
+    /// The original direction's source address, under a mask.
+    public var origSrc: AddressMatch?
+    /// The original direction's destination address, under a mask.
+    public var origDst: AddressMatch?
+    /// The reply direction's source address, under a mask.
+    public var replySrc: AddressMatch?
+    /// The reply direction's destination address, under a mask.
+    public var replyDst: AddressMatch?
+    /// The layer 4 protocol number (see ``ipProtocol``).
+    package var proto: UInt8?
+    /// Ports of the original and reply directions (protocols with ports).
+    public var origSrcPort: UInt16?
+    public var origDstPort: UInt16?
+    public var replySrcPort: UInt16?
+    public var replyDstPort: UInt16?
+    /// The protocol state: TCP's `enum tcp_conntrack`, SCTP's or DCCP's
+    /// state number (see ``TCPInfo/state``).
+    public var state: UInt8?
+    /// ICMP or ICMPv6 fields of the original direction.
+    public var icmpType: UInt8?
+    public var icmpCode: UInt8?
+    public var icmpID: UInt16?
+    /// CTL's quirk fields: conntrack 1.4.7 takes these options with
+    /// selecting commands and selects nothing by them (GRE keys name an
+    /// entry for -G; vtags are values for -I and -U).
     package var greSrcKey: UInt16?
     package var greDstKey: UInt16?
-    /// --orig-vtag / --reply-vtag: values for -I and -U; conntrack 1.4.7's
-    /// -G accepts them without selecting by them.
     package var origVtag: UInt32?
     package var replyVtag: UInt32?
-    package var dccpRole: UInt8?              // --role
-    package var mark: UInt32?                 // -m MARK
-    package var markMask: UInt32 = .max       // -m MARK/MASK
-    /// For -L: the last -m value as given, when a later -u replaced `mark`
-    /// (a conntrack 1.4.7 quirk). conntrack's kernel filter and its own
-    /// check use one each, so an entry must match both; ctl checks both
-    /// here and sends the kernel `mark`.
+    /// The DCCP role (CTA_PROTOINFO_DCCP_ROLE).
+    public var dccpRole: UInt8?
+    /// The mark: an entry matches when `(mark & markMask) == mark`.
+    public var mark: UInt32?
+    public var markMask: UInt32 = .max
+    /// A second mark an entry must also carry (ctl's -m after -u quirk).
     package var listMark: UInt32?
-    /// -u: an entry matches when (status & statusMask) == status. conntrack
-    /// 1.4.7 lists with the bits of all -u options as the value and those
-    /// of the first one as the mask; -D uses the value as the mask.
-    package var status: Status?
-    package var statusMask: Status = []
-    /// -t with -D: the timeout must be exactly this.
-    package var timeout: UInt32?
-    /// -i with -D and -G: the entry id.
-    package var id: UInt32?
-    package var zone: UInt16?                 // -w
-    package var origZone: UInt16?             // --orig-zone
-    package var replyZone: UInt16?            // --reply-zone
-    /// -c: conntrack 1.4.7 accepts it with -L and selects nothing by it.
+    /// Status bits: an entry matches when `(status & statusMask) == status`.
+    public var status: Status?
+    public var statusMask: Status = []
+    /// The timeout left, exactly (seconds).
+    public var timeout: UInt32?
+    /// The entry id (CTA_ID).
+    public var id: UInt32?
+    /// The zone (CTA_ZONE; an entry without one is in zone 0).
+    public var zone: UInt16?
+    /// The zone of the original or the reply tuple (CTA_TUPLE_ZONE).
+    public var origZone: UInt16?
+    public var replyZone: UInt16?
+    /// conntrack 1.4.7 accepts -c with -L and selects nothing by it.
     package var secmark: UInt32?
-    package var srcNAT: NATMatch?             // -n
-    package var dstNAT: NATMatch?             // -g
-    package var anyNAT: NATMatch?             // -j
-    /// -l: label bits that must all be set.
-    package var labels: [Int] = []
+    /// Source NAT, destination NAT, or either, done on the entry; with an
+    /// address or port, to that address or port.
+    public var srcNAT: NATMatch?
+    public var dstNAT: NATMatch?
+    public var anyNAT: NATMatch?
+    /// Label bits that must all be set.
+    public var labels: [Int] = []
 
-    package init() {}
+    /// A filter that matches every entry.
+    public init() {}
+
+    /// The layer 4 protocol.
+    public var ipProtocol: IPProtocol? {
+        get { proto.map(IPProtocol.init(rawValue:)) }
+        set { proto = newValue?.rawValue }
+    }
 }
 
-extension Selector {
-    /// Whether `flow` is selected. This is conntrack's selection, applied in
-    /// userspace to every entry whatever the kernel filtered already.
-    package func matches(_ flow: Flow) -> Bool {
+/// The engine's name for the filter.
+package typealias Selector = FlowFilter
+
+extension FlowFilter {
+    /// Whether `flow` matches. The library applies this to every entry,
+    /// whatever the kernel filtered already.
+    public func matches(_ flow: Flow) -> Bool {
         if let family, flow.family != family { return false }
         let orig = flow.orig, reply = flow.reply
         if let m = origSrc, !m.matches(orig?.src) { return false }
@@ -161,7 +195,7 @@ extension Selector {
     /// destination "port" (SPAT). Ports are compared as raw 16-bit tuple
     /// fields, so for ICMP the id meets the type and code. Destination NAT
     /// likewise with DST_NAT_DONE, orig destination and reply source.
-    func matchesNAT(_ flow: Flow) -> Bool {
+    package func matchesNAT(_ flow: Flow) -> Bool {
         let status = flow.status ?? []
         let orig = flow.orig ?? Tuple(), reply = flow.reply ?? Tuple()
         let proto = orig.proto ?? 0
@@ -196,7 +230,7 @@ extension Selector {
     }
 
     /// The raw 16-bit source "port" of a tuple (the ICMP id for ICMP).
-    static func l4src(_ t: Tuple, _ proto: UInt8) -> UInt16 {
+    package static func l4src(_ t: Tuple, _ proto: UInt8) -> UInt16 {
         switch proto {
         case IPProto.icmp, IPProto.icmpv6: return t.icmpID ?? 0
         default: return t.srcPort ?? 0
@@ -204,7 +238,7 @@ extension Selector {
     }
 
     /// The raw 16-bit destination "port" (type and code bytes for ICMP).
-    static func l4dst(_ t: Tuple, _ proto: UInt8) -> UInt16 {
+    package static func l4dst(_ t: Tuple, _ proto: UInt8) -> UInt16 {
         switch proto {
         case IPProto.icmp, IPProto.icmpv6: return UInt16(t.icmpType ?? 0) << 8 | UInt16(t.icmpCode ?? 0)
         default: return t.dstPort ?? 0

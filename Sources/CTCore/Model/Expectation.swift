@@ -35,40 +35,43 @@ package enum ExpectMessage {
 }
 
 /// Expectation flags (CTA_EXPECT_FLAGS, NF_CT_EXPECT_*).
-package struct ExpectFlags: OptionSet, Equatable, Sendable {
-    package let rawValue: UInt32
-    package init(rawValue: UInt32) { self.rawValue = rawValue }
-    package static let permanent = ExpectFlags(rawValue: 0x1)   // NF_CT_EXPECT_PERMANENT
-    package static let inactive = ExpectFlags(rawValue: 0x2)    // NF_CT_EXPECT_INACTIVE
-    package static let userspace = ExpectFlags(rawValue: 0x4)   // NF_CT_EXPECT_USERSPACE
+public struct ExpectFlags: OptionSet, Equatable, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let permanent = ExpectFlags(rawValue: 0x1)   // NF_CT_EXPECT_PERMANENT
+    public static let inactive = ExpectFlags(rawValue: 0x2)    // NF_CT_EXPECT_INACTIVE
+    public static let userspace = ExpectFlags(rawValue: 0x4)   // NF_CT_EXPECT_USERSPACE
 }
 
 /// Where NAT sends the expected connection (CTA_EXPECT_NAT).
-package struct ExpectNAT: Equatable, Sendable {
-    package var direction: UInt32?   // CTA_EXPECT_NAT_DIR
-    package var tuple: Tuple?        // CTA_EXPECT_NAT_TUPLE
-    package init() {}
+public struct ExpectNAT: Equatable, Sendable {
+    public var direction: UInt32?   // CTA_EXPECT_NAT_DIR
+    public var tuple: Tuple?        // CTA_EXPECT_NAT_TUPLE
+    public init() {}
 }
 
 /// A connection a helper expects (an entry of the `expect` table) as
 /// ctnetlink describes it. Absent attributes are nil.
-package struct Expectation: Equatable, Sendable {
-    package var family: Family = .other(0) // nfgenmsg.nfgen_family
-    package var master: Tuple?             // CTA_EXPECT_MASTER
-    package var tuple: Tuple?              // CTA_EXPECT_TUPLE: the expected connection
-    package var mask: Tuple?               // CTA_EXPECT_MASK
-    package var timeout: UInt32?           // CTA_EXPECT_TIMEOUT
-    package var id: UInt32?                // CTA_EXPECT_ID
-    package var helper: String?            // CTA_EXPECT_HELP_NAME
-    package var zone: UInt16?              // CTA_EXPECT_ZONE
-    package var flags: ExpectFlags?        // CTA_EXPECT_FLAGS
-    package var expectClass: UInt32?       // CTA_EXPECT_CLASS
-    package var nat: ExpectNAT?            // CTA_EXPECT_NAT
-    package var function: String?          // CTA_EXPECT_FN
-    package init() {}
+public struct Expectation: Equatable, Sendable {
+    public var family: Family = .other(0) // nfgenmsg.nfgen_family
+    public var master: Tuple?             // CTA_EXPECT_MASTER
+    public var tuple: Tuple?              // CTA_EXPECT_TUPLE: the expected connection
+    public var mask: Tuple?               // CTA_EXPECT_MASK
+    public var timeout: UInt32?           // CTA_EXPECT_TIMEOUT
+    public var id: UInt32?                // CTA_EXPECT_ID
+    public var helper: String?            // CTA_EXPECT_HELP_NAME
+    public var zone: UInt16?              // CTA_EXPECT_ZONE
+    public var flags: ExpectFlags?        // CTA_EXPECT_FLAGS
+    public var expectClass: UInt32?       // CTA_EXPECT_CLASS
+    public var nat: ExpectNAT?            // CTA_EXPECT_NAT
+    public var function: String?          // CTA_EXPECT_FN
+    public init() {}
+
+    /// The layer 4 protocol number of the expected connection.
+    package var proto: UInt8? { tuple?.proto ?? master?.proto }
 
     /// The layer 4 protocol of the expected connection.
-    package var proto: UInt8? { tuple?.proto ?? master?.proto }
+    public var ipProtocol: IPProtocol? { proto.map(IPProtocol.init(rawValue:)) }
 }
 
 extension Decoder {

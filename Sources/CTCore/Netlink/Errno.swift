@@ -2,27 +2,27 @@ import Glibc
 
 /// A POSIX error number, as returned by a system call or carried in a
 /// netlink error reply (`NLMSG_ERROR`).
-package struct Errno: Error, Equatable, Hashable, CustomStringConvertible, Sendable {
-    package let rawValue: Int32
-    package init(_ rawValue: Int32) { self.rawValue = rawValue }
+public struct Errno: Error, Equatable, Hashable, CustomStringConvertible, Sendable {
+    public let rawValue: Int32
+    public init(_ rawValue: Int32) { self.rawValue = rawValue }
 
     /// The calling thread's current `errno`.
-    package static var current: Errno { Errno(Glibc.errno) }
+    public static var current: Errno { Errno(Glibc.errno) }
 
     /// `strerror(3)` text, e.g. "Operation not permitted".
-    package var description: String { String(cString: strerror(rawValue)) }
+    public var description: String { String(cString: strerror(rawValue)) }
 
-    package static let notPermitted = Errno(EPERM)
-    package static let interrupted = Errno(EINTR)
-    package static let noBufferSpace = Errno(ENOBUFS)
-    package static let protocolError = Errno(EPROTO)
-    package static let badMessage = Errno(EBADMSG)
-    package static let noSuchProcess = Errno(ESRCH)
-    package static let notSupported = Errno(EOPNOTSUPP)
-    package static let noEntry = Errno(ENOENT)
-    package static let exists = Errno(EEXIST)
-    package static let brokenPipe = Errno(EPIPE)
-    package static let tryAgain = Errno(EAGAIN)
+    public static let notPermitted = Errno(EPERM)
+    public static let interrupted = Errno(EINTR)
+    public static let noBufferSpace = Errno(ENOBUFS)
+    public static let protocolError = Errno(EPROTO)
+    public static let badMessage = Errno(EBADMSG)
+    public static let noSuchProcess = Errno(ESRCH)
+    public static let notSupported = Errno(EOPNOTSUPP)
+    public static let noEntry = Errno(ENOENT)
+    public static let exists = Errno(EEXIST)
+    public static let brokenPipe = Errno(EPIPE)
+    public static let tryAgain = Errno(EAGAIN)
 }
 
 /// Runs `body` until it does not fail with EINTR.

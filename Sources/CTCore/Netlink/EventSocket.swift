@@ -92,7 +92,7 @@ package final class EventSocket {
     package private(set) var truncated = 0
     private var drops: DropWatch
 
-    package init(groups: EventGroups) throws(Errno) {
+    package init(groups: EventGroups, reliable: Bool = false) throws(Errno) {
         guard let nl = mnl_socket_open(NETLINK_NETFILTER) else { throw Errno.current }
         guard mnl_socket_bind(nl, groups.rawValue, pid_t(cmnl_socket_autopid())) >= 0 else {
             let error = Errno.current
@@ -101,6 +101,14 @@ package final class EventSocket {
         }
         handle = nl
         fd = mnl_socket_get_fd(nl)
+        if reliable {
+            // Delivery failures reach the kernel's sender (ctnetlink then
+            // keeps the event and retries) instead of ENOBUFS here.
+            var one: Int32 = 1
+            let len = socklen_t(MemoryLayout<Int32>.size)
+            _ = setsockopt(fd, SOL_NETLINK, NETLINK_BROADCAST_ERROR, &one, len)
+            _ = setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, len)
+        }
         drops = DropWatch(drops: Self.dropCount(fd))
         let n = Self.batch
         buffers = .allocate(byteCount: n * Self.datagramSize, alignment: 8)
@@ -159,15 +167,24 @@ package final class EventSocket {
     /// a first overrun the wait ends at least once a second for that check;
     /// the read it makes also clears the kernel's congested mark should it
     /// have outlived the queue.
-    package func receive(signalMask: sigset_t, _ body: (NetlinkMessage) throws -> Void) throws -> EventWait {
-        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    ///
+    /// `wake`, when not -1, is a descriptor that ends the wait with
+    /// `.interrupted` once it is readable (a library stream's cancellation).
+    package func receive(signalMask: sigset_t, wake: Int32 = -1,
+                         _ body: (NetlinkMessage) throws -> Void) throws -> EventWait {
+        var pfds = (pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0))
         var mask = signalMask
         var second = timespec(tv_sec: 1, tv_nsec: 0)
-        let ready = drops.overrunSeen ? cmnl_ppoll(&pfd, 1, &second, &mask) : cmnl_ppoll(&pfd, 1, nil, &mask)
+        let count: UInt32 = wake >= 0 ? 2 : 1
+        let ready = withUnsafeMutableBytes(of: &pfds) { raw in
+            let p = raw.baseAddress!.assumingMemoryBound(to: pollfd.self)
+            return drops.overrunSeen ? cmnl_ppoll(p, count, &second, &mask) : cmnl_ppoll(p, count, nil, &mask)
+        }
         if ready < 0 {
             if Glibc.errno == EINTR { return .interrupted }
             throw Errno.current
         }
+        if wake >= 0, pfds.1.revents != 0 { return .interrupted }
         for _ in 0..<16 {
             for i in 0..<Self.batch {
                 headers[i] = cmnl_mmsghdr()
