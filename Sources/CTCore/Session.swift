@@ -28,7 +28,16 @@ package final class CTSession {
     /// any dump chunk, so no message is ever built twice.
     @discardableResult
     package func dump(_ selector: Selector, kernel: KernelFilterSupport, zeroCounters: Bool = false,
-                     _ body: (Flow) throws -> Void) throws -> RequestOutcome {
+                      where extra: ((Flow) -> Bool)? = nil,
+                      _ body: (Flow) throws -> Void) throws -> RequestOutcome {
+        guard let extra else { return try dump(selector, kernel: kernel, zeroCounters: zeroCounters, body) }
+        return try dump(selector, kernel: kernel, zeroCounters: zeroCounters) { flow in
+            if extra(flow) { try body(flow) }
+        }
+    }
+
+    private func dump(_ selector: Selector, kernel: KernelFilterSupport, zeroCounters: Bool,
+                      _ body: (Flow) throws -> Void) throws -> RequestOutcome {
         malformed = []
         // The kernel's tuple filter needs a family: without one, dump each
         // family on its own (IPv4 with the filter) rather than everything
@@ -75,11 +84,12 @@ package final class CTSession {
     /// so the kernel's dump and delete work use both cores. At most two
     /// batches wait between the threads; `onDeleted` is called on the
     /// delete thread, one entry at a time, in order.
-    package func delete(_ selector: Selector, kernel: KernelFilterSupport, _ onDeleted: (Flow) throws -> Void) throws {
+    package func delete(_ selector: Selector, kernel: KernelFilterSupport, where extra: ((Flow) -> Bool)? = nil,
+                        _ onDeleted: (Flow) throws -> Void) throws {
         let deleter = try sockets.batchSocket()
         let perBatch = max(1, deleter.sendCapacity / 2 / 160)
         try withoutActuallyEscaping(onDeleted) { onDeleted in
-            try pipelined(selector, kernel: kernel, perBatch: perBatch, requests: { flow in
+            try pipelined(selector, kernel: kernel, where: extra, perBatch: perBatch, requests: { flow in
                 CTSession.deleteRequest(for: flow).map { [$0] } ?? []
             }, work: { batch in
                 let failures = try deleter.performBatch(batch.requests)
@@ -98,14 +108,15 @@ package final class CTSession {
     /// Dumps what `selector` selects on this thread and hands the requests
     /// `requests` makes of each entry, `perBatch` entries at a time, to
     /// `work` on a second thread.
-    func pipelined(_ selector: Selector, kernel: KernelFilterSupport, perBatch: Int,
+    func pipelined(_ selector: Selector, kernel: KernelFilterSupport, where extra: ((Flow) -> Bool)? = nil,
+                   perBatch: Int,
                    requests: (Flow) throws -> [NetlinkRequest],
                    work: @escaping (RequestBatch) throws -> Void) throws {
         let pipeline = BatchPipeline<RequestBatch>(work: work)
         try pipeline.start()
         var batch = RequestBatch()
         do {
-            try dump(selector, kernel: kernel) { flow in
+            try dump(selector, kernel: kernel, where: extra) { flow in
                 let made = try requests(flow)
                 guard !made.isEmpty else { return }
                 batch.requests += made
@@ -132,11 +143,12 @@ package final class CTSession {
                               flags: 0, family: flow.family.rawValue, attributes: attrs)
     }
 
-    /// Gets one entry by its original tuple. Throws ENOENT when there is none.
-    package func get(family: Family, tuple: Tuple) throws -> Flow? {
+    /// Gets one entry by its original tuple (and zone). Throws ENOENT when
+    /// there is none.
+    package func get(family: Family, tuple: Tuple, zone: UInt16? = nil) throws -> Flow? {
         let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.get,
                                      flags: NetlinkFlags.ack, family: family.rawValue,
-                                     attributes: [Encode.tuple(CTA.tupleOrig, tuple)])
+                                     attributes: Encode.entryKey(orig: tuple, zone: zone))
         var result: Flow? = nil
         try socket.perform(request) { message in
             result = try Decoder.flow(message.payload)

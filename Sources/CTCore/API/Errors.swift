@@ -68,6 +68,7 @@ public struct ConntrackError: Error, Sendable, Equatable, CustomStringConvertibl
         case let e as ConntrackError: self = e
         case let e as Errno: self.init(operation, .system(e))
         case let e as MalformedMessage: self.init(operation, .malformedReply(e.reason))
+        case let e as RefusedRequest: self.init(operation, .invalidArgument(e.description))
         case let e as NetworkNamespace.Failure:
             switch e {
             case .open(let errno), .enter(let errno): self.init(operation, .namespace(.current, errno))

@@ -84,6 +84,36 @@ package struct NetlinkRequest {
 
     /// True for NLM_F_DUMP requests, which end with NLMSG_DONE.
     package var isDump: Bool { flags & UInt16(NLM_F_DUMP) == UInt16(NLM_F_DUMP) }
+
+    /// Why this request must never reach a kernel, or nil. ctnetlink reads
+    /// a DELETE without a tuple as a flush of the whole table, whatever
+    /// else it carries, so:
+    /// - a DELETE that names an entry some other way (CTA_ID alone, say)
+    ///   would empty the table instead;
+    /// - a flush with filter attributes empties the table on every kernel
+    ///   that does not know them (before 6.12);
+    /// - a flush of one family with nfgenmsg version 0 flushes every
+    ///   family (the kernel honours the family only from version 1).
+    package var refusal: String? {
+        guard subsystem == CTMessage.subsystem, message == CTMessage.delete else { return nil }
+        let hasTuple = attributes.contains { a in
+            switch a {
+            case .nested(CTA.tupleOrig, _), .nested(CTA.tupleReply, _): return true
+            case .bytes(let type, _): return type & ~nestedFlag == CTA.tupleOrig || type & ~nestedFlag == CTA.tupleReply
+            default: return false
+            }
+        }
+        if hasTuple { return nil }
+        if !attributes.isEmpty { return "a conntrack DELETE without a tuple (the kernel would flush the table)" }
+        if family != 0, version == 0 { return "a family flush with nfgenmsg version 0 (the kernel would flush every family)" }
+        return nil
+    }
+}
+
+/// A request the netlink layer refused to send (see `NetlinkRequest.refusal`).
+package struct RefusedRequest: Error, CustomStringConvertible {
+    package let reason: String
+    package var description: String { "refused to send \(reason)" }
 }
 
 /// Netlink header flags a request may carry besides NLM_F_REQUEST.
@@ -221,6 +251,7 @@ package final class NetlinkSocket {
     /// the rest of the answer has been drained.
     @discardableResult
     package func perform(_ request: NetlinkRequest, onMessage: (NetlinkMessage) throws -> Void) throws -> RequestOutcome {
+        if let reason = request.refusal { throw RefusedRequest(reason: reason) }
         let sequence = nextSequence
         nextSequence &+= 1
         let length = try serialise(request, sequence: sequence)
@@ -295,6 +326,7 @@ package final class NetlinkSocket {
     package func performBatch(_ requests: [NetlinkRequest],
                              onData: ((Int, NetlinkMessage) throws -> Void)? = nil) throws -> [Int: Errno] {
         guard !requests.isEmpty else { return [:] }
+        if let reason = requests.lazy.compactMap(\.refusal).first { throw RefusedRequest(reason: reason) }
         let first = nextSequence
         var offset = 0
         for (i, var request) in requests.enumerated() {
