@@ -175,14 +175,19 @@ package final class CTSession {
 
     /// The number of entries (IPCTNL_MSG_CT_GET_STATS, CTA_STATS_GLOBAL_ENTRIES).
     package func count() throws -> UInt32 {
-        var entries: UInt32? = nil
+        try tableSize().entries
+    }
+
+    /// The number of entries and the table's limit (CTA_STATS_GLOBAL_MAX_ENTRIES).
+    package func tableSize() throws -> (entries: UInt32, limit: UInt32?) {
+        var stats: (entries: UInt32?, limit: UInt32?) = (nil, nil)
         let request = NetlinkRequest(subsystem: CTMessage.subsystem, message: CTMessage.getStats,
                                      flags: NetlinkFlags.ack, family: 0)
         try socket.perform(request) { message in
-            entries = try Decoder.globalEntries(message.payload)
+            stats = try Decoder.globalStats(message.payload)
         }
-        guard let entries else { throw MalformedMessage("statistics reply without an entry count") }
-        return entries
+        guard let entries = stats.entries else { throw MalformedMessage("statistics reply without an entry count") }
+        return (entries, stats.limit)
     }
 
     /// Per-CPU statistics (IPCTNL_MSG_CT_GET_STATS_CPU), one value per CPU.

@@ -13,9 +13,13 @@ package final class StreamChannel<Element: Sendable>: @unchecked Sendable {
     private var cancelled = false
     private var waiter: CheckedContinuation<Void, Never>?
     private let capacity: Int
+    /// Called once the channel is cancelled: wakes a producer that waits
+    /// for something other than room in the channel (an event socket).
+    private let onCancel: (@Sendable () -> Void)?
 
-    package init(capacity: Int) {
+    package init(capacity: Int, onCancel: (@Sendable () -> Void)? = nil) {
         self.capacity = max(1, capacity)
+        self.onCancel = onCancel
     }
 
     /// Producer: queues a chunk, waiting for room; false once cancelled.
@@ -48,13 +52,15 @@ package final class StreamChannel<Element: Sendable>: @unchecked Sendable {
 
     /// Either side: the consumer went away or was cancelled.
     package func cancel() {
-        let resume = monitor.locked { () -> CheckedContinuation<Void, Never>? in
+        let (resume, first) = monitor.locked { () -> (CheckedContinuation<Void, Never>?, Bool) in
+            let first = !cancelled
             cancelled = true
             monitor.broadcast()
             defer { waiter = nil }
-            return waiter
+            return (waiter, first)
         }
         resume?.resume()
+        if first { onCancel?() }
     }
 
     package var isCancelled: Bool { monitor.locked { cancelled } }

@@ -368,13 +368,19 @@ package enum Decoder {
 
     /// Decodes an IPCTNL_MSG_CT_GET_STATS message: the number of entries.
     package static func globalEntries(_ payload: ByteView) throws -> UInt32? {
+        try globalStats(payload).entries
+    }
+
+    /// The same message's entry count and table limit.
+    package static func globalStats(_ payload: ByteView) throws -> (entries: UInt32?, limit: UInt32?) {
         guard let attrs = payload.slice(nfgenHeader, payload.count - nfgenHeader) else {
             throw MalformedMessage("message shorter than its nfgenmsg header")
         }
-        var entries: UInt32? = nil
+        var entries: UInt32? = nil, limit: UInt32? = nil
         try attrs.forEachAttribute { a in
             if a.type == CTA.StatsGlobal.entries { entries = try u32(a) }
+            if a.type == CTA.StatsGlobal.maxEntries { limit = try u32(a) }
         }
-        return entries
+        return (entries, limit)
     }
 }
