@@ -1,11 +1,26 @@
 #!/usr/bin/env python3
 """Counts a module's public symbols by kind from its symbol graph.
 
-usage: public-surface.py SYMBOLS.json [--list]
+usage: public-surface.py SYMBOLS.json [--list] [--check]
+
+--check fails (exit 1) when a public symbol belongs to the library's
+internals: netlink plumbing, attribute constants, the decoder, the
+formatters and output buffer, fuzz entry points.
 """
 import collections
 import json
 import sys
+
+# Names of internal types that must never be public.
+INTERNAL = {
+    "NetlinkSocket", "NetlinkTransport", "MnlTransport", "NetlinkRequest", "NetlinkMessage", "NetlinkFlags",
+    "RequestAttribute", "ByteView", "CTA", "CTAExpect", "CTMessage", "ExpectMessage", "Decoder", "Encode",
+    "EventSocket", "EventListener", "ExpectationListener", "EventFilter", "FilterInstruction", "EventGroups",
+    "CTSession", "CreateStream", "BatchPipeline", "ReadAhead", "SocketSource", "NamespaceGate", "StreamChannel",
+    "ChannelReader", "OutputBuffer", "OutputOptions", "TextFormatter", "XMLFormatter", "JSONFormatter",
+    "SaveFormatter", "ExpectFormatter", "Names", "LabelMap", "FuzzEntry", "IPProto", "EntryChange", "CPUStats",
+    "MalformedMessage", "Selector", "KernelFilterSupport", "RequestOutcome",
+}
 
 
 def main():
@@ -20,6 +35,13 @@ def main():
     if "--list" in sys.argv:
         for s in sorted(".".join(s["pathComponents"]) for s in symbols):
             print(s)
+    if "--check" in sys.argv:
+        leaks = sorted({".".join(s["pathComponents"]) for s in symbols if s["pathComponents"][0] in INTERNAL})
+        for leak in leaks:
+            print(f"internal symbol is public: {leak}")
+        if leaks:
+            sys.exit(1)
+        print("public surface: no internal symbols")
 
 
 if __name__ == "__main__":

@@ -117,7 +117,11 @@ final class WakePipe: @unchecked Sendable {
 
     init() throws(Errno) {
         var fds: [Int32] = [-1, -1]
-        guard pipe2(&fds, O_CLOEXEC | O_NONBLOCK) == 0 else { throw Errno.current }
+        guard pipe(&fds) == 0 else { throw Errno.current }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+        }
         readEnd = fds[0]
         writeEnd = fds[1]
     }
