@@ -97,6 +97,7 @@ fuzz-check: fuzz-build
 	$(ARGS_FUZZ) -max_total_time=$(FUZZ_CHECK_SECONDS) $(QUIET_FUZZ)
 
 bench: deps build
+	$(SWIFT) build -c release --product ctl-lib-bench
 	python3 scripts/bench.py $(CURDIR)/$(RELEASE)
 
 # Raises nf_conntrack_max in the initial namespace for the run (restored after).

@@ -45,6 +45,12 @@ let package = Package(
             name: "ctl-capture",
             dependencies: ["CTCore"]
         ),
+        // Developer tool for make bench: the library's dumps and deletes as
+        // a library user calls them (public API only).
+        .executableTarget(
+            name: "ctl-lib-bench",
+            dependencies: ["CTCore"]
+        ),
         // libFuzzer's driver entry point (declaration only).
         .systemLibrary(name: "CFuzzer"),
         // libFuzzer target for the decoder and formatters (make fuzz), and

@@ -234,7 +234,7 @@ public struct FlowSequence: AsyncSequence, Sendable {
         }
 
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(ConntrackError) -> Flow? {
-            try await reader.next()
+            try await reader.next(isolation: actor)
         }
     }
 }

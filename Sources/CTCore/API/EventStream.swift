@@ -105,7 +105,7 @@ public struct EventSequence: AsyncSequence, Sendable {
         }
 
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(ConntrackError) -> ConntrackEvent? {
-            try await reader.next()
+            try await reader.next(isolation: actor)
         }
     }
 }

@@ -161,7 +161,7 @@ public struct ExpectationEventSequence: AsyncSequence, Sendable {
         }
 
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(ConntrackError) -> ExpectationEvent? {
-            try await reader.next()
+            try await reader.next(isolation: actor)
         }
     }
 }

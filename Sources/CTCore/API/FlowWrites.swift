@@ -240,6 +240,8 @@ extension Conntrack {
             if case .delete = $0 { return true } else { return false }
         } ? .delete : .update
         return try withSession(operation) { session in
+            // Room for the replies of a whole batch of failures.
+            session.socket.prepareForBatches()
             let perBatch = 512
             var results: [WriteResult] = []
             results.reserveCapacity(writes.count)

@@ -1,3 +1,5 @@
+import Glibc
+
 /// An IPv4 or IPv6 address, as carried in CTA_IP_V4_* / CTA_IP_V6_*.
 public enum IPAddress: Equatable, Hashable, Sendable {
     /// Host-order value of the big-endian address (1.2.3.4 == 0x01020304).
@@ -297,5 +299,39 @@ extension Flow {
         guard let start = timestampStart else { return nil }
         let end = timestampStop.map { Int($0 / 1_000_000_000) } ?? now
         return UInt64(bitPattern: Int64(end - Int(start / 1_000_000_000)))
+    }
+}
+
+extension IPAddress: CustomStringConvertible {
+    /// Parses an address as inet_pton(3) reads it: a dotted quad, or IPv6
+    /// text. Nil for anything else.
+    public init?(_ text: String) {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            self = .v4(UInt32(bigEndian: v4.s_addr))
+            return
+        }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
+        self = withUnsafeBytes(of: &v6) { bytes in
+            let hi = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let lo = bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            return .v6(hi, lo)
+        }
+    }
+
+    /// The address as inet_ntop(3) writes it.
+    public var description: String {
+        let buffer = OutputBuffer(fd: -1, capacity: 64)
+        buffer.append(address: self)
+        return String(decoding: buffer.pending, as: UTF8.self)
+    }
+
+    /// The family of the address.
+    public var family: Family {
+        switch self {
+        case .v4: .ipv4
+        case .v6: .ipv6
+        }
     }
 }
