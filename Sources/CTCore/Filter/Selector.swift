@@ -136,6 +136,15 @@ public struct FlowFilter: Equatable, Sendable {
         get { proto.map(IPProtocol.init(rawValue:)) }
         set { proto = newValue?.rawValue }
     }
+
+    /// TCP entries in this state: sets ``ipProtocol`` to TCP and ``state``.
+    public var tcpState: TCPState? {
+        get { proto == IPProto.tcp ? state.flatMap(TCPState.init(rawValue:)) : nil }
+        set {
+            state = newValue?.rawValue
+            if newValue != nil { proto = IPProto.tcp }
+        }
+    }
 }
 
 /// The engine's name for the filter.

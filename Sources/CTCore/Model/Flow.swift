@@ -335,3 +335,42 @@ extension IPAddress: CustomStringConvertible {
         }
     }
 }
+
+/// TCP connection tracking states (enum tcp_conntrack).
+public enum TCPState: UInt8, Sendable, CaseIterable {
+    case none = 0, synSent, synReceived, established, finWait, closeWait, lastAck, timeWait, close, synSent2
+}
+
+/// SCTP connection tracking states (enum sctp_conntrack).
+public enum SCTPState: UInt8, Sendable, CaseIterable {
+    case none = 0, closed, cookieWait, cookieEchoed, established, shutdownSent, shutdownReceived,
+         shutdownAckSent, heartbeatSent, heartbeatAcked
+}
+
+/// DCCP connection tracking states (enum ct_dccp_states).
+public enum DCCPState: UInt8, Sendable, CaseIterable {
+    case none = 0, request, respond, partOpen, open, closeRequest, closing, timeWait, ignore, invalid
+}
+
+extension TCPInfo {
+    /// ``state`` as a ``TCPState``; nil when absent or unknown.
+    public var tcpState: TCPState? { state.flatMap(TCPState.init(rawValue:)) }
+}
+
+extension SCTPInfo {
+    /// ``state`` as an ``SCTPState``; nil when absent or unknown.
+    public var sctpState: SCTPState? { state.flatMap(SCTPState.init(rawValue:)) }
+}
+
+extension DCCPInfo {
+    /// ``state`` as a ``DCCPState``; nil when absent or unknown.
+    public var dccpState: DCCPState? { state.flatMap(DCCPState.init(rawValue:)) }
+}
+
+extension Flow {
+    /// The TCP state of a TCP entry.
+    public var tcpState: TCPState? {
+        if case .tcp(let info)? = protoInfo { return info.tcpState }
+        return nil
+    }
+}
