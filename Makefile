@@ -1,6 +1,7 @@
 # ctl — a Swift reimplementation of conntrack(8).
 #   make run     install dependencies, build, and list this host's table
-#   make test    install dependencies, build, run unit tests (also under ASan), fuzz-check, integration tests
+#   make test    install dependencies, build, check CTCore's public surface, run unit tests (also under ASan), fuzz-check, integration tests
+#   make api-check    CTCore's public symbols by kind; fails if an internal one is public
 #   make bench   ctl against conntrack on a 100,000-entry table
 #   make stress  a 1,000,000-entry table, dumps and deletes under churn, a minute of each fuzzer
 #   make fuzz    libFuzzer on the decoders and formatters (FUZZ_SECONDS=600)
@@ -16,7 +17,7 @@ DESTDIR ?=
 SWIFT ?= swift
 RELEASE := .build/release/ctl
 
-.PHONY: all deps build run test unit unit-asan integration bench stress install uninstall clean fixtures \
+.PHONY: all deps build run test api-check unit unit-asan integration bench stress install uninstall clean fixtures \
 	fuzz fuzz-args fuzz-build fuzz-check
 
 all: build
@@ -43,7 +44,12 @@ unit-asan:
 integration: build
 	CTL=$(CURDIR)/$(RELEASE) python3 -m pytest -q -p no:cacheprovider Tests/integration
 
+# CTCore's public surface by kind; fails if an internal symbol is public.
+api-check:
+	bash scripts/api-surface.sh
+
 test: deps build
+	$(MAKE) --no-print-directory api-check
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory fuzz-check
