@@ -7,12 +7,6 @@ import XCTest
 /// refusals and parses whose expected messages come from conntrack 1.4.7
 /// run on the same words (exit code 2 and the message after the prefix).
 final class ArgumentParserTests: XCTestCase {
-    override class func setUp() {
-        super.setUp()
-        // The parser warns on some inputs (deprecated options, no label file).
-        FuzzArguments.setUp()
-    }
-
     private static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
 
@@ -40,8 +34,10 @@ final class ArgumentParserTests: XCTestCase {
             for i in 0..<all.count { free(argv[i]) }
             argv.deallocate()
         }
-        let inv = try parseArguments(Int32(all.count), argv, inFile: inFile)
-        try validate(inv)
+        // The parser warns on some inputs (deprecated options, no label file).
+        let session = Session(discardMessages: true)
+        let inv = try parseArguments(Int32(all.count), argv, inFile: inFile, in: session)
+        try validate(inv, session)
         return inv
     }
 
@@ -75,9 +71,9 @@ final class ArgumentParserTests: XCTestCase {
     func testAbbreviationsAndProtocolOptions() throws {
         let inv = try parse(["-L", "-p", "tcp", "--dp", "80", "--state", "ESTABLISHED", "-o", "extended"])
         XCTAssertEqual(inv.command, .list)
-        XCTAssertEqual(inv.selector.proto, 6)
-        XCTAssertEqual(inv.selector.origDstPort, 80)
-        XCTAssertEqual(inv.selector.state, 3)
+        XCTAssertEqual(inv.selection.selector.proto, 6)
+        XCTAssertEqual(inv.selection.selector.origDstPort, 80)
+        XCTAssertEqual(inv.selection.selector.state, 3)
         XCTAssertEqual(inv.output, .extended)
         XCTAssertEqual(inv.protoOptions, ["dport", "state"])
     }
