@@ -78,6 +78,54 @@ final class ArgumentParserTests: XCTestCase {
         XCTAssertEqual(inv.protoOptions, ["dport", "state"])
     }
 
+    /// -D and -U derive the selector they select with as a value: the
+    /// parsed selector (what -U sets the mark and status from) stays as
+    /// it was parsed.
+    func testCommandSelectorsAreDerived() throws {
+        let session = Session(discardMessages: true)
+        let delete = try parse(["-D", "-u", "ASSURED", "-u", "SEEN_REPLY", "-m", "3"])
+        let parsed = delete.selection.selector
+        let deleting = try delete.selector(for: .delete, session)
+        XCTAssertEqual(delete.selection.selector, parsed)
+        XCTAssertEqual(deleting.statusMask, [.assured, .seenReply])
+        XCTAssertEqual(parsed.statusMask, [.assured])
+        XCTAssertEqual(try delete.selector(for: .list, session), parsed)
+
+        let update = try parse(["-U", "-p", "tcp", "--sport", "22", "-m", "3", "-t", "5", "--state", "CLOSE"])
+        let updating = try update.selector(for: .update, session)
+        XCTAssertNil(updating.mark)
+        XCTAssertNil(updating.timeout)
+        XCTAssertNil(updating.state)
+        XCTAssertEqual(updating.origSrcPort, 22)
+        XCTAssertEqual(update.selection.selector.mark, 3)
+        XCTAssertEqual(update.selection.selector.timeout, 5)
+        XCTAssertEqual(try UpdatePlan(update, session).timeout, 5)
+    }
+
+    /// One session parses line after line (as -R does) with the same
+    /// outcome each time, and a second session parses them alike.
+    func testSessionParsesAlikeAgain() throws {
+        let lines: [[String]] = [
+            ["-L", "-p", "tcp", "--dport", "80"],
+            ["-D", "-p", "udp", "--sport", "53", "-o", "xml"],
+            ["-L", "-p", "tcp", "--dp", "80"],
+        ]
+        func outcomes(_ session: Session) throws -> [String] {
+            try (lines + lines).map { words in
+                let all = ["ctl"] + words
+                let argv = cArguments(all)
+                defer {
+                    for i in 0..<all.count { free(argv[i]) }
+                    argv.deallocate()
+                }
+                return "\(try parseArguments(Int32(all.count), argv, in: session))"
+            }
+        }
+        let first = try outcomes(Session(discardMessages: true))
+        XCTAssertEqual(Array(first[0..<3]), Array(first[3...]))
+        XCTAssertEqual(first, try outcomes(Session(discardMessages: true)))
+    }
+
     /// The fast path and getopt_long give the same invocation for plain
     /// and not-so-plain command lines.
     func testFastPathMatchesGetopt() {
