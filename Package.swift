@@ -19,17 +19,15 @@ let package = Package(
             name: "CTCore",
             dependencies: ["CMnl"]
         ),
-        // glibc's getopt_long for conntrack-identical argument parsing.
+        // glibc's getopt_long for conntrack-identical argument parsing, its
+        // globals (optind, optarg, opterr, optopt) behind accessor functions.
         .systemLibrary(name: "CGetopt"),
         // Argument parsing, the option checks, -R's line parser and the
         // commands: all of ctl but its entry point, a library so that the
         // argument fuzzer and the unit tests can call the parsers.
         .target(
             name: "CTCommands",
-            dependencies: ["CTCore", "CGetopt"],
-            // getopt_long's globals (optind, optarg, opterr) are plain C
-            // variables, which Swift 6 mode refuses to touch.
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            dependencies: ["CTCore", "CGetopt"]
         ),
         // The command: --netns, then CTCommands.
         .executableTarget(
