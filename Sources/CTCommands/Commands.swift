@@ -30,7 +30,9 @@ func run(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
 }
 
 func operationFailed(_ error: Error, _ command: Command, table: Table = .conntrack) -> String {
-    if let errno = error as? Errno { return "Operation failed: \(describe(errno, command: command, table: table))" }
+    if let errno = error as? Errno ?? (error as? ConntrackError)?.errno {
+        return "Operation failed: \(describe(errno, command: command, table: table))"
+    }
     return "Operation failed: \(error)"
 }
 
@@ -47,28 +49,20 @@ func operationFailed(_ error: Error, _ command: Command, table: Table = .conntra
 ///   /proc, as on kernels before 3.x with conntrack);
 /// - `family-flush`: a flush of one family (-F -f is then refused, as on
 ///   kernels before 5.0).
-/// CTL_NO_KERNEL_FILTER=1 is `family,mark,status,tuple,socket`.
-struct KernelFeatures {
-    var filters: KernelFilterSupport
-    /// IPCTNL_MSG_CT_GET_STATS(_CPU) and IPCTNL_MSG_EXP_GET_STATS_CPU.
-    var statistics = true
-    /// A flush restricted to nfgen_family.
-    var familyFlush: Bool
-
-    static func fromEnvironment() -> KernelFeatures {
+/// - `zone`: the zone dump filter (CTA_ZONE, Linux 6.8);
+/// CTL_NO_KERNEL_FILTER=1 is `family,mark,status,tuple,zone,socket`.
+extension KernelCapabilities {
+    static func fromEnvironment() -> KernelCapabilities {
         var lacks = Set(getenv("CTL_KERNEL_LACKS").map { String(cString: $0).split(separator: ",") } ?? [])
         if let v = getenv("CTL_NO_KERNEL_FILTER"), String(cString: v) == "1" {
-            lacks.formUnion(["family", "mark", "status", "tuple", "socket"])
+            lacks.formUnion(["family", "mark", "status", "tuple", "zone", "socket"])
         }
-        var f = KernelFeatures(filters: .forKernel(.running), familyFlush: KernelCapabilities.detect().supports(.familyFlush))
-        if lacks.contains("family") { f.filters.family = false; f.filters.tupleFilter = false }
-        if lacks.contains("mark") { f.filters.mark = false }
-        if lacks.contains("status") { f.filters.status = false }
-        if lacks.contains("tuple") { f.filters.tupleFilter = false }
-        if lacks.contains("socket") { f.filters.socketFilter = false }
-        if lacks.contains("stats") { f.statistics = false }
-        if lacks.contains("family-flush") { f.familyFlush = false }
-        return f
+        let names: [Substring: [KernelFeature]] = [
+            "family": [.familyDumpFilter, .tupleDumpFilter], "mark": [.markDumpFilter],
+            "status": [.statusDumpFilter], "tuple": [.tupleDumpFilter], "zone": [.zoneDumpFilter],
+            "socket": [.eventSocketFilter], "stats": [.statistics], "family-flush": [.familyFlush],
+        ]
+        return KernelCapabilities.detect().removing(lacks.flatMap { names[$0] ?? [] })
     }
 }
 
@@ -208,6 +202,26 @@ final class FlowPrinter {
         try out.flushIfFull()
     }
     /// Ends the XML document if one was begun.
+    /// An output error the last dump callback met, which stopped the dump.
+    private var failure: Error?
+
+    /// `print` as a library dump callback: an output error (a reader gone
+    /// away, a full disk) stops the dump and is thrown by `rethrow`.
+    func offer(_ flow: Flow) -> DumpControl {
+        do {
+            try print(flow)
+            return .proceed
+        } catch {
+            failure = error
+            return .stop
+        }
+    }
+
+    /// Throws the output error that stopped the dump, if one did.
+    func rethrow() throws {
+        if let failure { throw failure }
+    }
+
     func finish() {
         if xmlFooter, headerWritten { XMLFormatter.writeFooter(to: out) }
     }
@@ -218,11 +232,13 @@ final class FlowPrinter {
 /// been VERB.". Returns whether it all went well; a kernel failure is
 /// reported with conntrack's message and gives false.
 private func printingFlows(_ command: Command, _ printer: FlowPrinter, verb: String, _ session: Session,
-                           _ body: (CTSession) throws -> Void) throws(Failure) -> Bool {
+                           _ body: (Conntrack) throws -> [String]) throws(Failure) -> Bool {
     let console = session.console
     let ct = try session.conntrack()
+    let skipped: [String]
     do {
-        try body(ct)
+        skipped = try body(ct)
+        try printer.rethrow()
         printer.finish()
     } catch let error as OutputError {
         throw .output(error)
@@ -231,18 +247,17 @@ private func printingFlows(_ command: Command, _ printer: FlowPrinter, verb: Str
         return false
     }
     try console.flushOut()
-    for problem in ct.malformed { try console.message("skipped a \(problem)") }
+    for problem in skipped { try console.message("skipped a malformed message: \(problem)") }
     try console.summary("\(printer.count) flow entries have been \(verb).")
-    return ct.malformed.isEmpty
+    return skipped.isEmpty
 }
 
 /// -L: one line per selected entry, streamed as the dump arrives.
 private func list(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     let selector = try inv.selector(for: .list, session)
     let printer = try FlowPrinter(inv, session)
-    let kernel = session.kernelSupport
     let ok = try printingFlows(.list, printer, verb: "shown", session) { ct in
-        try ct.dump(selector, kernel: kernel, zeroCounters: inv.options.contains(.zero)) { try printer.print($0) }
+        try ct.forEachFlow(matching: selector, zeroingCounters: inv.options.contains(.zero), printer.offer).skipped
     }
     return ok ? .ok : .failure
 }
@@ -252,8 +267,10 @@ private func list(_ inv: Invocation, _ session: Session) throws(Failure) -> Exit
 func listOther(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     let selector = try inv.selector(for: .list, session)
     let printer = try FlowPrinter(inv, session)
-    let ok = try printingFlows(.list, printer, verb: "shown", session) { ct in
-        try ct.dumpList(inv.table == .dying ? .dying : .unconfirmed, selector) { try printer.print($0) }
+    let engine = try session.engine()
+    let ok = try printingFlows(.list, printer, verb: "shown", session) { _ in
+        try engine.dumpList(inv.table == .dying ? .dying : .unconfirmed, selector) { try printer.print($0) }
+        return engine.malformed.map(\.reason)
     }
     return ok ? .ok : .failure
 }
@@ -264,9 +281,8 @@ private func delete(_ inv: Invocation, _ session: Session) throws(Failure) -> Ex
     // conntrack prints deleted entries without labels and kernel timestamps.
     let printer = FlowPrinter(options: inv.output.subtracting([.labels, .ktimestamp]), saveCommand: "-D",
                               out: session.console.out)
-    let kernel = session.kernelSupport
     let ok = try printingFlows(.delete, printer, verb: "deleted", session) { ct in
-        try ct.delete(selector, kernel: kernel) { try printer.print($0) }
+        try ct.deleteAll(matching: selector, onDeleted: printer.offer).skipped
     }
     return ok && (printer.count > 0 || session.console.inLoadFile) ? .ok : .failure
 }
@@ -297,14 +313,12 @@ private func get(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitC
     tuple.icmpID = sel.icmpID ?? 0
     let selector = try inv.selector(for: .get, session)
     let printer = try FlowPrinter(inv, session, xmlFooter: false)
-    let family = inv.selection.family ?? .ipv4
     let ok = try printingFlows(.get, printer, verb: "shown", session) { ct in
         // The kernel finds the entry by its tuple; the other selectors
         // (-r, -q, --state, -l, -i, ...) must match it too.
-        if let flow = try ct.get(family: family, tuple: tuple),
-           selector.matches(flow) {
-            try printer.print(flow)
-        }
+        guard let flow = try ct.get(FlowKey(tuple: tuple)) else { throw Errno.noEntry }
+        if selector.matches(flow) { try printer.print(flow) }
+        return []
     }
     return ok && (printer.count > 0 || session.console.inLoadFile) ? .ok : .failure
 }
@@ -316,7 +330,7 @@ private func count(_ session: Session) throws(Failure) -> ExitCode {
     let n: Int
     do {
         try session.refuseStatisticsIfLacking()
-        n = Int(try ct.count())
+        n = Int(try ct.tableSize().entries)
     } catch {
         try console.error(operationFailed(error, .count))
         if let text = try? readTextFile("/proc/sys/net/netfilter/nf_conntrack_count"),
@@ -337,9 +351,7 @@ private func stats(_ session: Session) throws(Failure) -> ExitCode {
     let ct = try session.conntrack()
     do {
         try session.refuseStatisticsIfLacking()
-        try ct.cpuStatistics { stats in
-            TextFormatter.write(stats, to: console.out)
-        }
+        for stats in try ct.statistics() { TextFormatter.write(stats, to: console.out) }
     } catch let error as OutputError {
         throw .output(error)
     } catch {
@@ -387,12 +399,12 @@ func writeProcStats(_ text: String, to out: OutputBuffer) {
 /// -F: flush the table, or with -f one family of it.
 private func flush(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     let family = inv.selection.family
-    if family != nil, !session.features.familyFlush {
+    if family != nil, !session.capabilities.supports(.familyFlush) {
         throw .other("flushing one family needs Linux 5.0 or later; this kernel would flush every family")
     }
     let ct = try session.conntrack()
     do {
-        try ct.flush(family: family)
+        if let family { try ct.flush(family: family) } else { try ct.flush() }
     } catch {
         // conntrack reports the flush and then the failure; so does ctl.
         try session.console.message("connection tracking table has been emptied.")

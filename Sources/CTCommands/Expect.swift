@@ -70,7 +70,7 @@ func runExpect(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCod
     switch inv.command {
     case .list?:
         let printer = ExpectationPrinter(options: inv.output, xmlFooter: true, out: console.out)
-        let ct = try session.conntrack()
+        let ct = try session.engine()
         let ok = try expectationRequest(ct, .list, console, before: { printer.finish() }) {
             try ct.dumpExpectations(family: family) { try printer.print($0) }
         }
@@ -79,13 +79,13 @@ func runExpect(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCod
         return .ok
     case .get?:
         let printer = ExpectationPrinter(options: inv.output, xmlFooter: false, out: console.out)
-        let ct = try session.conntrack()
+        let ct = try session.engine()
         let ok = try expectationRequest(ct, .get, console) {
             if let e = try ct.getExpectation(family: family, tuple: lookupTuple(inv)) { try printer.print(e) }
         }
         return ok ? .ok : .failure
     case .delete?:
-        let ct = try session.conntrack()
+        let ct = try session.engine()
         let ok = try expectationRequest(ct, .delete, console) {
             try ct.deleteExpectation(family: family, tuple: lookupTuple(inv))
         }
@@ -95,14 +95,14 @@ func runExpect(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCod
         try console.summary("0 expectations have been shown.")
         return .failure
     case .create?:
-        let ct = try session.conntrack()
+        let ct = try session.engine()
         let ok = try expectationRequest(ct, .create, console) {
             try ct.createExpectation(family: family, master: lookupTuple(inv), expected: expectedTuple(inv),
                                      mask: maskTuple(inv), timeout: inv.selection.selector.timeout)
         }
         return ok ? .ok : .failure
     case .flush?:
-        let ct = try session.conntrack()
+        let ct = try session.engine()
         let ok = try expectationRequest(ct, .flush, console, before: { () throws(Failure) in
             try console.message("expectation table has been emptied.")
         }) {
@@ -110,7 +110,7 @@ func runExpect(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCod
         }
         return ok ? .ok : .failure
     case .count?:
-        let ct = try session.conntrack()
+        let ct = try session.engine()
         var n = 0
         // conntrack prints the count even when the dump failed.
         let ok = try expectationRequest(ct, .count, console, before: { () throws(Failure) in
@@ -121,10 +121,10 @@ func runExpect(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCod
         }
         return ok ? .ok : .failure
     case .stats?:
-        let ct = try session.conntrack()
+        let ct = try session.engine()
         do {
             try session.refuseStatisticsIfLacking()
-            try ct.expectationStatistics { TextFormatter.writeExpectation($0, to: console.out) }
+            try ct.expectationStatistics { TextFormatter.write(ExpectationStatistics($0), to: console.out) }
         } catch let error as OutputError {
             throw .output(error)
         } catch {

@@ -11,8 +11,9 @@ final class Session {
     /// nil until the label file was read; then its names, or nil after
     /// conntrack's warning when it could not be read.
     private var labels: LabelMap?? = nil
-    private var handle: CTSession?
-    private var kernel: KernelFeatures?
+    private var handle: Conntrack?
+    private var engineSession: CTSession?
+    private var kernel: KernelCapabilities?
 
     /// `discardMessages`: see Console.
     init(discardMessages: Bool = false) {
@@ -34,34 +35,49 @@ final class Session {
         return map
     }
 
-    /// The conntrack handle of this run, opened when first needed; a
-    /// failure to open it is conntrack's message.
-    func conntrack() throws(Failure) -> CTSession {
+    /// The conntrack handle of this run (CTCore's public API), opened when
+    /// first needed; a failure to open it is conntrack's message. ctl's
+    /// process is in its namespace already (--netns), so the handle's is
+    /// the current one.
+    func conntrack() throws(Failure) -> Conntrack {
         if let handle { return handle }
         do {
-            let ct = try CTSession()
+            let ct = try Conntrack(capabilities: capabilities)
             handle = ct
             return ct
+        } catch {
+            throw .other("Can't open handler: \(error.errno.map { "\($0)" } ?? "\(error)")")
+        }
+    }
+
+    /// The engine under the handle, for what only ctl does: -U's read-back
+    /// of each updated entry, -L dying/unconfirmed and the expectation
+    /// commands with conntrack's own error texts, -R's create stream.
+    func engine() throws(Failure) -> CTSession {
+        if let engineSession { return engineSession }
+        do {
+            let ct = try CTSession(sockets: conntrack().sockets)
+            engineSession = ct
+            return ct
+        } catch let failure as Failure {
+            throw failure
         } catch {
             throw .other("Can't open handler: \(error)")
         }
     }
 
-    /// The kernel features ctl uses (see KernelFeatures), worked out once
-    /// per run.
-    var features: KernelFeatures {
+    /// The kernel's capabilities as ctl uses them (see
+    /// KernelCapabilities.fromEnvironment), worked out once per run.
+    var capabilities: KernelCapabilities {
         if let kernel { return kernel }
-        let f = KernelFeatures.fromEnvironment()
+        let f = KernelCapabilities.fromEnvironment()
         kernel = f
         return f
     }
 
-    /// What the kernel may filter.
-    var kernelSupport: KernelFilterSupport { features.filters }
-
     /// The answer of a kernel without ctnetlink's statistics messages, where
-    /// KernelFeatures says it has none.
+    /// the capabilities say it has none.
     func refuseStatisticsIfLacking() throws(Errno) {
-        if !features.statistics { throw Errno(EOPNOTSUPP) }
+        if !capabilities.supports(.statistics) { throw Errno(EOPNOTSUPP) }
     }
 }

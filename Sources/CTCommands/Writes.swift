@@ -188,7 +188,7 @@ func createChange(_ inv: Invocation, _ session: Session) throws(Failure) -> Entr
 func create(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     let command = inv.command!
     let change = try createChange(inv, session)
-    let ct = try session.conntrack()
+    let ct = try session.engine()
     do {
         try ct.create(change)
     } catch let error as Errno where command == .add && error == Errno.exists {
@@ -306,9 +306,9 @@ func update(_ inv: Invocation, _ session: Session, plan given: UpdatePlan? = nil
                                   labels: inv.output.contains(.labels) || inv.options.contains(.label)
                                       || inv.options.contains(.labelAdd) || inv.options.contains(.labelDel),
                                   xmlHeader: false, xmlFooter: false)
-    let ct = try session.conntrack()
+    let ct = try session.engine()
     do {
-        try ct.update(selector, kernel: session.kernelSupport, change: plan.change(for:)) { result in
+        try ct.update(selector, kernel: session.capabilities, change: plan.change(for:)) { result in
             switch result {
             case .vanished:
                 break

@@ -113,6 +113,8 @@ public enum FlowWrite: Sendable, Equatable {
 public struct DeleteSummary: Sendable, Equatable {
     /// Entries the kernel deleted.
     public var deleted = 0
+    /// `onDeleted` ended the delete early.
+    public var stopped = false
     /// Why messages of the dump were skipped (they could not be decoded).
     public var skipped: [String] = []
     public init() {}
@@ -181,10 +183,12 @@ extension Conntrack {
     /// Deletes every entry `filter` matches, found by one dump; the deletes
     /// go out in batches on a second thread while the dump goes on, each
     /// naming its entry by tuple, zone and id, so nothing but a matched
-    /// entry can go. `onDeleted` sees each entry the kernel deleted.
+    /// entry can go. `onDeleted` sees each entry the kernel deleted, on the
+    /// deleting thread, one at a time and in order; `.stop` ends the delete
+    /// (the batch under way is deleted all the same).
     @discardableResult
     public func deleteAll(matching filter: FlowFilter,
-                          onDeleted: (Flow) -> Void = { _ in }) throws(ConntrackError) -> DeleteSummary {
+                          onDeleted: (Flow) -> DumpControl = { _ in .proceed }) throws(ConntrackError) -> DeleteSummary {
         try deleteAll(matchingAny: [filter], onDeleted: onDeleted)
     }
 
@@ -193,7 +197,7 @@ extension Conntrack {
     /// all the filters share is handed to the kernel as a dump filter.
     @discardableResult
     public func deleteAll(matchingAny filters: [FlowFilter],
-                          onDeleted: (Flow) -> Void = { _ in }) throws(ConntrackError) -> DeleteSummary {
+                          onDeleted: (Flow) -> DumpControl = { _ in .proceed }) throws(ConntrackError) -> DeleteSummary {
         guard !filters.isEmpty else { return DeleteSummary() }
         let capabilities = self.capabilities
         var dumpFilter = filters.count == 1 ? filters[0] : FlowFilter()
@@ -203,9 +207,13 @@ extension Conntrack {
         let extra: ((Flow) -> Bool)? = filters.count == 1 ? nil : { flow in filters.contains { $0.matches(flow) } }
         return try withSession(.delete) { session in
             var summary = DeleteSummary()
-            try session.delete(dumpFilter, kernel: capabilities, where: extra) { flow in
-                summary.deleted += 1
-                onDeleted(flow)
+            do {
+                try session.delete(dumpFilter, kernel: capabilities, where: extra) { flow in
+                    summary.deleted += 1
+                    if onDeleted(flow) == .stop { throw StopDump() }
+                }
+            } catch is StopDump {
+                summary.stopped = true
             }
             summary.skipped = session.malformed.map(\.reason)
             return summary
