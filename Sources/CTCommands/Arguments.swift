@@ -121,6 +121,19 @@ struct Selection {
     var maskDst: IPAddress?
     /// -l label names, resolved when a command runs.
     var labelNames: [String] = []
+    /// conntrack 1.4.7's options that select nothing though selecting
+    /// commands take them: --srckey/--dstkey (GRE keys, which name the
+    /// entry of -G and -I), --orig-vtag/--reply-vtag (values for -I and
+    /// -U), -c (secmark).
+    var greSrcKey: UInt16?
+    var greDstKey: UInt16?
+    var origVtag: UInt32?
+    var replyVtag: UInt32?
+    var secmark: UInt32?
+    /// conntrack 1.4.7's -m before -u: -u replaces the mark with its status
+    /// bits, and -L, -G and -E then want both the replaced value (this) and
+    /// the new one under the mask (see Invocation.quirkCheck).
+    var listMark: UInt32?
 }
 
 /// What -I, -A and -U set beyond the selector's values.
@@ -590,7 +603,7 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             // conntrack 1.4.7 quirk, reproduced: a -u after -m replaces the
             // mark value with the status bits.
             if let mark = inv.selection.selector.mark {
-                inv.selection.selector.listMark = inv.selection.selector.listMark ?? mark
+                inv.selection.listMark = inv.selection.listMark ?? mark
                 inv.selection.selector.mark = inv.selection.selector.status!.rawValue
             }
         case UInt8(ascii: "e"):
@@ -607,13 +620,13 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             let slash = strchr(text, 0x2f /* / */)
             let markLength = slash.map { $0 - text } ?? strlen(text)
             inv.selection.selector.mark = try number(text, markLength, max: UInt32.max, what: "mark", whole: text)
-            inv.selection.selector.listMark = nil
+            inv.selection.listMark = nil
             inv.selection.selector.markMask = try slash.map { (slash) throws(Failure) in
                 try number(slash + 1, strlen(slash + 1), max: UInt32.max, what: "mark mask", whole: text)
             } ?? .max
         case UInt8(ascii: "c"):
             add(.secmark)
-            inv.selection.selector.secmark = try number(optarg!, max: UInt32.max, what: "secmark")
+            inv.selection.secmark = try number(optarg!, max: UInt32.max, what: "secmark")
         case UInt8(ascii: "i"):
             add(.id)
             // "-i ID" is a required argument in the short form: getopt hands it over.
@@ -920,12 +933,12 @@ private func parseProtocolOption(_ option: ProtoOption, _ value: UnsafePointer<C
     case .icmpType: inv.selection.selector.icmpType = try decimal(value, max: UInt8.max, what: "ICMP type")
     case .icmpCode: inv.selection.selector.icmpCode = try decimal(value, max: UInt8.max, what: "ICMP code")
     case .icmpID: inv.selection.selector.icmpID = try decimal(value, max: UInt16.max, what: "ICMP id")
-    case .greSrcKey: inv.selection.selector.greSrcKey = try number(value, max: UInt16.max, what: "GRE key")
-    case .greDstKey: inv.selection.selector.greDstKey = try number(value, max: UInt16.max, what: "GRE key")
+    case .greSrcKey: inv.selection.greSrcKey = try number(value, max: UInt16.max, what: "GRE key")
+    case .greDstKey: inv.selection.greDstKey = try number(value, max: UInt16.max, what: "GRE key")
     case .replyKeySrc: inv.change.replyKeySrc = try number(value, max: UInt16.max, what: "GRE key")
     case .replyKeyDst: inv.change.replyKeyDst = try number(value, max: UInt16.max, what: "GRE key")
-    case .origVtag: inv.selection.selector.origVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
-    case .replyVtag: inv.selection.selector.replyVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
+    case .origVtag: inv.selection.origVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
+    case .replyVtag: inv.selection.replyVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
     case .tupleSrcPort: inv.expectation.srcPort = try decimal(value, max: UInt16.max, what: "port")
     case .tupleDstPort: inv.expectation.dstPort = try decimal(value, max: UInt16.max, what: "port")
     case .maskSrcPort: inv.expectation.maskSrcPort = try decimal(value, max: UInt16.max, what: "port")

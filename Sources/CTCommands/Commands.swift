@@ -94,6 +94,15 @@ extension Invocation {
         default: return resolved
         }
     }
+
+    /// What -L, -G and -E check besides the selector: with conntrack 1.4.7's
+    /// -m before -u, the mark as -m gave it too (its kernel filter takes
+    /// one mark, its own check the other). nil when there is nothing more.
+    var quirkCheck: ((Flow) -> Bool)? {
+        guard let listMark = selection.listMark else { return nil }
+        let mask = selection.selector.markMask
+        return { flow in flow.mark.map { $0 & mask } == listMark }
+    }
 }
 
 extension Selector {
@@ -104,7 +113,6 @@ extension Selector {
         var s = self
         if let status { s.statusMask = status }
         if status == [] { s.status = nil }
-        s.listMark = nil
         return s
     }
 
@@ -113,13 +121,10 @@ extension Selector {
     var updating: Selector {
         var s = self
         s.mark = nil
-        s.listMark = nil
         s.status = nil
         s.statusMask = []
         s.timeout = nil
         s.state = nil
-        s.origVtag = nil
-        s.replyVtag = nil
         s.dccpRole = nil
         return s
     }
@@ -257,7 +262,8 @@ private func list(_ inv: Invocation, _ session: Session) throws(Failure) -> Exit
     let selector = try inv.selector(for: .list, session)
     let printer = try FlowPrinter(inv, session)
     let ok = try printingFlows(.list, printer, verb: "shown", session) { ct in
-        try ct.forEachFlow(matching: selector, zeroingCounters: inv.options.contains(.zero), printer.offer).skipped
+        try ct.forEachFlow(matching: selector, zeroingCounters: inv.options.contains(.zero), where: inv.quirkCheck,
+                           printer.offer).skipped
     }
     return ok ? .ok : .failure
 }
@@ -269,7 +275,10 @@ func listOther(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCod
     let printer = try FlowPrinter(inv, session)
     let engine = try session.engine()
     let ok = try printingFlows(.list, printer, verb: "shown", session) { _ in
-        try engine.dumpList(inv.table == .dying ? .dying : .unconfirmed, selector) { try printer.print($0) }
+        let check = inv.quirkCheck
+        try engine.dumpList(inv.table == .dying ? .dying : .unconfirmed, selector) { flow in
+            if check?(flow) ?? true { try printer.print(flow) }
+        }
         return engine.malformed.map(\.reason)
     }
     return ok ? .ok : .failure
@@ -306,8 +315,8 @@ private func get(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitC
     tuple.src = sel.origSrc?.address
     tuple.dst = sel.origDst?.address
     tuple.proto = sel.proto ?? 0
-    tuple.srcPort = sel.origSrcPort ?? sel.greSrcKey
-    tuple.dstPort = sel.origDstPort ?? sel.greDstKey
+    tuple.srcPort = sel.origSrcPort ?? inv.selection.greSrcKey
+    tuple.dstPort = sel.origDstPort ?? inv.selection.greDstKey
     tuple.icmpType = sel.icmpType
     tuple.icmpCode = sel.icmpCode
     tuple.icmpID = sel.icmpID ?? 0
@@ -317,7 +326,7 @@ private func get(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitC
         // The kernel finds the entry by its tuple; the other selectors
         // (-r, -q, --state, -l, -i, ...) must match it too.
         guard let flow = try ct.get(FlowKey(tuple: tuple)) else { throw Errno.noEntry }
-        if selector.matches(flow) { try printer.print(flow) }
+        if selector.matches(flow), inv.quirkCheck?(flow) ?? true { try printer.print(flow) }
         return []
     }
     return ok && (printer.count > 0 || session.console.inLoadFile) ? .ok : .failure

@@ -25,7 +25,7 @@ func events(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
         // Socket filters are older than ctnetlink's events: every kernel
         // has them. CTL_KERNEL_LACKS=socket turns it off.
         listener = try EventListener(groups: groups, selector: selector,
-                                     kernelFilter: session.capabilities.socketFilter)
+                                     kernelFilter: session.capabilities.socketFilter, where: inv.quirkCheck)
     } catch {
         // conntrack's words when it cannot bind to the event groups.
         try console.raw("mnl_socket_bind: \(error)")

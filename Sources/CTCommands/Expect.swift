@@ -170,7 +170,7 @@ private func expectationRequest(_ ct: CTSession, _ command: Command, _ console: 
 private func lookupTuple(_ inv: Invocation) -> Tuple {
     let sel = inv.selection.selector
     return tuple(inv, sel.origSrc?.address, sel.origDst?.address,
-                 sel.origSrcPort ?? sel.greSrcKey, sel.origDstPort ?? sel.greDstKey)
+                 sel.origSrcPort ?? inv.selection.greSrcKey, sel.origDstPort ?? inv.selection.greDstKey)
 }
 
 /// -I expect's expected connection: --tuple-src, --tuple-dst and the

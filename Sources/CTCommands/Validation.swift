@@ -164,7 +164,7 @@ private func checkCreateTuple(_ inv: Invocation) throws(Failure) {
     case IPProto.udp, IPProto.udplite:
         if !ports { throw .parameter("you have to specify `--sport' and `--dport'") }
     case IPProto.gre:
-        guard sel.greSrcKey != nil, sel.greDstKey != nil else {
+        guard inv.selection.greSrcKey != nil, inv.selection.greDstKey != nil else {
             throw .parameter("you have to specify `--srckey' and `--dstkey'")
         }
     case IPProto.icmp, IPProto.icmpv6:
@@ -195,7 +195,7 @@ private func checkGetTuple(_ inv: Invocation) throws(Failure) {
         if sel.icmpType == nil { throw .parameter("You need to supply the `--\(prefix)-type' option for this command") }
         if sel.icmpCode == nil { throw .parameter("You need to supply the `--\(prefix)-code' option for this command") }
     case IPProto.gre:
-        guard sel.greSrcKey != nil, sel.greDstKey != nil else {
+        guard inv.selection.greSrcKey != nil, inv.selection.greDstKey != nil else {
             throw .parameter("you have to specify `--srckey' and `--dstkey'")
         }
     default:

@@ -38,17 +38,20 @@ private func tcpInfo(state: UInt8) -> TCPInfo {
 }
 
 /// The protocol state -p's options give, if any.
-private func requestedProtoInfo(_ sel: Selector, forCreate: Bool) -> ProtoInfo? {
+private func requestedProtoInfo(_ selection: Selection, forCreate: Bool) -> ProtoInfo? {
+    let sel = selection.selector
     switch sel.proto ?? 0 {
     case IPProto.tcp:
         guard let state = sel.state else { return nil }
         return .tcp(tcpInfo(state: state))
     case IPProto.sctp:
-        guard sel.state != nil || (forCreate && (sel.origVtag != nil || sel.replyVtag != nil)) else { return nil }
+        guard sel.state != nil || (forCreate && (selection.origVtag != nil || selection.replyVtag != nil)) else {
+            return nil
+        }
         var info = SCTPInfo()
         info.state = sel.state
-        info.vtagOriginal = sel.origVtag
-        info.vtagReply = sel.replyVtag
+        info.vtagOriginal = selection.origVtag
+        info.vtagReply = selection.replyVtag
         return .sctp(info)
     case IPProto.dccp:
         guard sel.state != nil || sel.dccpRole != nil else { return nil }
@@ -73,7 +76,8 @@ private func replyICMPType(_ type: UInt8?, v6: Bool) -> UInt8? {
 }
 
 /// The original tuple of -s/-d and -p's fields.
-private func originalTuple(_ sel: Selector) -> Tuple {
+private func originalTuple(_ selection: Selection) -> Tuple {
+    let sel = selection.selector
     var t = Tuple()
     t.src = sel.origSrc?.address
     t.dst = sel.origDst?.address
@@ -84,8 +88,8 @@ private func originalTuple(_ sel: Selector) -> Tuple {
         t.icmpCode = sel.icmpCode
         t.icmpID = sel.icmpID ?? 0
     case IPProto.gre:
-        t.srcPort = sel.greSrcKey
-        t.dstPort = sel.greDstKey
+        t.srcPort = selection.greSrcKey
+        t.dstPort = selection.greDstKey
     case IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp:
         t.srcPort = sel.origSrcPort
         t.dstPort = sel.origDstPort
@@ -122,7 +126,7 @@ func createChange(_ inv: Invocation, _ session: Session) throws(Failure) -> Entr
     let haveReply = sel.replySrc != nil || sel.replyDst != nil
     let zero: IPAddress = inv.selection.family == .ipv6 ? .v6(0, 0) : .v4(0)
     if haveOrig {
-        let orig = originalTuple(sel)
+        let orig = originalTuple(inv.selection)
         flow.orig = orig
         if haveReply {
             // The reply tuple is what -r, -q and the reply ports (or keys)
@@ -151,7 +155,7 @@ func createChange(_ inv: Invocation, _ session: Session) throws(Failure) -> Entr
             reply.zone = sel.replyZone
             flow.reply = reply
         }
-        flow.protoInfo = requestedProtoInfo(sel, forCreate: true)
+        flow.protoInfo = requestedProtoInfo(inv.selection, forCreate: true)
     } else {
         // Only -r and -q: conntrack derives the original tuple from them
         // and sends both without any layer 4 fields.
@@ -217,7 +221,7 @@ struct UpdatePlan {
         if let m = sel.mark { mark = (m, sel.markMask) }
         timeout = sel.timeout
         if inv.options.contains(.status) { status = sel.status ?? [] }
-        protoInfo = requestedProtoInfo(sel, forCreate: false)
+        protoInfo = requestedProtoInfo(inv.selection, forCreate: false)
         // Names are checked first (conntrack does so while parsing), then
         // the two options together are refused.
         let names = inv.change.labelAddNames + (inv.change.labelDelNames ?? [])

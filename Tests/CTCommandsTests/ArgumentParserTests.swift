@@ -102,6 +102,26 @@ final class ArgumentParserTests: XCTestCase {
         XCTAssertEqual(try UpdatePlan(update, session).timeout, 5)
     }
 
+    /// conntrack 1.4.7's -m before -u, owned by CTCommands: the library's
+    /// filter gets the status bits as the mark, and -L's own check wants
+    /// the mark -m gave as well; without -u there is no extra check.
+    func testMarkBeforeStatusQuirk() throws {
+        let list = try parse(["-L", "-m", "42", "-u", "ASSURED"])
+        XCTAssertEqual(list.selection.selector.mark, Status.assured.rawValue)
+        XCTAssertEqual(list.selection.listMark, 42)
+        let check = try XCTUnwrap(list.quirkCheck)
+        var flow = Flow()
+        flow.status = .assured
+        flow.mark = 42
+        XCTAssertTrue(check(flow))
+        XCTAssertFalse(list.selection.selector.matches(flow))
+        flow.mark = Status.assured.rawValue
+        XCTAssertFalse(check(flow))
+        XCTAssertTrue(list.selection.selector.matches(flow))
+        XCTAssertNil(try parse(["-L", "-m", "42"]).quirkCheck)
+        XCTAssertNil(try parse(["-L", "-u", "ASSURED", "-m", "42"]).quirkCheck)
+    }
+
     /// One session parses line after line (as -R does) with the same
     /// outcome each time, and a second session parses them alike.
     func testSessionParsesAlikeAgain() throws {

@@ -54,11 +54,9 @@ final class SelectorTests: XCTestCase {
         sel.mark = 0x0a
         XCTAssertTrue(sel.matches(flow))
 
-        // -m 0x2a -u ASSURED for -L: the kernel gets 0x2a, the check 0x4.
         sel = Selector()
-        sel.mark = Status.assured.rawValue; sel.listMark = 0x2a
+        sel.mark = Status.assured.rawValue
         XCTAssertFalse(sel.matches(flow))
-        sel.listMark = nil
         flow.mark = Status.assured.rawValue
         XCTAssertTrue(sel.matches(flow))
         flow.mark = 0x2a

@@ -92,20 +92,11 @@ public struct FlowFilter: Equatable, Sendable {
     public var icmpType: UInt8?
     public var icmpCode: UInt8?
     public var icmpID: UInt16?
-    /// CTL's quirk fields: conntrack 1.4.7 takes these options with
-    /// selecting commands and selects nothing by them (GRE keys name an
-    /// entry for -G; vtags are values for -I and -U).
-    package var greSrcKey: UInt16?
-    package var greDstKey: UInt16?
-    package var origVtag: UInt32?
-    package var replyVtag: UInt32?
     /// The DCCP role (CTA_PROTOINFO_DCCP_ROLE).
     public var dccpRole: UInt8?
     /// The mark: an entry matches when `(mark & markMask) == mark`.
     public var mark: UInt32?
     public var markMask: UInt32 = .max
-    /// A second mark an entry must also carry (ctl's -m after -u quirk).
-    package var listMark: UInt32?
     /// Status bits: an entry matches when `(status & statusMask) == status`.
     public var status: Status?
     public var statusMask: Status = []
@@ -118,8 +109,6 @@ public struct FlowFilter: Equatable, Sendable {
     /// The zone of the original or the reply tuple (CTA_TUPLE_ZONE).
     public var origZone: UInt16?
     public var replyZone: UInt16?
-    /// conntrack 1.4.7 accepts -c with -L and selects nothing by it.
-    package var secmark: UInt32?
     /// Source NAT, destination NAT, or either, done on the entry; with an
     /// address or port, to that address or port.
     public var srcNAT: NATMatch?
@@ -182,7 +171,6 @@ extension FlowFilter {
         // An entry without a mark attribute has none to match (events leave
         // a zero mark out; dumps always carry it).
         if let mark, flow.mark.map({ $0 & markMask }) != mark { return false }
-        if let listMark, flow.mark.map({ $0 & markMask }) != listMark { return false }
         if let status, (flow.status ?? []).intersection(statusMask) != status { return false }
         if let timeout, flow.timeout != timeout { return false }
         if let id, flow.id != id { return false }
