@@ -87,7 +87,15 @@ extension Invocation {
     /// The selector `command` selects with, derived from the parsed one
     /// (which stays as it is): -D's and -U's differ from -L's.
     func selector(for command: Command, _ session: Session) throws(Failure) -> Selector {
-        let resolved = try resolvedSelector(session)
+        var resolved = try resolvedSelector(session)
+        // conntrack 1.4.7's NAT check looks at an IPv6 address's family only,
+        // and with a port only at the port (its last check wins).
+        for nat in [\Selector.srcNAT, \Selector.dstNAT, \Selector.anyNAT] {
+            guard var m = resolved[keyPath: nat] else { continue }
+            if m.port != nil { m.address = nil }
+            if case .v6? = m.address { m.address = nil }
+            resolved[keyPath: nat] = m
+        }
         switch command {
         case .delete: return resolved.deleting
         case .update: return resolved.updating

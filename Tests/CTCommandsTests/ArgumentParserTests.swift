@@ -102,6 +102,18 @@ final class ArgumentParserTests: XCTestCase {
         XCTAssertEqual(try UpdatePlan(update, session).timeout, 5)
     }
 
+    /// conntrack 1.4.7's NAT selection: an IPv6 address counts for its
+    /// family only, and with a port only the port is checked.
+    func testNATSelectionQuirk() throws {
+        let session = Session(discardMessages: true)
+        let withPort = try parse(["-L", "-g", "10.0.0.2:8080"]).selector(for: .list, session)
+        XCTAssertEqual(withPort.dstNAT, NATMatch(address: nil, port: 8080))
+        let v6 = try parse(["-L", "-f", "ipv6", "-n", "::2"]).selector(for: .list, session)
+        XCTAssertEqual(v6.srcNAT, NATMatch(address: nil))
+        let v4 = try parse(["-L", "-n", "10.0.0.2"]).selector(for: .list, session)
+        XCTAssertEqual(v4.srcNAT, NATMatch(address: .v4(0x0a00_0002)))
+    }
+
     /// conntrack 1.4.7's -m before -u, owned by CTCommands: the library's
     /// filter gets the status bits as the mark, and -L's own check wants
     /// the mark -m gave as well; without -u there is no extra check.

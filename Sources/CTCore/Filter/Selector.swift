@@ -49,8 +49,6 @@ public struct AddressMatch: Equatable, Sendable {
 /// A NAT condition, or a NAT to set up when creating an entry: an address
 /// and a port, each optional.
 public struct NATMatch: Equatable, Sendable {
-    /// As a condition, compared for IPv4 only (conntrack 1.4.7 checks just
-    /// the family of an IPv6 address).
     public var address: IPAddress?
     public var port: UInt16?
     public init(address: IPAddress?, port: UInt16? = nil) {
@@ -186,12 +184,14 @@ extension FlowFilter {
         return true
     }
 
-    /// conntrack's NAT test. Source NAT is done when the status has
-    /// SRC_NAT_DONE and the original source differs from the reply
-    /// destination (SNAT), or the original source "port" from the reply
-    /// destination "port" (SPAT). Ports are compared as raw 16-bit tuple
-    /// fields, so for ICMP the id meets the type and code. Destination NAT
-    /// likewise with DST_NAT_DONE, orig destination and reply source.
+    /// The NAT test. Source NAT is done when the status has SRC_NAT_DONE
+    /// and the original source differs from the reply destination (SNAT),
+    /// or the original source "port" from the reply destination "port"
+    /// (SPAT). Ports are compared as raw 16-bit tuple fields, so for ICMP
+    /// the id meets the type and code. Destination NAT likewise with
+    /// DST_NAT_DONE, orig destination and reply source. A condition with an
+    /// address wants that NAT to that address, with a port that NAT to that
+    /// port, with both both; without either, any such NAT.
     package func matchesNAT(_ flow: Flow) -> Bool {
         let status = flow.status ?? []
         let orig = flow.orig ?? Tuple(), reply = flow.reply ?? Tuple()
@@ -201,18 +201,10 @@ extension FlowFilter {
         let isDNAT = status.contains(.dstNatDone) && orig.dst != reply.src
         let isDPAT = status.contains(.dstNatDone) && Selector.l4dst(orig, proto) != Selector.l4src(reply, proto)
         func check(_ m: NATMatch, addressed: Bool, ported: Bool, address: IPAddress?, port: UInt16) -> Bool {
-            var matched = false
-            var checked = false
-            if let a = m.address, case .v4 = a {
-                checked = true
-                matched = addressed && address == a
-            }
-            if let p = m.port {
-                checked = true
-                matched = ported && port == p
-            }
-            if !checked { matched = addressed || ported }
-            return matched
+            if m.address == nil, m.port == nil { return addressed || ported }
+            if let a = m.address, !(addressed && address == a) { return false }
+            if let p = m.port, !(ported && port == p) { return false }
+            return true
         }
         func src(_ m: NATMatch) -> Bool {
             check(m, addressed: isSNAT, ported: isSPAT, address: reply.dst, port: Selector.l4dst(reply, proto))
