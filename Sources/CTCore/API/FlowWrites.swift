@@ -253,9 +253,12 @@ extension Conntrack {
             if rollback, results.contains(where: { $0 != .done }) {
                 var undo: [NetlinkRequest] = []
                 for (write, result) in zip(writes, results) {
-                    if case .create(let flow) = write, result == .done, let request = CTSession.deleteRequest(for: flow) {
-                        undo.append(request)
-                    }
+                    guard case .create(var flow) = write, result == .done else { continue }
+                    // The entry made has an id of its own: a flow copied
+                    // from a dump still carries its old one, and a delete
+                    // naming that id would miss the new entry (ENOENT).
+                    flow.id = nil
+                    if let request = CTSession.deleteRequest(for: flow) { undo.append(request) }
                 }
                 var at = 0
                 while at < undo.count {
