@@ -363,8 +363,13 @@ package final class NetlinkSocket {
                     guard let code = message.payload.i32host(at: 0) else { throw Errno.badMessage }
                     if code != 0 { failures[index] = Errno(0 &- code) }
                     return message.sequence == last
-                case NLMSG_NOOP, NLMSG_DONE:
+                case NLMSG_NOOP:
                     return false
+                case NLMSG_DONE:
+                    // The end of a dump's answer (a dump gets no
+                    // acknowledgement); an error in it is that request's.
+                    if let code = message.payload.i32host(at: 0), code < 0 { failures[index] = Errno(0 &- code) }
+                    return message.sequence == last
                 case NLMSG_OVERRUN:
                     throw Errno.noBufferSpace
                 default:
