@@ -345,6 +345,11 @@ final class ConntrackFakeKernelTests: XCTestCase {
             + Bytes.request(K.CT_DELETE, flags: K.NLM_F_ACK, seq: 1002, family: 2, tuple(3, 80),
                             Bytes.attr(K.CTA_ID, Bytes.be32(0xdead_beef))),
         ])
+        // An overrun of the socket is an error of the whole call.
+        let overrun = FakeKernel { d in [.datagram(Reply.overrun(d.messages[0]))] }
+        XCTAssertThrowsError(try handle(overrun).delete(keys)) {
+            XCTAssertEqual($0 as? ConntrackError, ConntrackError(.delete, .system(.noBufferSpace)))
+        }
         // One key: the same, alone.
         let one = kernel(errors: [0: ENOENT])
         XCTAssertEqual(try handle(one).delete(try key()), .notFound)
@@ -389,6 +394,20 @@ final class ConntrackFakeKernelTests: XCTestCase {
                                      Bytes.attr(K.CTA_ID, Bytes.be32(tcp.id!))))
         XCTAssertEqual(k.datagrams[1].messages.count, ipv4.count)
         XCTAssertEqual(k.datagrams[1].messages.map(\.type), Array(repeating: K.CT_DELETE, count: ipv4.count))
+    }
+
+    /// A delete the kernel refuses (other than ENOENT) ends a delete by
+    /// filter with that error.
+    func testDeleteAllMatchingStopsAtARefusedDelete() throws {
+        let entries = try FakeFixtures.entries()
+        let k = FakeKernel { d in
+            d.messages[0].isDump ? Reply.dump(d.messages[0], entries) : Reply.batch(d, errors: [1: EPERM])
+        }
+        var deleted = 0
+        XCTAssertThrowsError(try handle(k).deleteAll(matching: FlowFilter()) { _ in deleted += 1 }) {
+            XCTAssertEqual($0 as? ConntrackError, ConntrackError(.delete, .system(.notPermitted)))
+        }
+        XCTAssertEqual(deleted, 1)
     }
 
     func testDeleteAllMatchingAnyIsOneDump() throws {
