@@ -497,6 +497,28 @@ final class ConntrackFakeKernelTests: XCTestCase {
         XCTAssertEqual(k.opened, 1)
     }
 
+    /// When deleting the creates sent after the failure fails too, the
+    /// creates made before it are still rolled back.
+    func testCreateStreamRollsBackEvenWhenTheImmediateDeletesFail() throws {
+        let calls = CallCounter()
+        let k = FakeKernel { d in
+            switch calls.increment() {
+            case 1: return Reply.batch(d, errors: [2: EEXIST])     // the creates
+            case 2: return [.error(.noBufferSpace)]                // deleting 4 and 5
+            default: return Reply.batch(d)                         // the rollback
+            }
+        }
+        let stream = try CreateStream(sockets: k.sockets)
+        for sport in UInt16(1)...5 {
+            try stream.add(EntryChange(entry: createFlow(sport: sport)), tolerateExisting: false)
+        }
+        XCTAssertThrowsError(try stream.finish()) { XCTAssertEqual($0 as? Errno, .noBufferSpace) }
+        try stream.rollBack()
+        XCTAssertEqual(k.datagrams.count, 3)
+        XCTAssertEqual(k.datagrams.last?.bytes,
+                       deleteBytes(sport: 2, seq: 1007, last: false) + deleteBytes(sport: 1, seq: 1008, last: true))
+    }
+
     /// An entry that existed (EEXIST tolerated, -A) is not the stream's:
     /// neither a failure nor rolled back. A batch after the failed one is
     /// never sent.
