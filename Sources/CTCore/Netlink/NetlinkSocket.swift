@@ -201,6 +201,7 @@ package final class NetlinkSocket {
     /// The port id the kernel assigned at bind time.
     package var portID: UInt32 { transport.portID }
     private var nextSequence: UInt32
+    private var preparedForBatches = false
     private let receiveBuffer: UnsafeMutableRawBufferPointer
     private let sendBuffer: UnsafeMutableRawBufferPointer
 
@@ -230,8 +231,12 @@ package final class NetlinkSocket {
 
     /// Makes this socket ready for `performBatch`: its receive buffer then
     /// holds the replies of a whole batch, even when every request of it
-    /// fails (entries that exist or vanished), which the default does not.
+    /// fails (entries that exist or vanished), which the default does not
+    /// (about 280 error replies fill it). `performBatch` does this itself
+    /// on first use.
     package func prepareForBatches() {
+        guard !preparedForBatches else { return }
+        preparedForBatches = true
         try? transport.setReceiveBuffer(bytes: 4 << 20)
     }
 
@@ -334,6 +339,7 @@ package final class NetlinkSocket {
                              onData: ((Int, NetlinkMessage) throws -> Void)? = nil) throws -> [Int: Errno] {
         guard !requests.isEmpty else { return [:] }
         if let reason = requests.lazy.compactMap(\.refusal).first { throw RefusedRequest(reason: reason) }
+        prepareForBatches()
         let first = nextSequence
         var offset = 0
         do {
