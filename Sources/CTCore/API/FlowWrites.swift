@@ -236,9 +236,14 @@ extension Conntrack {
                 requests.append(CTSession.deleteRequest(for: key.flow)!)
             }
         }
-        let operation: ConntrackError.Operation = writes.allSatisfy {
-            if case .delete = $0 { return true } else { return false }
-        } ? .delete : .update
+        let operation: ConntrackError.Operation
+        if writes.allSatisfy({ if case .delete = $0 { true } else { false } }) {
+            operation = .delete
+        } else if writes.allSatisfy({ if case .create = $0 { true } else { false } }) {
+            operation = .create
+        } else {
+            operation = .update
+        }
         return try withSession(operation) { session in
             let perBatch = 512
             var results: [WriteResult] = []
