@@ -286,6 +286,10 @@ extension Conntrack {
     /// handle's ``capabilities`` say) this throws `.unsupported` and sends
     /// nothing.
     public func flush(family: Family) throws(ConntrackError) {
+        // Family 0 (AF_UNSPEC) is what the kernel reads as "every family".
+        guard family.rawValue != 0 else {
+            throw ConntrackError(.flush, .invalidArgument("a flush of one family needs a family other than 0"))
+        }
         guard capabilities.supports(.familyFlush) else {
             throw ConntrackError(.flush, .unsupported(.familyFlush, kernel: capabilities.version))
         }
