@@ -154,6 +154,16 @@ final class ConntrackFakeKernelTests: XCTestCase {
 
     /// Each dump filter goes to the kernel exactly when the capabilities
     /// have it, with the attributes written out from nfnetlink_conntrack.h.
+    func testZeroingDumpIsGetCtrZero() throws {
+        let entries = try FakeFixtures.entries()
+        let k = kernel(entries: entries)
+        var seen = 0
+        try handle(k).forEachFlow(zeroingCounters: true) { _ in seen += 1; return .proceed }
+        XCTAssertEqual(seen, entries.count)
+        // IPCTNL_MSG_CT_GET_CTRZERO (3)
+        XCTAssertEqual(k.datagrams.map(\.bytes), [Bytes.request(0x103, flags: K.NLM_F_DUMP, seq: 1000, family: 0)])
+    }
+
     func testFilteredDumpRequestBytesFollowTheCapabilities() throws {
         var filter = FlowFilter()
         filter.family = .ipv4
@@ -593,6 +603,11 @@ final class ConntrackFakeKernelTests: XCTestCase {
                            ConntrackError(.flush, .unsupported(.familyFlush, kernel: KernelVersion(4, 19))))
         }
         XCTAssertEqual(k.datagrams.count, 0)
+        XCTAssertEqual(k.opened, 0)
+        // Family 0 would be a flush of every family: refused everywhere.
+        XCTAssertThrowsError(try handle(k).flush(family: .other(0))) {
+            guard case .invalidArgument = ($0 as? ConntrackError)?.reason else { return XCTFail("\($0)") }
+        }
         XCTAssertEqual(k.opened, 0)
         // A flush of everything is still fine there.
         try old.flush()
