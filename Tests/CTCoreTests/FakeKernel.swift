@@ -295,10 +295,11 @@ enum Reply {
     }
 
     /// NLMSG_ERROR: `error` (0 for an acknowledgement, else -errno) and the
-    /// request's header (NETLINK_CAP_ACK leaves out the rest).
+    /// request's header: NETLINK_CAP_ACK leaves out the rest, and the
+    /// kernel flags the reply NLM_F_CAPPED (0x100).
     static func ack(_ request: FakeKernel.Message, error: Int32 = 0, seq: UInt32? = nil, port: UInt32? = nil,
-                    flags: UInt16? = nil) -> [UInt8] {
-        Bytes.message(type: K.NLMSG_ERROR, flags: flags ?? (error == 0 ? 0x100 : 0), seq: seq ?? request.sequence,
+                    flags: UInt16 = 0x100) -> [UInt8] {
+        Bytes.message(type: K.NLMSG_ERROR, flags: flags, seq: seq ?? request.sequence,
                       port: port ?? request.socket,
                       Bytes.le32(UInt32(bitPattern: error)) + Array(request.bytes[0..<16]))
     }
