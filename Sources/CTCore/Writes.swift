@@ -204,11 +204,13 @@ package final class CreateStream {
             range.filter { failures[$0] == nil }.compactMap { Made(batch.changes[$0].entry) }
         }
         let made = madeIn(0..<end)
-        // Those sent after the failure: conntrack would not have made them.
-        try delete(madeIn(end..<batch.changes.count))
+        // Recorded first: `rollBack` must find them even when the deletes
+        // below fail.
         monitor.locked {
             created += made
             if let f = firstFailure { failed = Failure(index: batch.start + f, error: failures[f]!) }
         }
+        // Those sent after the failure: conntrack would not have made them.
+        try delete(madeIn(end..<batch.changes.count))
     }
 }

@@ -244,9 +244,14 @@ extension Conntrack {
                 requests.append(CTSession.deleteRequest(for: key.flow)!)
             }
         }
-        let operation: ConntrackError.Operation = writes.allSatisfy {
-            if case .delete = $0 { return true } else { return false }
-        } ? .delete : .update
+        let operation: ConntrackError.Operation
+        if writes.allSatisfy({ if case .delete = $0 { true } else { false } }) {
+            operation = .delete
+        } else if writes.allSatisfy({ if case .create = $0 { true } else { false } }) {
+            operation = .create
+        } else {
+            operation = .update
+        }
         return try withSession(operation) { session in
             // Room for the replies of a whole batch of failures.
             session.socket.prepareForBatches()
@@ -263,9 +268,12 @@ extension Conntrack {
             if rollback, results.contains(where: { $0 != .done }) {
                 var undo: [NetlinkRequest] = []
                 for (write, result) in zip(writes, results) {
-                    if case .create(let flow) = write, result == .done, let request = CTSession.deleteRequest(for: flow) {
-                        undo.append(request)
-                    }
+                    guard case .create(var flow) = write, result == .done else { continue }
+                    // The entry made has an id of its own: a flow copied
+                    // from a dump still carries its old one, and a delete
+                    // naming that id would miss the new entry (ENOENT).
+                    flow.id = nil
+                    if let request = CTSession.deleteRequest(for: flow) { undo.append(request) }
                 }
                 var at = 0
                 while at < undo.count {
@@ -288,6 +296,10 @@ extension Conntrack {
     /// handle's ``capabilities`` say) this throws `.unsupported` and sends
     /// nothing.
     public func flush(family: Family) throws(ConntrackError) {
+        // Family 0 (AF_UNSPEC) is what the kernel reads as "every family".
+        guard family.rawValue != 0 else {
+            throw ConntrackError(.flush, .invalidArgument("a flush of one family needs a family other than 0"))
+        }
         guard capabilities.supports(.familyFlush) else {
             throw ConntrackError(.flush, .unsupported(.familyFlush, kernel: capabilities.version))
         }

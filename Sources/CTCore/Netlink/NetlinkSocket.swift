@@ -201,6 +201,7 @@ package final class NetlinkSocket {
     /// The port id the kernel assigned at bind time.
     package var portID: UInt32 { transport.portID }
     private var nextSequence: UInt32
+    private var preparedForBatches = false
     private let receiveBuffer: UnsafeMutableRawBufferPointer
     private let sendBuffer: UnsafeMutableRawBufferPointer
 
@@ -223,14 +224,19 @@ package final class NetlinkSocket {
         nextSequence = transport.initialSequence
         receiveBuffer = .allocate(byteCount: Self.receiveBufferSize, alignment: 8)
         sendBuffer = .allocate(byteCount: Self.sendBufferSize, alignment: 8)
-        // libmnl 1.0.4 leaves attribute padding as it finds it.
+        // libmnl 1.0.4 leaves attribute padding as it finds it: the buffer
+        // is all zeros whenever no request is being written or sent.
         sendBuffer.initializeMemory(as: UInt8.self, repeating: 0)
     }
 
     /// Makes this socket ready for `performBatch`: its receive buffer then
     /// holds the replies of a whole batch, even when every request of it
-    /// fails (entries that exist or vanished), which the default does not.
+    /// fails (entries that exist or vanished), which the default does not
+    /// (about 280 error replies fill it). `performBatch` does this itself
+    /// on first use.
     package func prepareForBatches() {
+        guard !preparedForBatches else { return }
+        preparedForBatches = true
         try? transport.setReceiveBuffer(bytes: 4 << 20)
     }
 
@@ -254,8 +260,14 @@ package final class NetlinkSocket {
         if let reason = request.refusal { throw RefusedRequest(reason: reason) }
         let sequence = nextSequence
         nextSequence &+= 1
-        let length = try serialise(request, sequence: sequence)
-        try transport.send(UnsafeRawBufferPointer(rebasing: sendBuffer[0..<length]))
+        let length: Int
+        do {
+            length = try serialise(request, sequence: sequence)
+        } catch {
+            clearSendBuffer(sendBuffer.count)
+            throw error
+        }
+        try sendAndClear(length)
 
         var outcome = RequestOutcome()
         var deferred: Error? = nil
@@ -327,15 +339,21 @@ package final class NetlinkSocket {
                              onData: ((Int, NetlinkMessage) throws -> Void)? = nil) throws -> [Int: Errno] {
         guard !requests.isEmpty else { return [:] }
         if let reason = requests.lazy.compactMap(\.refusal).first { throw RefusedRequest(reason: reason) }
+        prepareForBatches()
         let first = nextSequence
         var offset = 0
-        for (i, var request) in requests.enumerated() {
-            if i == requests.count - 1 { request.flags |= NetlinkFlags.ack }
-            let length = try serialise(request, sequence: first &+ UInt32(i), at: offset)
-            offset += (length + 3) & ~3
+        do {
+            for (i, var request) in requests.enumerated() {
+                if i == requests.count - 1 { request.flags |= NetlinkFlags.ack }
+                let length = try serialise(request, sequence: first &+ UInt32(i), at: offset)
+                offset += (length + 3) & ~3
+            }
+        } catch {
+            clearSendBuffer(sendBuffer.count)
+            throw error
         }
         nextSequence &+= UInt32(requests.count)
-        try transport.send(UnsafeRawBufferPointer(rebasing: sendBuffer[0..<offset]))
+        try sendAndClear(offset)
 
         let last = first &+ UInt32(requests.count - 1)
         var failures: [Int: Errno] = [:]
@@ -351,8 +369,13 @@ package final class NetlinkSocket {
                     guard let code = message.payload.i32host(at: 0) else { throw Errno.badMessage }
                     if code != 0 { failures[index] = Errno(0 &- code) }
                     return message.sequence == last
-                case NLMSG_NOOP, NLMSG_DONE:
+                case NLMSG_NOOP:
                     return false
+                case NLMSG_DONE:
+                    // The end of a dump's answer (a dump gets no
+                    // acknowledgement); an error in it is that request's.
+                    if let code = message.payload.i32host(at: 0), code < 0 { failures[index] = Errno(0 &- code) }
+                    return message.sequence == last
                 case NLMSG_OVERRUN:
                     throw Errno.noBufferSpace
                 default:
@@ -381,12 +404,27 @@ package final class NetlinkSocket {
     /// Room in the send buffer, for callers sizing their batches.
     package var sendCapacity: Int { sendBuffer.count }
 
+    /// Sends the first `length` bytes of the send buffer in one datagram,
+    /// then zeroes them (see `clearSendBuffer`).
+    private func sendAndClear(_ length: Int) throws(Errno) {
+        defer { clearSendBuffer(length) }
+        try transport.send(UnsafeRawBufferPointer(rebasing: sendBuffer[0..<length]))
+    }
+
+    /// Zeroes the first `count` bytes of the send buffer. libmnl 1.0.4
+    /// writes attribute padding as it finds the buffer, so without this a
+    /// request's padding carried bytes of the one before it on the socket.
+    private func clearSendBuffer(_ count: Int) {
+        UnsafeMutableRawBufferPointer(rebasing: sendBuffer[0..<min(count, sendBuffer.count)])
+            .initializeMemory(as: UInt8.self, repeating: 0)
+    }
+
     /// Writes `request` into the send buffer with libmnl and returns its length.
     private func serialise(_ request: NetlinkRequest, sequence: UInt32, at offset: Int = 0) throws(Errno) -> Int {
         guard let base = sendBuffer.baseAddress, sendBuffer.count - offset >= 64 else { throw Errno(EMSGSIZE) }
         // mnl_nlmsg_put_header and _put_extra_header zero the headers they
-        // write; attribute padding keeps what the buffer held (zeros, or an
-        // earlier request's bytes), which the kernel ignores.
+        // write; attribute padding keeps what the buffer held, which is
+        // zeros (the buffer is cleared after each send).
         let nlh = mnl_nlmsg_put_header(base + offset)!
         nlh.pointee.nlmsg_type = UInt16(request.subsystem) << 8 | UInt16(request.message)
         nlh.pointee.nlmsg_flags = UInt16(NLM_F_REQUEST) | request.flags
