@@ -402,7 +402,7 @@ final class ConntrackFakeKernelTests: XCTestCase {
         var filter = FlowFilter()
         filter.family = .ipv4
         var deleted: [Flow] = []
-        let summary = try handle(k, everything.removing([.tupleDumpFilter])).deleteAll(matching: filter) { deleted.append($0) }
+        let summary = try handle(k, everything.removing([.tupleDumpFilter])).deleteAll(matching: filter) { deleted.append($0); return .proceed }
         let ipv4 = flows.filter { $0.family == .ipv4 }
         XCTAssertEqual(summary.deleted, ipv4.count - 1)
         XCTAssertEqual(deleted, Array(ipv4.dropFirst()))
@@ -427,7 +427,7 @@ final class ConntrackFakeKernelTests: XCTestCase {
             d.messages[0].isDump ? Reply.dump(d.messages[0], entries) : Reply.batch(d, errors: [1: EPERM])
         }
         var deleted = 0
-        XCTAssertThrowsError(try handle(k).deleteAll(matching: FlowFilter()) { _ in deleted += 1 }) {
+        XCTAssertThrowsError(try handle(k).deleteAll(matching: FlowFilter()) { _ in deleted += 1; return .proceed }) {
             XCTAssertEqual($0 as? ConntrackError, ConntrackError(.delete, .system(.notPermitted)))
         }
         XCTAssertEqual(deleted, 1)
@@ -440,7 +440,7 @@ final class ConntrackFakeKernelTests: XCTestCase {
         udp.ipProtocol = .udp
         icmp.ipProtocol = .icmp
         var protocols: [UInt8] = []
-        let summary = try handle(k).deleteAll(matchingAny: [udp, icmp]) { protocols.append($0.orig!.proto!) }
+        let summary = try handle(k).deleteAll(matchingAny: [udp, icmp]) { protocols.append($0.orig!.proto!); return .proceed }
         XCTAssertEqual(summary.deleted, protocols.count)
         XCTAssertTrue(protocols.allSatisfy { $0 == 17 || $0 == 1 })
         XCTAssertTrue(protocols.contains(17) && protocols.contains(1))

@@ -79,7 +79,8 @@ public final class Conntrack: @unchecked Sendable {
     }
 
     /// Runs `body` with a session of its own. A session whose operation
-    /// failed is dropped (its socket may hold the rest of an answer).
+    /// failed is dropped (its socket may hold the rest of an answer), unless
+    /// the kernel answered with an error reply, which ends its answer.
     package func withSession<T>(_ operation: ConntrackError.Operation,
                                 _ body: (CTSession) throws -> T) throws(ConntrackError) -> T {
         let session = try session(operation)
@@ -88,8 +89,17 @@ public final class Conntrack: @unchecked Sendable {
             release(session)
             return result
         } catch {
+            if let errno = error as? Errno, Self.answerEnded(by: errno) { release(session) }
             throw ConntrackError(operation, wrapping: error)
         }
+    }
+
+    /// Errors the kernel gives as a complete answer (the entry is missing,
+    /// exists, the caller lacks the privilege, ...), after which the socket
+    /// is as good as before; not the reader's own checks (EPROTO, ESRCH,
+    /// EBADMSG) or a lost answer (ENOBUFS).
+    private static func answerEnded(by errno: Errno) -> Bool {
+        ![Errno.protocolError, .noSuchProcess, .badMessage, .noBufferSpace, .interrupted].contains(errno)
     }
 }
 

@@ -140,10 +140,12 @@ extension Conntrack {
     /// given). Throws with `errno` `.exists` when the entry exists.
     public func create(_ flow: Flow, sourceNAT: NATMatch? = nil,
                        destinationNAT: NATMatch? = nil) throws(ConntrackError) {
-        guard flow.orig != nil else {
+        guard let orig = flow.orig else {
             throw ConntrackError(.create, .invalidArgument("an entry to create needs an original tuple"))
         }
         var change = EntryChange(entry: flow)
+        // The family of the tuple's addresses, unless the flow names one.
+        if case .other(0) = flow.family, let address = orig.src ?? orig.dst { change.entry.family = address.family }
         change.sourceNAT = sourceNAT
         change.destinationNAT = destinationNAT
         try withSession(.create) { session in try session.create(change) }
@@ -253,8 +255,6 @@ extension Conntrack {
             operation = .update
         }
         return try withSession(operation) { session in
-            // Room for the replies of a whole batch of failures.
-            session.socket.prepareForBatches()
             let perBatch = 512
             var results: [WriteResult] = []
             results.reserveCapacity(writes.count)
