@@ -3,7 +3,7 @@
 ///
 /// A key always has a tuple: the kernel treats a delete without one as a
 /// flush of the whole table, so the library cannot express one.
-public struct FlowKey: Sendable, Equatable {
+public struct FlowKey: Sendable, Hashable {
     /// The family of the tuple's addresses.
     public let family: Family
     /// The original direction's tuple.

@@ -112,7 +112,7 @@ package enum IPProto {
 }
 
 /// One direction of a connection (CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_TUPLE_MASTER).
-public struct Tuple: Equatable, Sendable {
+public struct Tuple: Hashable, Sendable {
     public var src: IPAddress?           // CTA_IP_V4_SRC / CTA_IP_V6_SRC
     public var dst: IPAddress?           // CTA_IP_V4_DST / CTA_IP_V6_DST
     package var proto: UInt8?            // CTA_PROTO_NUM
