@@ -15,7 +15,12 @@ public struct FlowKey: Sendable, Hashable {
     public var id: UInt32?
 
     /// A key for the entry whose original tuple is `tuple`. The tuple needs
-    /// both addresses, of one family, and a protocol.
+    /// both addresses, of one family, and a protocol (and the protocol's
+    /// ports or ICMP fields, as the entry has them).
+    ///
+    /// - Throws: ``ConntrackError/Reason/invalidArgument(_:)`` for a tuple
+    ///   without both addresses or a protocol, or with addresses of two
+    ///   families.
     public init(tuple: Tuple, zone: UInt16? = nil, id: UInt32? = nil) throws(ConntrackError) {
         guard let src = tuple.src, let dst = tuple.dst, tuple.proto != nil else {
             throw ConntrackError(.get, .invalidArgument("a flow key needs a tuple with both addresses and a protocol"))
@@ -54,17 +59,20 @@ extension Flow {
 public struct FlowUpdate: Sendable, Equatable {
     /// The timeout, in seconds from now.
     public var timeout: UInt32?
-    /// The mark; with `markMask` the kernel sets `(old & ~markMask) ^ mark`.
+    /// The mark; with ``markMask`` the kernel sets `(old & ~markMask) ^ mark`.
     public var mark: UInt32?
+    /// The bits of the mark to change (all, when nil).
     public var markMask: UInt32?
     /// Status bits to set (the kernel lets only some change).
     public var status: Status?
-    /// Labels; with `labelsMask`, only the bits of the mask change.
+    /// Labels; with ``labelsMask``, only the bits of the mask change.
     public var labels: Labels?
+    /// The labels to change (all, when nil).
     public var labelsMask: Labels?
     /// Protocol state to set (for example a TCP state).
     public var protoInfo: ProtoInfo?
 
+    /// An update that changes nothing yet.
     public init() {}
 
     package func change(for key: FlowKey) -> EntryChange {
@@ -115,6 +123,7 @@ public struct DeleteSummary: Sendable, Equatable {
     public var deleted = 0
     /// Why messages of the dump were skipped (they could not be decoded).
     public var skipped: [String] = []
+    /// A summary of nothing deleted.
     public init() {}
 }
 
@@ -173,7 +182,9 @@ extension Conntrack {
     }
 
     /// Deletes the entries `keys` name, many per system call, and returns
-    /// what happened to each, in order.
+    /// what happened to each, in order: ``WriteResult/notFound`` for an
+    /// entry that was gone already. A key with an id deletes the entry only
+    /// while it is the same one.
     public func delete(_ keys: [FlowKey]) throws(ConntrackError) -> [WriteResult] {
         try apply(keys.map { .delete($0) })
     }
@@ -182,6 +193,16 @@ extension Conntrack {
     /// go out in batches on a second thread while the dump goes on, each
     /// naming its entry by tuple, zone and id, so nothing but a matched
     /// entry can go. `onDeleted` sees each entry the kernel deleted.
+    ///
+    /// The kernel applies what it can of `filter` to the dump (see
+    /// <doc:KernelFiltering>); every entry is checked against the whole
+    /// filter before it is deleted. Nothing is ever sent as a flush.
+    ///
+    /// - Parameters:
+    ///   - filter: The entries to delete.
+    ///   - onDeleted: Called with each entry the kernel deleted, one at a
+    ///     time, in order, on a thread of the library.
+    /// - Returns: How many entries were deleted, and what was skipped.
     @discardableResult
     public func deleteAll(matching filter: FlowFilter,
                           onDeleted: (Flow) -> Void = { _ in }) throws(ConntrackError) -> DeleteSummary {
@@ -190,7 +211,16 @@ extension Conntrack {
 
     /// Deletes every entry that any of `filters` matches, in one dump of the
     /// table (for example the entries of many backends at once). Only what
-    /// all the filters share is handed to the kernel as a dump filter.
+    /// all the filters share is handed to the kernel as a dump filter (the
+    /// family, when they all name the same one). An entry that several
+    /// filters match is deleted once.
+    ///
+    /// - Parameters:
+    ///   - filters: The filters; an entry any of them matches is deleted.
+    ///     None: nothing is deleted.
+    ///   - onDeleted: Called with each entry the kernel deleted, one at a
+    ///     time, in order, on a thread of the library.
+    /// - Returns: How many entries were deleted, and what was skipped.
     @discardableResult
     public func deleteAll(matchingAny filters: [FlowFilter],
                           onDeleted: (Flow) -> Void = { _ in }) throws(ConntrackError) -> DeleteSummary {
@@ -268,7 +298,7 @@ extension Conntrack {
         }
     }
 
-    /// Deletes every entry of the table.
+    /// Deletes every entry of the handle's table, of every family.
     public func flush() throws(ConntrackError) {
         try withSession(.flush) { session in try session.flush(family: nil) }
     }
