@@ -134,9 +134,10 @@ public struct Tuple: Hashable, Sendable {
     /// The destination address (CTA_IP_V4_DST or CTA_IP_V6_DST).
     public var dst: IPAddress?
     package var proto: UInt8?            // CTA_PROTO_NUM
-    /// Ports for tcp, udp, udplite, sctp, dccp; GRE keys travel in the same
-    /// attributes (CTA_PROTO_SRC_PORT / CTA_PROTO_DST_PORT).
+    /// The source port, for tcp, udp, udplite, sctp and dccp; for GRE the
+    /// source key, which travels in the same attribute (CTA_PROTO_SRC_PORT).
     public var srcPort: UInt16?
+    /// The destination port, or GRE's destination key (CTA_PROTO_DST_PORT).
     public var dstPort: UInt16?
     /// The ICMP or ICMPv6 echo identifier (CTA_PROTO_ICMP_ID, CTA_PROTO_ICMPV6_ID).
     public var icmpID: UInt16?
@@ -217,6 +218,7 @@ public struct TCPFlags: Equatable, Sendable {
     public var flags: UInt8
     /// The flags that are valid (for an update: the flags to change).
     public var mask: UInt8
+    /// `flags`, valid under `mask`.
     public init(flags: UInt8, mask: UInt8) { self.flags = flags; self.mask = mask }
 }
 
