@@ -1,6 +1,6 @@
 # ctl — a Swift reimplementation of conntrack(8).
 #   make run     install dependencies, build, and list this host's table
-#   make test    install dependencies, build, run unit tests (also under ASan), fuzz-check, integration tests
+#   make test    install dependencies, build, run unit tests, docs, examples, unit tests under ASan, fuzz-check, integration tests
 #   make bench   ctl against conntrack on a 100,000-entry table
 #   make stress  a 1,000,000-entry table, dumps and deletes under churn, a minute of each fuzzer
 #   make fuzz    libFuzzer on the decoders and formatters (FUZZ_SECONDS=600)
@@ -72,6 +72,8 @@ integration: build
 
 test: deps build
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory docs
+	$(MAKE) --no-print-directory examples
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory integration
