@@ -1,6 +1,8 @@
 # ctl — a Swift reimplementation of conntrack(8).
 #   make run     install dependencies, build, and list this host's table
-#   make test    install dependencies, build, run unit tests, docs, examples, unit tests under ASan, fuzz-check, integration tests
+#   make test    install dependencies, build, check CTCore's public surface, run unit tests, docs, examples,
+#                unit tests under ASan, fuzz-check, integration tests
+#   make api-check    CTCore's public symbols by kind; fails if an internal one is public
 #   make bench   ctl against conntrack on a 100,000-entry table
 #   make stress  a 1,000,000-entry table, dumps and deletes under churn, a minute of each fuzzer
 #   make fuzz    libFuzzer on the decoders and formatters (FUZZ_SECONDS=600)
@@ -18,7 +20,7 @@ DESTDIR ?=
 SWIFT ?= swift
 RELEASE := .build/release/ctl
 
-.PHONY: all deps build run test unit unit-asan integration bench stress install uninstall clean fixtures \
+.PHONY: all deps build run test api-check unit unit-asan integration bench stress install uninstall clean fixtures \
 	fuzz fuzz-args fuzz-build fuzz-check docs examples
 
 all: build
@@ -70,7 +72,12 @@ examples:
 integration: build
 	CTL=$(CURDIR)/$(RELEASE) python3 -m pytest -q -p no:cacheprovider Tests/integration
 
+# CTCore's public surface by kind; fails if an internal symbol is public.
+api-check:
+	bash scripts/api-surface.sh
+
 test: deps build
+	$(MAKE) --no-print-directory api-check
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory docs
 	$(MAKE) --no-print-directory examples
@@ -126,6 +133,7 @@ fuzz-check: fuzz-build
 	$(ARGS_FUZZ) -max_total_time=$(FUZZ_CHECK_SECONDS) $(QUIET_FUZZ)
 
 bench: deps build
+	$(SWIFT) build -c release --product ctl-lib-bench
 	python3 scripts/bench.py $(CURDIR)/$(RELEASE)
 
 # Raises nf_conntrack_max in the initial namespace for the run (restored after).

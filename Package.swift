@@ -23,17 +23,15 @@ let package = Package(
             name: "CTCore",
             dependencies: ["CMnl"]
         ),
-        // glibc's getopt_long for conntrack-identical argument parsing.
+        // glibc's getopt_long for conntrack-identical argument parsing, its
+        // globals (optind, optarg, opterr, optopt) behind accessor functions.
         .systemLibrary(name: "CGetopt"),
         // Argument parsing, the option checks, -R's line parser and the
         // commands: all of ctl but its entry point, a library so that the
         // argument fuzzer and the unit tests can call the parsers.
         .target(
             name: "CTCommands",
-            dependencies: ["CTCore", "CGetopt"],
-            // getopt_long's globals (optind, optarg, opterr) are plain C
-            // variables, which Swift 6 mode refuses to touch.
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            dependencies: ["CTCore", "CGetopt"]
         ),
         // The command: --netns, then CTCommands.
         .executableTarget(
@@ -47,6 +45,12 @@ let package = Package(
         // for the decoder's byte fixtures (make fixtures).
         .executableTarget(
             name: "ctl-capture",
+            dependencies: ["CTCore"]
+        ),
+        // Developer tool for make bench: the library's dumps and deletes as
+        // a library user calls them (public API only).
+        .executableTarget(
+            name: "ctl-lib-bench",
             dependencies: ["CTCore"]
         ),
         // libFuzzer's driver entry point (declaration only).

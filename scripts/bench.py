@@ -23,18 +23,32 @@ def sh(*args, **kw):
     return subprocess.run(list(args), check=True, **kw)
 
 
+def seed_tuple(i, count):
+    """The i-th seed entry's tuple: source, destination, ports."""
+    half = count // 2
+    n = i if i < half else (128 << 16) + (i - half)
+    src = f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}"
+    return src, f"192.0.2.{i % 200 + 1}", 1024 + i % 60000, 80 if i % 10 == 0 else 443
+
+
+def write_key_file(count):
+    """The keys (SRC DST SPORT DPORT) of the seed entries in 10.0.0.0/9:
+    the first half, which conntrack -D -s 10.0.0.0/9 selects."""
+    with tempfile.NamedTemporaryFile("w", suffix=".keys", delete=False) as f:
+        for i in range(count // 2):
+            f.write("%s %s %d %d\n" % seed_tuple(i, count))
+        return f.name
+
+
 def write_seed_file(count):
     """A -R file of `count` distinct tcp entries: the first half from
     10.0.0.0/9, the second from 10.128.0.0/9; mark i % 4 (so -m 1 is a
     quarter); dport 80 for every tenth entry, else 443."""
     with tempfile.NamedTemporaryFile("w", suffix=".ct", delete=False) as f:
-        half = count // 2
         for i in range(count):
-            n = i if i < half else (128 << 16) + (i - half)
-            src = f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}"
-            dport = 80 if i % 10 == 0 else 443
-            f.write(f"-I -p tcp -s {src} -d 192.0.2.{i % 200 + 1} "
-                    f"--sport {1024 + i % 60000} --dport {dport} --state ESTABLISHED "
+            src, dst, sport, dport = seed_tuple(i, count)
+            f.write(f"-I -p tcp -s {src} -d {dst} "
+                    f"--sport {sport} --dport {dport} --state ESTABLISHED "
                     f"-u SEEN_REPLY,ASSURED -m {i % 4} -t 3600\n")
         return f.name
 
@@ -150,6 +164,46 @@ def bench_events(args):
         os.unlink(path)
 
 
+def bench_library(args, ns):
+    """CTCore as a library (ctl-lib-bench, public API only): the async dump
+    against the synchronous callback dump and conntrack -L, and a delete of
+    a list of keys against conntrack -D selecting the same entries."""
+    lib = os.path.join(os.path.dirname(args.ctl), "ctl-lib-bench")
+    print(f"\nCTCore library ({args.entries:,} entries)")
+    times = {"conntrack -L": [], "callback": [], "async": []}
+    argvs = {"conntrack -L": ["conntrack", "-L"], "callback": [lib, "dump-callback"], "async": [lib, "dump-async"]}
+    for argv in argvs.values():
+        wall(ns, argv)
+    for _ in range(args.rounds):
+        for name, argv in argvs.items():
+            times[name].append(wall(ns, argv))
+    m = {name: statistics.median(t) for name, t in times.items()}
+    print(f"{'flows() async vs forEachFlow':34} {m['callback']:12.4f} {m['async']:10.4f} "
+          f"{m['async'] / m['callback']:13.2f}x")
+    print(f"{'flows() async vs conntrack -L':34} {m['conntrack -L']:12.4f} {m['async']:10.4f} "
+          f"{m['async'] / m['conntrack -L']:13.2f}x")
+    keys = write_key_file(args.entries)
+    try:
+        a_times, b_times = [], []
+        for _ in range(max(3, args.rounds // 3)):
+            for argv, t in ((["conntrack", "-D", "-s", "10.0.0.0/9"], a_times), ([lib, "delete-keys", keys], b_times)):
+                dns = f"ctlbench-k-{uuid.uuid4().hex[:6]}"
+                sh("ip", "netns", "add", dns)
+                try:
+                    seed(dns, args.entries)
+                    t.append(wall(dns, argv))
+                    left = int(subprocess.run(["ip", "netns", "exec", dns, "conntrack", "-C"],
+                                              capture_output=True, text=True).stdout.strip() or 0)
+                    if left != args.entries - args.entries // 2:
+                        sys.exit(f"bench: {argv[0]} left {left} entries, not {args.entries - args.entries // 2}")
+                finally:
+                    subprocess.run(["ip", "netns", "del", dns], stderr=subprocess.DEVNULL)
+        a, b = statistics.median(a_times), statistics.median(b_times)
+        print(f"{f'delete({args.entries // 2:,} keys) vs -D -s':34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
+    finally:
+        os.unlink(keys)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("ctl")
@@ -255,6 +309,8 @@ def main():
             print(f"{f'-R ({args.entries:,} lines)':34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
         finally:
             os.unlink(path)
+
+        bench_library(args, big_ns)
 
         rss_small = peak_rss_kib(small_ns, [args.ctl, "-L"])
         rss_big = peak_rss_kib(big_ns, [args.ctl, "-L"])

@@ -80,54 +80,96 @@ struct OptSet: Equatable, ExpressibleByArrayLiteral {
     func sorted() -> [Opt] { Opt.allCases.filter(contains) }
 }
 
-/// What the command line asks for.
+/// What the command line asks for, in parts: the command and its table,
+/// the options given (for conntrack's checks), what selects entries, how
+/// they are printed, what -I/-A/-U set, -E's options and -I expect's tuples.
 struct Invocation {
     var command: Command?
     var table: Table = .conntrack
+    /// The options given, and the protocol-specific ones given after -p
+    /// (e.g. "sport").
     var options = OptSet()
-    var family: Family?
-    var output: OutputOptions = []
-    /// Protocol-specific options given after -p (e.g. "sport").
     var protoOptions: [String] = []
+    /// -o.
+    var output: OutputOptions = []
     /// What selects entries (-s, -d, -p and its options, -m, -u, -w, ...).
-    var selector = Selector()
-    /// --mask-src / --mask-dst, applied to -s / -d once all are parsed.
-    var maskSrc: IPAddress?
-    var maskDst: IPAddress?
-    /// -l label names, resolved once all are parsed.
-    var labelNames: [String] = []
+    var selection = Selection()
+    /// What -I, -A and -U set beyond the selector's values.
+    var change = ChangeOptions()
+    /// -E's options.
+    var events = EventOptions()
+    /// The expected connection and mask of -I expect.
+    var expectation = ExpectationOptions()
     /// -R's file name, as its bytes came (they need not be UTF-8).
     var loadFile: [UInt8]?
-    /// --label-add names (repeats add up).
-    var labelAddNames: [String] = []
-    /// --label-del names: nil when not given, empty for a bare --label-del.
-    var labelDelNames: [String]?
-    /// -e: the event groups asked for (none given: all).
-    var eventGroups: EventGroups = []
-    /// -b: the event socket's receive buffer, in bytes.
-    var bufferSize: Int32?
-    /// --reply-key-src / --reply-key-dst (gre), used by -I/-A.
-    var replyKeySrc: UInt16?
-    var replyKeyDst: UInt16?
-    /// The expected connection of -I expect: --tuple-src / --tuple-dst and
-    /// the protocol's --tuple-port-src/-dst (gre: --tuple-key-src/-dst).
-    var expectSrc: IPAddress?
-    var expectDst: IPAddress?
-    var expectSrcPort: UInt16?
-    var expectDstPort: UInt16?
-    /// The expectation's mask: --mask-src / --mask-dst, or the netmask of
-    /// the last -s / -d / --tuple-src / --tuple-dst given with a prefix
-    /// length (conntrack keeps whichever came last), and the protocol's
-    /// --mask-port-src/-dst (gre: --mask-key-src/-dst).
-    var expectMaskSrc: IPAddress?
-    var expectMaskDst: IPAddress?
-    var expectMaskSrcPort: UInt16?
-    var expectMaskDstPort: UInt16?
 
     /// Protocol options conntrack refuses with the selecting commands.
     var illegalProtoOption: String? {
         protoOptions.first(where: refusedProtoOptions.contains)
     }
+}
+
+/// What selects entries. -I, -A and -U also read the values they set (-m,
+/// -t, -u, --state, ...) from the selector; each command derives the
+/// selector it selects with from this one (see Invocation.selector(for:)).
+struct Selection {
+    /// -f, or the family the addresses have.
+    var family: Family?
+    var selector = Selector()
+    /// --mask-src / --mask-dst, applied to -s / -d once all are parsed.
+    var maskSrc: IPAddress?
+    var maskDst: IPAddress?
+    /// -l label names, resolved when a command runs.
+    var labelNames: [String] = []
+    /// conntrack 1.4.7's options that select nothing though selecting
+    /// commands take them: --srckey/--dstkey (GRE keys, which name the
+    /// entry of -G and -I), --orig-vtag/--reply-vtag (values for -I and
+    /// -U), -c (secmark).
+    var greSrcKey: UInt16?
+    var greDstKey: UInt16?
+    var origVtag: UInt32?
+    var replyVtag: UInt32?
+    var secmark: UInt32?
+    /// conntrack 1.4.7's -m before -u: -u replaces the mark with its status
+    /// bits, and -L, -G and -E then want both the replaced value (this) and
+    /// the new one under the mask (see Invocation.quirkCheck).
+    var listMark: UInt32?
+}
+
+/// What -I, -A and -U set beyond the selector's values.
+struct ChangeOptions {
+    /// --label-add names (repeats add up).
+    var labelAddNames: [String] = []
+    /// --label-del names: nil when not given, empty for a bare --label-del.
+    var labelDelNames: [String]?
+    /// --reply-key-src / --reply-key-dst (gre), used by -I/-A.
+    var replyKeySrc: UInt16?
+    var replyKeyDst: UInt16?
+}
+
+/// -E's options.
+struct EventOptions {
+    /// -e: the event groups asked for (none given: all).
+    var groups: EventGroups = []
+    /// -b: the event socket's receive buffer, in bytes.
+    var bufferSize: Int32?
+}
+
+/// The expected connection of -I expect: --tuple-src / --tuple-dst and the
+/// protocol's --tuple-port-src/-dst (gre: --tuple-key-src/-dst); and the
+/// expectation's mask: --mask-src / --mask-dst, or the netmask of the last
+/// -s / -d / --tuple-src / --tuple-dst given with a prefix length
+/// (conntrack keeps whichever came last), and the protocol's
+/// --mask-port-src/-dst (gre: --mask-key-src/-dst).
+struct ExpectationOptions {
+    var src: IPAddress?
+    var dst: IPAddress?
+    var srcPort: UInt16?
+    var dstPort: UInt16?
+    var maskSrc: IPAddress?
+    var maskDst: IPAddress?
+    var maskSrcPort: UInt16?
+    var maskDstPort: UInt16?
 }
 
 private let tcpStateNames = Names.tcpStates.map { "\($0)" }
@@ -183,9 +225,6 @@ private let shortOptions = ":L::I::U::D::G::E::F::A::hVs:d:r:q:p:t:u:e:a:z[:]:{:
 /// Protocol option codes start here (above any character code).
 private let protoOptionBase: Int32 = 1000
 
-/// shortOptions as the C string getopt_long reads, made once.
-private let cShortOptions: UnsafePointer<CChar> = UnsafePointer(strdup(shortOptions)!)
-
 /// Protocol-specific long options conntrack accepts after -p.
 private func protocolOptions(_ proto: UInt8) -> [String] {
     let ports = ["orig-port-src", "sport", "orig-port-dst", "dport", "reply-port-src",
@@ -212,6 +251,7 @@ private final class OptionTable {
     let extraNames: [String]
     let extraOptions: [ProtoOption]
     let cTable: UnsafeMutablePointer<option>
+    private let count: Int
     /// The C table's options sorted by name length (in the table's order
     /// within a length); those of length n at `firstOfLength[n]..<firstOfLength[n + 1]`.
     private let byLength: [option]
@@ -225,6 +265,7 @@ private final class OptionTable {
         }
         let table = cOptions(options)
         cTable = table
+        count = options.count
         let entries = (0..<options.count).map { table[$0] }
         let longest = options.map { $0.name.utf8.count }.max() ?? 0
         var byLength: [option] = []
@@ -235,6 +276,11 @@ private final class OptionTable {
         }
         self.byLength = byLength
         self.firstOfLength = firstOfLength
+    }
+
+    deinit {
+        for i in 0..<count { free(UnsafeMutableRawPointer(mutating: cTable[i].name)) }
+        cTable.deallocate()
     }
 
     /// The option named exactly `name` (`length` bytes, no '='): the first
@@ -249,23 +295,40 @@ private final class OptionTable {
     }
 }
 
-/// The table without protocol options, and one per protocol number that
-/// has options, made when first needed.
-private let baseTable = OptionTable([])
-nonisolated(unsafe) private var protocolTables = [OptionTable?](repeating: nil, count: 256)
+/// The parser's tables and buffers, made once per run (-R parses many
+/// lines) and kept by the Session.
+final class ArgumentParser {
+    /// The table without protocol options, and one per protocol number
+    /// that has options, made when first needed.
+    private let baseTable = OptionTable([])
+    private var protocolTables = [OptionTable?](repeating: nil, count: 256)
+    /// shortOptions as the C string getopt_long reads.
+    let cShortOptions: UnsafeMutablePointer<CChar> = strdup(shortOptions)!
+    /// The options the fast path found, reused from line to line of a -R
+    /// file.
+    fileprivate var scanned: [ScannedOption] = []
+    /// Whether parseArguments may take the fast path (the argument fuzzer
+    /// turns it off to compare the two paths).
+    var useFastPath = true
 
-/// The table once -p named `proto`; `withOptions`: whether the name
-/// brings the protocol's options (see protocolHasOptions).
-private func optionTable(forProtocol proto: UInt8, withOptions: Bool) -> OptionTable {
-    guard withOptions else { return baseTable }
-    if let table = protocolTables[Int(proto)] { return table }
-    let names = protocolOptions(proto)
-    let table = names.isEmpty ? baseTable : OptionTable(names)
-    protocolTables[Int(proto)] = table
-    return table
+    deinit { free(cShortOptions) }
+
+    /// The table of the base options alone.
+    fileprivate var base: OptionTable { baseTable }
+
+    /// The table once -p named `proto`; `withOptions`: whether the name
+    /// brings the protocol's options (see protocolHasOptions).
+    fileprivate func optionTable(forProtocol proto: UInt8, withOptions: Bool) -> OptionTable {
+        guard withOptions else { return baseTable }
+        if let table = protocolTables[Int(proto)] { return table }
+        let names = protocolOptions(proto)
+        let table = names.isEmpty ? baseTable : OptionTable(names)
+        protocolTables[Int(proto)] = table
+        return table
+    }
 }
 
-/// A C `struct option` array that lives until the process ends.
+/// A C `struct option` array, its names strdup'ed (OptionTable frees both).
 private func cOptions(_ options: [LongOption]) -> UnsafeMutablePointer<option> {
     let table = UnsafeMutablePointer<option>.allocate(capacity: options.count + 1)
     for (i, o) in options.enumerated() {
@@ -304,13 +367,6 @@ private struct ScannedOption {
     var next: Int32
 }
 
-/// Whether parseArguments may take the fast path (the argument fuzzer
-/// turns it off to compare the two paths).
-nonisolated(unsafe) var useFastPath = true
-
-/// The options reused from line to line of a -R file.
-nonisolated(unsafe) private var scannedOptions: [ScannedOption] = []
-
 /// The fast path: argv's options as getopt_long returns them, found
 /// without it, for the plain argv where the outcome is bound to be
 /// getopt's: every word an option given as `-c` or by its whole long name
@@ -321,9 +377,9 @@ nonisolated(unsafe) private var scannedOptions: [ScannedOption] = []
 /// a protocol -p does not know) returns false: getopt_long then parses
 /// the whole argv, and gives the errors.
 private func scanOptions(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
-                         into options: inout [ScannedOption]) -> Bool {
+                         _ parser: ArgumentParser, into options: inout [ScannedOption]) -> Bool {
     options.removeAll(keepingCapacity: true)
-    var table = baseTable
+    var table = parser.base
     let shortKinds = shortOptionKinds
     var i: Int32 = 1
     while i < argc {
@@ -364,7 +420,7 @@ private func scanOptions(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutab
         case Int32(UInt8(ascii: "p")):
             let name = String(cString: argument!)
             guard let number = protocolNumber(name) else { return false }
-            table = optionTable(forProtocol: number, withOptions: protocolHasOptions(name))
+            table = parser.optionTable(forProtocol: number, withOptions: protocolHasOptions(name))
         default:
             break
         }
@@ -376,9 +432,10 @@ private func scanOptions(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutab
 /// permutation, optional arguments), one command, an optional table name
 /// after the command, `-o a,b,c` lists.
 ///
-/// `inFile` parses a line of a -R file: -R itself is then unknown.
+/// `inFile` parses a line of a -R file: -R itself is then unknown. The
+/// session gives the parser's tables and takes its warnings.
 func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
-                    inFile: Bool = false) throws(Failure) -> Invocation {
+                    inFile: Bool = false, in session: Session) throws(Failure) -> Invocation {
     var inv = Invocation()
     func arg(_ i: Int32) -> String? {
         guard i < argc, let p = argv[Int(i)] else { return nil }
@@ -393,16 +450,22 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         return inv
     }
 
-    var table = baseTable
+    let parser = session.parser
+    let console = session.console
+    var table = parser.base
     // The options, found by the fast path when it can; else by getopt_long.
-    var scanned = scannedOptions
-    scannedOptions = []
-    defer { scannedOptions = scanned }
-    let fast = useFastPath && scanOptions(argc, argv, into: &scanned)
+    var scanned = parser.scanned
+    parser.scanned = []
+    defer { parser.scanned = scanned }
+    let fast = parser.useFastPath && scanOptions(argc, argv, parser, into: &scanned)
     var nextScanned = 0
-    opterr = 0
+    // getopt_long's optarg and optind, as it leaves them after an option
+    // (or as the fast path finds them), for the option handlers.
+    var optarg: UnsafeMutablePointer<CChar>? = nil
+    var optind: Int32 = 0
+    ctl_getopt_set_print_errors(0)
     // 0 makes glibc start afresh (a -R file parses one line after another).
-    optind = 0
+    ctl_getopt_set_index(0)
 
     func setCommand(_ c: Command) throws(Failure) {
         if inv.command != nil { throw .parameter("Invalid commands combination") }
@@ -415,6 +478,8 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         if optarg != nil { return nil }
         if optind < argc, let p = argv[Int(optind)], p[0] != 0x2d /* - */, p[0] != 0x21 /* ! */ {
             optind += 1
+            // getopt_long goes on after the word taken.
+            ctl_getopt_set_index(optind)
             return String(cString: p)
         }
         return nil
@@ -452,8 +517,10 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             optind = o.next
             c = o.code
         } else {
-            c = getopt_long(argc, argv, cShortOptions, table.cTable, nil)
+            c = getopt_long(argc, argv, parser.cShortOptions, table.cTable, nil)
             if c == -1 { break }
+            optarg = ctl_getopt_argument()
+            optind = ctl_getopt_index()
         }
         // The word getopt stopped at, for messages only.
         var current: String { optind > 0 ? (arg(optind - 1) ?? "") : "" }
@@ -483,87 +550,87 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
         case UInt8(ascii: "h"): try setCommand(.help); try tableArgument()
         case UInt8(ascii: "s"):
             add(.src)
-            let (m, cidr) = try parseAddress(optarg, &inv, option: "src")
-            inv.selector.origSrc = m
-            if cidr { add(.maskSrc); inv.expectMaskSrc = m.mask }
+            let (m, cidr) = try parseAddress(optarg, &inv.selection.family, option: "src")
+            inv.selection.selector.origSrc = m
+            if cidr { add(.maskSrc); inv.expectation.maskSrc = m.mask }
         case UInt8(ascii: "d"):
             add(.dst)
-            let (m, cidr) = try parseAddress(optarg, &inv, option: "dst")
-            inv.selector.origDst = m
-            if cidr { add(.maskDst); inv.expectMaskDst = m.mask }
-        case UInt8(ascii: "r"): add(.replySrc); inv.selector.replySrc = try parseAddress(optarg, &inv, option: "reply-src", cidr: false).0
-        case UInt8(ascii: "q"): add(.replyDst); inv.selector.replyDst = try parseAddress(optarg, &inv, option: "reply-dst", cidr: false).0
+            let (m, cidr) = try parseAddress(optarg, &inv.selection.family, option: "dst")
+            inv.selection.selector.origDst = m
+            if cidr { add(.maskDst); inv.expectation.maskDst = m.mask }
+        case UInt8(ascii: "r"): add(.replySrc); inv.selection.selector.replySrc = try parseAddress(optarg, &inv.selection.family, option: "reply-src", cidr: false).0
+        case UInt8(ascii: "q"): add(.replyDst); inv.selection.selector.replyDst = try parseAddress(optarg, &inv.selection.family, option: "reply-dst", cidr: false).0
         case UInt8(ascii: "["):
             add(.tupleSrc)
-            let (m, cidr) = try parseAddress(optarg, &inv, option: "tuple-src")
-            inv.expectSrc = m.address
-            if cidr { add(.maskSrc); inv.expectMaskSrc = m.mask }
+            let (m, cidr) = try parseAddress(optarg, &inv.selection.family, option: "tuple-src")
+            inv.expectation.src = m.address
+            if cidr { add(.maskSrc); inv.expectation.maskSrc = m.mask }
         case UInt8(ascii: "]"):
             add(.tupleDst)
-            let (m, cidr) = try parseAddress(optarg, &inv, option: "tuple-dst")
-            inv.expectDst = m.address
-            if cidr { add(.maskDst); inv.expectMaskDst = m.mask }
+            let (m, cidr) = try parseAddress(optarg, &inv.selection.family, option: "tuple-dst")
+            inv.expectation.dst = m.address
+            if cidr { add(.maskDst); inv.expectation.maskDst = m.mask }
         case UInt8(ascii: "{"):
             add(.maskSrc)
-            inv.maskSrc = try parseAddress(optarg, &inv, option: "mask-src", cidr: false).0.address
-            inv.expectMaskSrc = inv.maskSrc
+            inv.selection.maskSrc = try parseAddress(optarg, &inv.selection.family, option: "mask-src", cidr: false).0.address
+            inv.expectation.maskSrc = inv.selection.maskSrc
         case UInt8(ascii: "}"):
             add(.maskDst)
-            inv.maskDst = try parseAddress(optarg, &inv, option: "mask-dst", cidr: false).0.address
-            inv.expectMaskDst = inv.maskDst
+            inv.selection.maskDst = try parseAddress(optarg, &inv.selection.family, option: "mask-dst", cidr: false).0.address
+            inv.expectation.maskDst = inv.selection.maskDst
         case UInt8(ascii: "p"):
             add(.proto)
             let name = String(cString: optarg!)
             guard let number = protocolNumber(name) else { throw .parameter("`\(name)' unsupported protocol") }
-            inv.selector.proto = number
+            inv.selection.selector.proto = number
             // Options come with conntrack's own protocol names and numbers,
             // not with names found in /etc/protocols.
-            table = optionTable(forProtocol: number, withOptions: protocolHasOptions(name))
+            table = parser.optionTable(forProtocol: number, withOptions: protocolHasOptions(name))
         case UInt8(ascii: "t"):
             add(.timeout)
-            inv.selector.timeout = try number(optarg!, max: UInt32.max, what: "timeout")
+            inv.selection.selector.timeout = try number(optarg!, max: UInt32.max, what: "timeout")
         case UInt8(ascii: "u"):
             add(.status)
             var bits = Status()
-            try parseList(optarg!, names: statusNameList) { index in
+            try parseList(optarg!, names: statusNameList) { (index: Int) throws(Failure) in
                 // conntrack matches the old NAT names first and only warns.
-                if index < 2 { Console.raw("WARNING: ignoring \(statusNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
+                if index < 2 { try console.raw("WARNING: ignoring \(statusNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
                 bits.formUnion(statusNames[index].1)
             }
             // All -u values are ORed; the first -u that gives bits is the mask.
-            if inv.selector.statusMask.isEmpty { inv.selector.statusMask = bits }
-            inv.selector.status = (inv.selector.status ?? []).union(bits)
+            if inv.selection.selector.statusMask.isEmpty { inv.selection.selector.statusMask = bits }
+            inv.selection.selector.status = (inv.selection.selector.status ?? []).union(bits)
             // conntrack 1.4.7 quirk, reproduced: a -u after -m replaces the
             // mark value with the status bits.
-            if let mark = inv.selector.mark {
-                inv.selector.listMark = inv.selector.listMark ?? mark
-                inv.selector.mark = inv.selector.status!.rawValue
+            if let mark = inv.selection.selector.mark {
+                inv.selection.listMark = inv.selection.listMark ?? mark
+                inv.selection.selector.mark = inv.selection.selector.status!.rawValue
             }
         case UInt8(ascii: "e"):
             add(.eventMask)
             // Several -e add up.
-            try parseList(optarg!, names: eventNameList) { inv.eventGroups.formUnion(eventGroupsByName[$0]) }
+            try parseList(optarg!, names: eventNameList) { inv.events.groups.formUnion(eventGroupsByName[$0]) }
         case UInt8(ascii: "z"): add(.zero)
         case UInt8(ascii: "a"):
-            Console.raw("WARNING: ignoring -a, deprecated option.")
+            try console.raw("WARNING: ignoring -a, deprecated option.")
         case UInt8(ascii: "m"):
             add(.mark)
             // MARK[/MASK]: the mask after the first '/'.
             let text = optarg!
             let slash = strchr(text, 0x2f /* / */)
             let markLength = slash.map { $0 - text } ?? strlen(text)
-            inv.selector.mark = try number(text, markLength, max: UInt32.max, what: "mark", whole: text)
-            inv.selector.listMark = nil
-            inv.selector.markMask = try slash.map { (slash) throws(Failure) in
+            inv.selection.selector.mark = try number(text, markLength, max: UInt32.max, what: "mark", whole: text)
+            inv.selection.listMark = nil
+            inv.selection.selector.markMask = try slash.map { (slash) throws(Failure) in
                 try number(slash + 1, strlen(slash + 1), max: UInt32.max, what: "mark mask", whole: text)
             } ?? .max
         case UInt8(ascii: "c"):
             add(.secmark)
-            inv.selector.secmark = try number(optarg!, max: UInt32.max, what: "secmark")
+            inv.selection.secmark = try number(optarg!, max: UInt32.max, what: "secmark")
         case UInt8(ascii: "i"):
             add(.id)
             // "-i ID" is a required argument in the short form: getopt hands it over.
-            if let text = optarg.map({ String(cString: $0) }) ?? optionalNext() { inv.selector.id = try number(text, max: UInt32.max, what: "id") }
+            if let text = optarg.map({ String(cString: $0) }) ?? optionalNext() { inv.selection.selector.id = try number(text, max: UInt32.max, what: "id") }
         case UInt8(ascii: "f"):
             add(.family)
             let name = String(cString: optarg!)
@@ -573,56 +640,56 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
             case "ipv6": family = .ipv6
             default: throw .parameter("`\(name)' unsupported protocol")
             }
-            if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
-            inv.family = family
-        case UInt8(ascii: "n"): add(.srcNat); inv.selector.srcNAT = try parseNAT(optionalNext(), &inv, option: "src-nat")
-        case UInt8(ascii: "g"): add(.dstNat); inv.selector.dstNAT = try parseNAT(optionalNext(), &inv, option: "dst-nat")
-        case UInt8(ascii: "j"): add(.anyNat); inv.selector.anyNAT = try parseNAT(optionalNext(), &inv, option: "any-nat")
+            if let previous = inv.selection.family, previous != family { throw .parameter("mismatched address family") }
+            inv.selection.family = family
+        case UInt8(ascii: "n"): add(.srcNat); inv.selection.selector.srcNAT = try parseNAT(optionalNext(), &inv.selection.family, option: "src-nat")
+        case UInt8(ascii: "g"): add(.dstNat); inv.selection.selector.dstNAT = try parseNAT(optionalNext(), &inv.selection.family, option: "dst-nat")
+        case UInt8(ascii: "j"): add(.anyNat); inv.selection.selector.anyNAT = try parseNAT(optionalNext(), &inv.selection.family, option: "any-nat")
         case UInt8(ascii: "o"):
             add(.output)
             var output = OutputOptions()
-            try parseList(optarg!, names: outputNameList) { index in
+            try parseList(optarg!, names: outputNameList) { (index: Int) throws(Failure) in
                 // conntrack matches the old NAT names first and only warns.
-                if index < 2 { Console.raw("WARNING: ignoring \(outputNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
+                if index < 2 { try console.raw("WARNING: ignoring \(outputNames[index].0), use --\(index == 0 ? "src" : "dst")-nat instead") }
                 output.formUnion(outputNames[index].1)
             }
             inv.output.formUnion(output)
         case UInt8(ascii: "b"):
             add(.bufferSize)
-            inv.bufferSize = try number(optarg!, max: Int32.max, what: "buffer size")
+            inv.events.bufferSize = try number(optarg!, max: Int32.max, what: "buffer size")
         case UInt8(ascii: "w"):
             add(.zone)
-            inv.selector.zone = try number(optarg!, max: UInt16.max, what: "zone")
+            inv.selection.selector.zone = try number(optarg!, max: UInt16.max, what: "zone")
         case UInt8(ascii: "l"):
             add(.label)
-            inv.labelNames += String(cString: optarg!).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            inv.selection.labelNames += String(cString: optarg!).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         case UInt8(ascii: "<"):
             add(.labelAdd)
-            inv.labelAddNames += String(cString: optarg!).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            inv.change.labelAddNames += String(cString: optarg!).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         case UInt8(ascii: ">"):
             add(.labelDel)
             let names = optionalNext()
-            inv.labelDelNames = (inv.labelDelNames ?? []) +
+            inv.change.labelDelNames = (inv.change.labelDelNames ?? []) +
                 (names?.split(separator: ",", omittingEmptySubsequences: false).map(String.init) ?? [])
         case UInt8(ascii: "("):
             add(.origZone)
-            inv.selector.origZone = try number(optarg!, max: UInt16.max, what: "zone")
+            inv.selection.selector.origZone = try number(optarg!, max: UInt16.max, what: "zone")
         case UInt8(ascii: ")"):
             add(.replyZone)
-            inv.selector.replyZone = try number(optarg!, max: UInt16.max, what: "zone")
+            inv.selection.selector.replyZone = try number(optarg!, max: UInt16.max, what: "zone")
         default:
             throw .parameter("unknown option `\(current)'")
         }
     }
-    if let mask = inv.maskSrc, var m = inv.selector.origSrc {
+    if let mask = inv.selection.maskSrc, var m = inv.selection.selector.origSrc {
         m.mask = mask
-        inv.selector.origSrc = m
+        inv.selection.selector.origSrc = m
     }
-    if let mask = inv.maskDst, var m = inv.selector.origDst {
+    if let mask = inv.selection.maskDst, var m = inv.selection.selector.origDst {
         m.mask = mask
-        inv.selector.origDst = m
+        inv.selection.selector.origDst = m
     }
-    inv.selector.family = inv.family
+    inv.selection.selector.family = inv.selection.family
     return inv
 }
 
@@ -650,7 +717,8 @@ private let statusNames: [(String, Status)] = [
 /// conntrack's comma-list parser: each item may be any case-insensitive
 /// prefix of a name; an empty item or an unknown one is a bad parameter,
 /// reported with the rest of the list from that item on.
-private func parseList(_ text: UnsafePointer<CChar>, names: [[UInt8]], onItem: (Int) -> Void = { _ in }) throws(Failure) {
+private func parseList(_ text: UnsafePointer<CChar>, names: [[UInt8]],
+                       onItem: (Int) throws(Failure) -> Void = { _ in }) throws(Failure) {
     var start = 0
     while true {
         var end = start
@@ -660,7 +728,7 @@ private func parseList(_ text: UnsafePointer<CChar>, names: [[UInt8]], onItem: (
         guard !item.isEmpty, let index = names.firstIndex(where: { hasPrefixIgnoringCase($0, item) }) else {
             throw .parameter("Bad parameter `\(String(cString: text + start))'")
         }
-        onItem(index)
+        try onItem(index)
         guard text[end] != 0 else { return }
         start = end + 1
     }
@@ -682,14 +750,14 @@ private func hasPrefixIgnoringCase(_ name: [UInt8], _ prefix: UnsafeBufferPointe
 /// -s and -d only), and the check that all addresses share one family.
 /// IPv4 is read as inet_aton(3) reads it ("127.1", "0x7f.0.0.1"), as
 /// conntrack does. Returns whether a prefix length was given.
-private func parseAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout Invocation, option: String,
+private func parseAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ family: inout Family?, option: String,
                           cidr: Bool = true) throws(Failure) -> (AddressMatch, Bool) {
     // A plain address is read where it is; a word with a '/' as a string.
     if strchr(optarg!, 0x2f /* / */) == nil {
         guard let address = parseIP(optarg!) else { throw .parameter("Invalid IP address `\(String(cString: optarg!))'") }
-        let family: Family = address.isV4 ? .ipv4 : .ipv6
-        if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
-        inv.family = family
+        let addressFamily: Family = address.isV4 ? .ipv4 : .ipv6
+        if let previous = family, previous != addressFamily { throw .parameter("mismatched address family") }
+        family = addressFamily
         return (AddressMatch(address: address, mask: AddressMatch.mask(for: address, prefix: nil)), false)
     }
     let text = String(cString: optarg!)
@@ -713,9 +781,9 @@ private func parseAddress(_ optarg: UnsafeMutablePointer<CChar>?, _ inv: inout I
             prefix = p
         }
     }
-    let family: Family = address.isV4 ? .ipv4 : .ipv6
-    if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
-    inv.family = family
+    let addressFamily: Family = address.isV4 ? .ipv4 : .ipv6
+    if let previous = family, previous != addressFamily { throw .parameter("mismatched address family") }
+    family = addressFamily
     return (AddressMatch(address: address, mask: AddressMatch.mask(for: address, prefix: prefix)), prefix != nil)
 }
 
@@ -762,7 +830,7 @@ private func dottedQuad(_ text: UnsafePointer<CChar>) -> UInt32? {
 }
 
 /// -n/-g/-j: nothing (any NAT), ADDR, ADDR:PORT or [V6]:PORT.
-private func parseNAT(_ text: String?, _ inv: inout Invocation, option: String) throws(Failure) -> NATMatch {
+private func parseNAT(_ text: String?, _ family: inout Family?, option: String) throws(Failure) -> NATMatch {
     guard let text else { return NATMatch(address: nil) }
     if text.contains("/") { throw .parameter("CIDR notation unavailable for `--\(option)'") }
     var addressText = text
@@ -786,9 +854,9 @@ private func parseNAT(_ text: String?, _ inv: inout Invocation, option: String) 
         port = UInt16(p)
     }
     guard let address = parseIP(addressText) else { throw .parameter("Invalid IP address `\(text)'") }
-    let family: Family = address.isV4 ? .ipv4 : .ipv6
-    if let previous = inv.family, previous != family { throw .parameter("mismatched address family") }
-    inv.family = family
+    let addressFamily: Family = address.isV4 ? .ipv4 : .ipv6
+    if let previous = family, previous != addressFamily { throw .parameter("mismatched address family") }
+    family = addressFamily
     return NATMatch(address: address, port: port)
 }
 
@@ -838,12 +906,12 @@ private func number<T: FixedWidthInteger>(_ text: UnsafePointer<CChar>, max: T, 
 
 /// The value of an option -p added (--sport, --state, --icmp-type, ...).
 private func parseProtocolOption(_ option: ProtoOption, _ value: UnsafePointer<CChar>, _ inv: inout Invocation) throws(Failure) {
-    let proto = inv.selector.proto ?? 0
+    let proto = inv.selection.selector.proto ?? 0
     switch option {
-    case .origSrcPort: inv.selector.origSrcPort = try decimal(value, max: UInt16.max, what: "port")
-    case .origDstPort: inv.selector.origDstPort = try decimal(value, max: UInt16.max, what: "port")
-    case .replySrcPort: inv.selector.replySrcPort = try decimal(value, max: UInt16.max, what: "port")
-    case .replyDstPort: inv.selector.replyDstPort = try decimal(value, max: UInt16.max, what: "port")
+    case .origSrcPort: inv.selection.selector.origSrcPort = try decimal(value, max: UInt16.max, what: "port")
+    case .origDstPort: inv.selection.selector.origDstPort = try decimal(value, max: UInt16.max, what: "port")
+    case .replySrcPort: inv.selection.selector.replySrcPort = try decimal(value, max: UInt16.max, what: "port")
+    case .replyDstPort: inv.selection.selector.replyDstPort = try decimal(value, max: UInt16.max, what: "port")
     case .state:
         let value = String(cString: value)
         let (names, label): ([String], String) = switch proto {
@@ -854,36 +922,36 @@ private func parseProtocolOption(_ option: ProtoOption, _ value: UnsafePointer<C
         // Exact names; conntrack also knows the kernel's old name LISTEN
         // for SYN_SENT2. (conntrack 1.4.7 crashes on an unknown SCTP state.)
         if let index = names.firstIndex(of: value) {
-            inv.selector.state = UInt8(index)
+            inv.selection.selector.state = UInt8(index)
         } else if label == "TCP", value == "LISTEN" {
-            inv.selector.state = 9
+            inv.selection.selector.state = 9
         } else if label == "DCCP" {
             throw .parameter("Unknown DCCP state `\(value)'")
         } else {
             throw .parameter("unknown \(label) state `\(value)'")
         }
-    case .icmpType: inv.selector.icmpType = try decimal(value, max: UInt8.max, what: "ICMP type")
-    case .icmpCode: inv.selector.icmpCode = try decimal(value, max: UInt8.max, what: "ICMP code")
-    case .icmpID: inv.selector.icmpID = try decimal(value, max: UInt16.max, what: "ICMP id")
-    case .greSrcKey: inv.selector.greSrcKey = try number(value, max: UInt16.max, what: "GRE key")
-    case .greDstKey: inv.selector.greDstKey = try number(value, max: UInt16.max, what: "GRE key")
-    case .replyKeySrc: inv.replyKeySrc = try number(value, max: UInt16.max, what: "GRE key")
-    case .replyKeyDst: inv.replyKeyDst = try number(value, max: UInt16.max, what: "GRE key")
-    case .origVtag: inv.selector.origVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
-    case .replyVtag: inv.selector.replyVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
-    case .tupleSrcPort: inv.expectSrcPort = try decimal(value, max: UInt16.max, what: "port")
-    case .tupleDstPort: inv.expectDstPort = try decimal(value, max: UInt16.max, what: "port")
-    case .maskSrcPort: inv.expectMaskSrcPort = try decimal(value, max: UInt16.max, what: "port")
-    case .maskDstPort: inv.expectMaskDstPort = try decimal(value, max: UInt16.max, what: "port")
-    case .tupleSrcKey: inv.expectSrcPort = try number(value, max: UInt16.max, what: "GRE key")
-    case .tupleDstKey: inv.expectDstPort = try number(value, max: UInt16.max, what: "GRE key")
-    case .maskSrcKey: inv.expectMaskSrcPort = try number(value, max: UInt16.max, what: "GRE key")
-    case .maskDstKey: inv.expectMaskDstPort = try number(value, max: UInt16.max, what: "GRE key")
+    case .icmpType: inv.selection.selector.icmpType = try decimal(value, max: UInt8.max, what: "ICMP type")
+    case .icmpCode: inv.selection.selector.icmpCode = try decimal(value, max: UInt8.max, what: "ICMP code")
+    case .icmpID: inv.selection.selector.icmpID = try decimal(value, max: UInt16.max, what: "ICMP id")
+    case .greSrcKey: inv.selection.greSrcKey = try number(value, max: UInt16.max, what: "GRE key")
+    case .greDstKey: inv.selection.greDstKey = try number(value, max: UInt16.max, what: "GRE key")
+    case .replyKeySrc: inv.change.replyKeySrc = try number(value, max: UInt16.max, what: "GRE key")
+    case .replyKeyDst: inv.change.replyKeyDst = try number(value, max: UInt16.max, what: "GRE key")
+    case .origVtag: inv.selection.origVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
+    case .replyVtag: inv.selection.replyVtag = try decimal(value, max: UInt32.max, what: "SCTP vtag")
+    case .tupleSrcPort: inv.expectation.srcPort = try decimal(value, max: UInt16.max, what: "port")
+    case .tupleDstPort: inv.expectation.dstPort = try decimal(value, max: UInt16.max, what: "port")
+    case .maskSrcPort: inv.expectation.maskSrcPort = try decimal(value, max: UInt16.max, what: "port")
+    case .maskDstPort: inv.expectation.maskDstPort = try decimal(value, max: UInt16.max, what: "port")
+    case .tupleSrcKey: inv.expectation.srcPort = try number(value, max: UInt16.max, what: "GRE key")
+    case .tupleDstKey: inv.expectation.dstPort = try number(value, max: UInt16.max, what: "GRE key")
+    case .maskSrcKey: inv.expectation.maskSrcPort = try number(value, max: UInt16.max, what: "GRE key")
+    case .maskDstKey: inv.expectation.maskDstPort = try number(value, max: UInt16.max, what: "GRE key")
     case .role:
         let value = String(cString: value)
         switch value.lowercased() {
-        case "client": inv.selector.dccpRole = 0
-        case "server": inv.selector.dccpRole = 1
+        case "client": inv.selection.selector.dccpRole = 0
+        case "server": inv.selection.selector.dccpRole = 1
         default: throw .parameter("Unknown DCCP role `\(value)'")
         }
     case .other:

@@ -1,56 +1,46 @@
 import CTCore
 import Glibc
 
-/// Runs a parsed, validated command and returns the exit code.
-func run(_ inv: Invocation) -> ExitCode {
+/// Runs a parsed, validated command and returns the exit code; what ends
+/// the run otherwise (a failure, a reader gone away) is thrown.
+func run(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
+    let console = session.console
     switch inv.command {
     case nil, .help?:
-        Console.out.append(usage)
-        Console.flushOut()
+        console.out.append(usage)
+        try console.flushOut()
         return .ok
     case .version?:
-        Console.out.append("ctl v\(version) (conntrack 1.4.7 compatible)\n")
-        Console.flushOut()
+        console.out.append("ctl v\(version) (conntrack 1.4.7 compatible)\n")
+        try console.flushOut()
         return .ok
-    case _ where inv.table == .expect: return runExpect(inv)
-    case .list? where inv.table != .conntrack: return listOther(inv)
-    case .list?: return list(inv)
-    case .delete?: return delete(inv)
-    case .get?: return get(inv)
-    case .count?: return count(inv)
-    case .stats?: return stats(inv)
-    case .flush?: return flush(inv)
-    case .create?, .add?: return create(inv)
-    case .update?: return update(inv)
-    case .load?: return load(inv)
-    case .event?: return events(inv)
-    }
-}
-
-/// Opens the conntrack socket or ends with conntrack's failure message.
-/// The one handle of this run: -R's lines all share it.
-nonisolated(unsafe) private var sharedConntrack: CTSession?
-
-func openConntrack(_ command: Command) -> CTSession {
-    if let ct = sharedConntrack { return ct }
-    do {
-        let ct = try CTSession()
-        sharedConntrack = ct
-        return ct
-    } catch {
-        Console.fail(.other("Can't open handler: \(error)"))
+    case _ where inv.table == .expect: return try runExpect(inv, session)
+    case .list? where inv.table != .conntrack: return try listOther(inv, session)
+    case .list?: return try list(inv, session)
+    case .delete?: return try delete(inv, session)
+    case .get?: return try get(inv, session)
+    case .count?: return try count(session)
+    case .stats?: return try stats(session)
+    case .flush?: return try flush(inv, session)
+    case .create?, .add?: return try create(inv, session)
+    case .update?: return try update(inv, session)
+    case .load?: return try load(inv, session)
+    case .event?: return try events(inv, session)
     }
 }
 
 func operationFailed(_ error: Error, _ command: Command, table: Table = .conntrack) -> String {
-    if let errno = error as? Errno { return "Operation failed: \(describe(errno, command: command, table: table))" }
+    if let errno = error as? Errno ?? (error as? ConntrackError)?.errno {
+        return "Operation failed: \(describe(errno, command: command, table: table))"
+    }
     return "Operation failed: \(error)"
 }
 
 /// The kernel features ctl uses, as the running kernel has them (by its
 /// version), less those CTL_KERNEL_LACKS names: worked out once per run
-/// (-R runs many lines). CTL_KERNEL_LACKS lets tests force each fallback
-/// path on a kernel that has every feature; it is a comma list of
+/// (-R runs many lines; the Session keeps them). CTL_KERNEL_LACKS lets
+/// tests force each fallback path on a kernel that has every feature; it
+/// is a comma list of
 /// - `family`, `mark`, `status`, `tuple`: the dump filters (nfgen_family,
 ///   CTA_MARK, CTA_STATUS, CTA_FILTER; the tuple filter needs the family
 ///   and goes with it); the userspace check alone then selects;
@@ -59,58 +49,93 @@ func operationFailed(_ error: Error, _ command: Command, table: Table = .conntra
 ///   /proc, as on kernels before 3.x with conntrack);
 /// - `family-flush`: a flush of one family (-F -f is then refused, as on
 ///   kernels before 5.0).
-/// CTL_NO_KERNEL_FILTER=1 is `family,mark,status,tuple,socket`.
-struct KernelFeatures {
-    var filters: KernelFilterSupport
-    /// IPCTNL_MSG_CT_GET_STATS(_CPU) and IPCTNL_MSG_EXP_GET_STATS_CPU.
-    var statistics = true
-    /// A flush restricted to nfgen_family.
-    var familyFlush: Bool
-
-    static let current: KernelFeatures = {
+/// - `zone`: the zone dump filter (CTA_ZONE, Linux 6.8);
+/// CTL_NO_KERNEL_FILTER=1 is `family,mark,status,tuple,zone,socket`.
+extension KernelCapabilities {
+    static func fromEnvironment() -> KernelCapabilities {
         var lacks = Set(getenv("CTL_KERNEL_LACKS").map { String(cString: $0).split(separator: ",") } ?? [])
         if let v = getenv("CTL_NO_KERNEL_FILTER"), String(cString: v) == "1" {
-            lacks.formUnion(["family", "mark", "status", "tuple", "socket"])
+            lacks.formUnion(["family", "mark", "status", "tuple", "zone", "socket"])
         }
-        var f = KernelFeatures(filters: .forKernel(.running), familyFlush: KernelCapabilities.detect().supports(.familyFlush))
-        if lacks.contains("family") { f.filters.family = false; f.filters.tupleFilter = false }
-        if lacks.contains("mark") { f.filters.mark = false }
-        if lacks.contains("status") { f.filters.status = false }
-        if lacks.contains("tuple") { f.filters.tupleFilter = false }
-        if lacks.contains("socket") { f.filters.socketFilter = false }
-        if lacks.contains("stats") { f.statistics = false }
-        if lacks.contains("family-flush") { f.familyFlush = false }
-        return f
-    }()
-}
-
-/// What the kernel may filter (see KernelFeatures).
-func kernelSupport() -> KernelFilterSupport { KernelFeatures.current.filters }
-
-/// The answer of a kernel without ctnetlink's statistics messages, where
-/// KernelFeatures says it has none.
-func refuseStatisticsIfLacking() throws(Errno) {
-    if !KernelFeatures.current.statistics { throw Errno(EOPNOTSUPP) }
-}
-
-/// The label map when -o labels asks for names (a missing file is only a
-/// warning, as in conntrack).
-func outputLabelMap(_ inv: Invocation, labels: Bool? = nil) -> LabelMap? {
-    // -l prints labels too, as -o labels does.
-    guard labels ?? (inv.output.contains(.labels) || !inv.labelNames.isEmpty) else { return nil }
-    return labelMap()
-}
-
-/// The selector with -l names turned into label bits.
-func resolvedSelector(_ inv: Invocation) -> Selector {
-    var selector = inv.selector
-    guard !inv.labelNames.isEmpty else { return selector }
-    do {
-        selector.labels += try labelBits(inv.labelNames, labelMap() ?? LabelMap(names: [:]))
-    } catch {
-        Console.fail(error)
+        let names: [Substring: [KernelFeature]] = [
+            "family": [.familyDumpFilter, .tupleDumpFilter], "mark": [.markDumpFilter],
+            "status": [.statusDumpFilter], "tuple": [.tupleDumpFilter], "zone": [.zoneDumpFilter],
+            "socket": [.eventSocketFilter], "stats": [.statistics], "family-flush": [.familyFlush],
+        ]
+        return KernelCapabilities.detect().removing(lacks.flatMap { names[$0] ?? [] })
     }
-    return selector
+}
+
+extension Invocation {
+    /// The label map when -o labels asks for names (a missing file is only
+    /// a warning, as in conntrack); `labels` overrides whether names are
+    /// wanted.
+    func outputLabelMap(_ session: Session, labels: Bool? = nil) throws(Failure) -> LabelMap? {
+        // -l prints labels too, as -o labels does.
+        guard labels ?? (output.contains(.labels) || !selection.labelNames.isEmpty) else { return nil }
+        return try session.labelMap()
+    }
+
+    /// The parsed selector with -l names turned into label bits.
+    func resolvedSelector(_ session: Session) throws(Failure) -> Selector {
+        var selector = selection.selector
+        guard !selection.labelNames.isEmpty else { return selector }
+        selector.labels += try labelBits(selection.labelNames, session.labelMap() ?? LabelMap(names: [:]))
+        return selector
+    }
+
+    /// The selector `command` selects with, derived from the parsed one
+    /// (which stays as it is): -D's and -U's differ from -L's.
+    func selector(for command: Command, _ session: Session) throws(Failure) -> Selector {
+        var resolved = try resolvedSelector(session)
+        // conntrack 1.4.7's NAT check looks at an IPv6 address's family only,
+        // and with a port only at the port (its last check wins).
+        for nat in [\Selector.srcNAT, \Selector.dstNAT, \Selector.anyNAT] {
+            guard var m = resolved[keyPath: nat] else { continue }
+            if m.port != nil { m.address = nil }
+            if case .v6? = m.address { m.address = nil }
+            resolved[keyPath: nat] = m
+        }
+        switch command {
+        case .delete: return resolved.deleting
+        case .update: return resolved.updating
+        default: return resolved
+        }
+    }
+
+    /// What -L, -G and -E check besides the selector: with conntrack 1.4.7's
+    /// -m before -u, the mark as -m gave it too (its kernel filter takes
+    /// one mark, its own check the other). nil when there is nothing more.
+    var quirkCheck: ((Flow) -> Bool)? {
+        guard let listMark = selection.listMark else { return nil }
+        let mask = selection.selector.markMask
+        return { flow in flow.mark.map { $0 & mask } == listMark }
+    }
+}
+
+extension Selector {
+    /// -D's selector: it asks for every -u bit (conntrack 1.4.7's -L uses
+    /// the first -u's); no bit at all (-u UNSET) selects everything; and it
+    /// checks only the mark as -u left it.
+    var deleting: Selector {
+        var s = self
+        if let status { s.statusMask = status }
+        if status == [] { s.status = nil }
+        return s
+    }
+
+    /// -U's selector: -m, -u, -t, --state and the protocol's values are
+    /// what to set, not what to select.
+    var updating: Selector {
+        var s = self
+        s.mark = nil
+        s.status = nil
+        s.statusMask = []
+        s.timeout = nil
+        s.state = nil
+        s.dccpRole = nil
+        return s
+    }
 }
 
 /// The formatters -o chooses between: the text format always, and the
@@ -131,8 +156,8 @@ struct OutputFormats {
 
     /// The label names -o labels or -l asks for (none for -o save, which
     /// leaves labels out).
-    static func labelMap(_ inv: Invocation, labels: Bool? = nil) -> LabelMap? {
-        inv.output.contains(.save) ? nil : outputLabelMap(inv, labels: labels)
+    static func labelMap(_ inv: Invocation, _ session: Session, labels: Bool? = nil) throws(Failure) -> LabelMap? {
+        inv.output.contains(.save) ? nil : try inv.outputLabelMap(session, labels: labels)
     }
 }
 
@@ -152,17 +177,23 @@ final class FlowPrinter {
     let xmlHeader: Bool
     let xmlFooter: Bool
     private var headerWritten = false
-    let out = Console.out
+    let out: OutputBuffer
     let now = Int(time(nil))
     var count = 0
-    /// `labels` overrides whether label names are printed (-o labels, -l).
-    init(_ inv: Invocation, labels: Bool? = nil, xmlHeader: Bool = true, xmlFooter: Bool = true) {
-        formats = OutputFormats(inv.output, labelMap: OutputFormats.labelMap(inv, labels: labels))
+    /// `output`: -o as the command prints; `labels` overrides whether
+    /// label names are printed (-o labels, -l).
+    init(_ inv: Invocation, _ session: Session, output: OutputOptions? = nil, labels: Bool? = nil,
+         xmlHeader: Bool = true, xmlFooter: Bool = true) throws(Failure) {
+        var shown = inv
+        if let output { shown.output = output }
+        formats = OutputFormats(shown.output, labelMap: try OutputFormats.labelMap(shown, session, labels: labels))
+        out = session.console.out
         self.xmlHeader = xmlHeader
         self.xmlFooter = xmlFooter
     }
-    init(options: OutputOptions, saveCommand: StaticString = "-A") {
+    init(options: OutputOptions, saveCommand: StaticString = "-A", out: OutputBuffer) {
         formats = OutputFormats(options, labelMap: nil, saveCommand: saveCommand)
+        self.out = out
         xmlHeader = false
         xmlFooter = false
     }
@@ -184,6 +215,26 @@ final class FlowPrinter {
         try out.flushIfFull()
     }
     /// Ends the XML document if one was begun.
+    /// An output error the last dump callback met, which stopped the dump.
+    private var failure: Error?
+
+    /// `print` as a library dump callback: an output error (a reader gone
+    /// away, a full disk) stops the dump and is thrown by `rethrow`.
+    func offer(_ flow: Flow) -> DumpControl {
+        do {
+            try print(flow)
+            return .proceed
+        } catch {
+            failure = error
+            return .stop
+        }
+    }
+
+    /// Throws the output error that stopped the dump, if one did.
+    func rethrow() throws {
+        if let failure { throw failure }
+    }
+
     func finish() {
         if xmlFooter, headerWritten { XMLFormatter.writeFooter(to: out) }
     }
@@ -193,147 +244,151 @@ final class FlowPrinter {
 /// reports skipped messages and conntrack's summary "N flow entries have
 /// been VERB.". Returns whether it all went well; a kernel failure is
 /// reported with conntrack's message and gives false.
-private func printingFlows(_ command: Command, _ printer: FlowPrinter, verb: String,
-                           _ body: (CTSession) throws -> Void) -> Bool {
-    let ct = openConntrack(command)
+private func printingFlows(_ command: Command, _ printer: FlowPrinter, verb: String, _ session: Session,
+                           _ body: (Conntrack) throws -> [String]) throws(Failure) -> Bool {
+    let console = session.console
+    let ct = try session.conntrack()
+    let skipped: [String]
     do {
-        try body(ct)
+        skipped = try body(ct)
+        try printer.rethrow()
         printer.finish()
     } catch let error as OutputError {
-        Console.handle(error)
+        throw .output(error)
     } catch {
-        Console.error(operationFailed(error, command))
+        try console.error(operationFailed(error, command))
         return false
     }
-    Console.flushOut()
-    for problem in ct.malformed { Console.message("skipped a \(problem)") }
-    Console.summary("\(printer.count) flow entries have been \(verb).")
-    return ct.malformed.isEmpty
+    try console.flushOut()
+    for problem in skipped { try console.message("skipped a malformed message: \(problem)") }
+    try console.summary("\(printer.count) flow entries have been \(verb).")
+    return skipped.isEmpty
 }
 
 /// -L: one line per selected entry, streamed as the dump arrives.
-private func list(_ inv: Invocation) -> ExitCode {
-    let selector = resolvedSelector(inv)
-    let printer = FlowPrinter(inv)
-    let ok = printingFlows(.list, printer, verb: "shown") { ct in
-        try ct.dump(selector, kernel: kernelSupport(), zeroCounters: inv.options.contains(.zero)) { try printer.print($0) }
+private func list(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
+    let selector = try inv.selector(for: .list, session)
+    let printer = try FlowPrinter(inv, session)
+    let ok = try printingFlows(.list, printer, verb: "shown", session) { ct in
+        try ct.forEachFlow(matching: selector, zeroingCounters: inv.options.contains(.zero), where: inv.quirkCheck,
+                           printer.offer).skipped
     }
     return ok ? .ok : .failure
 }
 
 /// -L dying and -L unconfirmed: the lists as -L prints entries, with -L's
 /// selectors and summary.
-func listOther(_ inv: Invocation) -> ExitCode {
-    let selector = resolvedSelector(inv)
-    let printer = FlowPrinter(inv)
-    let ok = printingFlows(.list, printer, verb: "shown") { ct in
-        try ct.dumpList(inv.table == .dying ? .dying : .unconfirmed, selector) { try printer.print($0) }
+func listOther(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
+    let selector = try inv.selector(for: .list, session)
+    let printer = try FlowPrinter(inv, session)
+    let engine = try session.engine()
+    let ok = try printingFlows(.list, printer, verb: "shown", session) { _ in
+        let check = inv.quirkCheck
+        try engine.dumpList(inv.table == .dying ? .dying : .unconfirmed, selector) { flow in
+            if check?(flow) ?? true { try printer.print(flow) }
+        }
+        return engine.malformed.map(\.reason)
     }
     return ok ? .ok : .failure
 }
 
 /// -D: delete the selected entries, printing each one deleted.
-private func delete(_ inv: Invocation) -> ExitCode {
-    var selector = resolvedSelector(inv)
-    // -D asks for every -u bit (conntrack 1.4.7's -L uses the first -u's);
-    // no bit at all (-u UNSET) selects everything.
-    if let status = selector.status { selector.statusMask = status }
-    if selector.status == [] { selector.status = nil }
-    // -D checks only the mark as -u left it.
-    selector.listMark = nil
+private func delete(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
+    let selector = try inv.selector(for: .delete, session)
     // conntrack prints deleted entries without labels and kernel timestamps.
-    let printer = FlowPrinter(options: inv.output.subtracting([.labels, .ktimestamp]), saveCommand: "-D")
-    let ok = printingFlows(.delete, printer, verb: "deleted") { ct in
-        try ct.delete(selector, kernel: kernelSupport()) { try printer.print($0) }
+    let printer = FlowPrinter(options: inv.output.subtracting([.labels, .ktimestamp]), saveCommand: "-D",
+                              out: session.console.out)
+    let ok = try printingFlows(.delete, printer, verb: "deleted", session) { ct in
+        try ct.deleteAll(matching: selector, onDeleted: printer.offer).skipped
     }
-    return ok && (printer.count > 0 || Console.inLoadFile) ? .ok : .failure
+    return ok && (printer.count > 0 || session.console.inLoadFile) ? .ok : .failure
 }
 
 /// -G: one entry by its original tuple.
-private func get(_ inv: Invocation) -> ExitCode {
-    let sel = inv.selector
+private func get(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
+    let sel = inv.selection.selector
     // What conntrack's request makes the kernel answer when the original
     // tuple is incomplete (EINVAL) or reply ports come without any reply
     // addresses (ENODATA).
     let portProto = IPProto.hasPorts(sel.proto ?? 0)
     if sel.origSrc == nil || sel.origDst == nil || (portProto && (sel.origSrcPort == nil || sel.origDstPort == nil)) {
-        Console.error(operationFailed(Errno(EINVAL), .get))
+        try session.console.error(operationFailed(Errno(EINVAL), .get))
         return .failure
     }
     if sel.replySrcPort != nil || sel.replyDstPort != nil, sel.replySrc == nil, sel.replyDst == nil {
-        Console.error(operationFailed(Errno(ENODATA), .get))
+        try session.console.error(operationFailed(Errno(ENODATA), .get))
         return .failure
     }
     var tuple = Tuple()
     tuple.src = sel.origSrc?.address
     tuple.dst = sel.origDst?.address
     tuple.proto = sel.proto ?? 0
-    tuple.srcPort = sel.origSrcPort ?? sel.greSrcKey
-    tuple.dstPort = sel.origDstPort ?? sel.greDstKey
+    tuple.srcPort = sel.origSrcPort ?? inv.selection.greSrcKey
+    tuple.dstPort = sel.origDstPort ?? inv.selection.greDstKey
     tuple.icmpType = sel.icmpType
     tuple.icmpCode = sel.icmpCode
     tuple.icmpID = sel.icmpID ?? 0
-    let selector = resolvedSelector(inv)
-    let printer = FlowPrinter(inv, xmlFooter: false)
-    let ok = printingFlows(.get, printer, verb: "shown") { ct in
+    let selector = try inv.selector(for: .get, session)
+    let printer = try FlowPrinter(inv, session, xmlFooter: false)
+    let ok = try printingFlows(.get, printer, verb: "shown", session) { ct in
         // The kernel finds the entry by its tuple; the other selectors
         // (-r, -q, --state, -l, -i, ...) must match it too.
-        if let flow = try ct.get(family: inv.family ?? .ipv4, tuple: tuple),
-           selector.matches(flow) {
-            try printer.print(flow)
-        }
+        guard let flow = try ct.get(FlowKey(tuple: tuple)) else { throw Errno.noEntry }
+        if selector.matches(flow), inv.quirkCheck?(flow) ?? true { try printer.print(flow) }
+        return []
     }
-    return ok && (printer.count > 0 || Console.inLoadFile) ? .ok : .failure
+    return ok && (printer.count > 0 || session.console.inLoadFile) ? .ok : .failure
 }
 
 /// -C: the kernel's entry count; /proc when ctnetlink refuses.
-private func count(_ inv: Invocation) -> ExitCode {
-    let ct = openConntrack(.count)
+private func count(_ session: Session) throws(Failure) -> ExitCode {
+    let console = session.console
+    let ct = try session.conntrack()
+    let n: Int
     do {
-        try refuseStatisticsIfLacking()
-        let n = try ct.count()
-        Console.out.append("\(n)\n")
-        Console.flushOut()
-        return .ok
+        try session.refuseStatisticsIfLacking()
+        n = Int(try ct.tableSize().entries)
     } catch {
-        Console.error(operationFailed(error, .count))
+        try console.error(operationFailed(error, .count))
         if let text = try? readTextFile("/proc/sys/net/netfilter/nf_conntrack_count"),
            let n = Int(text.trimmingCharacters(in: " \n")) {
-            Console.out.append("\(n)\n")
-            Console.flushOut()
+            console.out.append("\(n)\n")
+            try console.flushOut()
         }
         return .failure
     }
+    console.out.append("\(n)\n")
+    try console.flushOut()
+    return .ok
 }
 
 /// -S: per-CPU statistics; /proc/net/stat/nf_conntrack when ctnetlink refuses.
-private func stats(_ inv: Invocation) -> ExitCode {
-    let ct = openConntrack(.stats)
+private func stats(_ session: Session) throws(Failure) -> ExitCode {
+    let console = session.console
+    let ct = try session.conntrack()
     do {
-        try refuseStatisticsIfLacking()
-        try ct.cpuStatistics { stats in
-            TextFormatter.write(stats, to: Console.out)
-        }
-        Console.flushOut()
-        return .ok
+        try session.refuseStatisticsIfLacking()
+        for stats in try ct.statistics() { TextFormatter.write(stats, to: console.out) }
     } catch let error as OutputError {
-        Console.handle(error)
+        throw .output(error)
     } catch {
-        return statisticsFallback(operationFailed(error, .stats))
+        return try statisticsFallback(operationFailed(error, .stats), console)
     }
+    try console.flushOut()
+    return .ok
 }
 
 /// What conntrack does when ctnetlink refuses statistics (-S, -S expect):
 /// the conntrack table's /proc statistics, then the failure all the same;
 /// "Can't open /proc interface" when /proc has none.
-func statisticsFallback(_ failure: String) -> ExitCode {
-    Console.out.removeAllPending()
+func statisticsFallback(_ failure: String, _ console: Console) throws(Failure) -> ExitCode {
+    console.out.removeAllPending()
     guard let text = try? readTextFile("/proc/net/stat/nf_conntrack") else {
-        Console.fail(.other("Can't open /proc interface"))
+        throw .other("Can't open /proc interface")
     }
-    writeProcStats(text, to: Console.out)
-    Console.flushOut()
-    Console.error(failure)
+    writeProcStats(text, to: console.out)
+    try console.flushOut()
+    try console.error(failure)
     return .failure
 }
 
@@ -359,21 +414,22 @@ func writeProcStats(_ text: String, to out: OutputBuffer) {
 }
 
 /// -F: flush the table, or with -f one family of it.
-private func flush(_ inv: Invocation) -> ExitCode {
-    if inv.family != nil, !KernelFeatures.current.familyFlush {
-        Console.fail(.other("flushing one family needs Linux 5.0 or later; this kernel would flush every family"))
+private func flush(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
+    let family = inv.selection.family
+    if family != nil, !session.capabilities.supports(.familyFlush) {
+        throw .other("flushing one family needs Linux 5.0 or later; this kernel would flush every family")
     }
-    let ct = openConntrack(.flush)
+    let ct = try session.conntrack()
     do {
-        try ct.flush(family: inv.family)
-        Console.message("connection tracking table has been emptied.")
-        return .ok
+        if let family { try ct.flush(family: family) } else { try ct.flush() }
     } catch {
         // conntrack reports the flush and then the failure; so does ctl.
-        Console.message("connection tracking table has been emptied.")
-        Console.error(operationFailed(error, .flush))
+        try session.console.message("connection tracking table has been emptied.")
+        try session.console.error(operationFailed(error, .flush))
         return .failure
     }
+    try session.console.message("connection tracking table has been emptied.")
+    return .ok
 }
 
 extension String {

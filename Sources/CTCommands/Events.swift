@@ -15,93 +15,106 @@ let defaultEventBuffer = 64 << 20
 /// Set by the SIGINT and SIGTERM handler.
 private let stopRequested = Atomic<Bool>(false)
 
-func events(_ inv: Invocation) -> ExitCode {
-    let selector = resolvedSelector(inv)
-    let groups: EventGroups = inv.eventGroups.isEmpty ? .all : inv.eventGroups
+func events(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
+    let console = session.console
+    let selector = try inv.selector(for: .event, session)
+    let groups: EventGroups = inv.events.groups.isEmpty ? .all : inv.events.groups
+    let bufferSize = inv.events.bufferSize
     let listener: EventListener
     do {
         // Socket filters are older than ctnetlink's events: every kernel
         // has them. CTL_KERNEL_LACKS=socket turns it off.
-        listener = try EventListener(groups: groups, selector: selector, kernelFilter: kernelSupport().socketFilter)
+        listener = try EventListener(groups: groups, selector: selector,
+                                     kernelFilter: session.capabilities.socketFilter, where: inv.quirkCheck)
     } catch {
         // conntrack's words when it cannot bind to the event groups.
-        Console.raw("mnl_socket_bind: \(error)")
-        Console.fail(.other("Can't open netlink socket"))
+        try console.raw("mnl_socket_bind: \(error)")
+        throw .other("Can't open netlink socket")
     }
     do {
-        try listener.setReceiveBuffer(bytes: inv.bufferSize.map(Int.init) ?? defaultEventBuffer)
+        try listener.setReceiveBuffer(bytes: bufferSize.map(Int.init) ?? defaultEventBuffer)
     } catch {
         // Only -b insists; the default is a wish.
-        if inv.bufferSize != nil { Console.fail(.other("cannot set the receive buffer: \(error)")) }
+        if bufferSize != nil { throw .other("cannot set the receive buffer: \(error)") }
     }
-    if inv.bufferSize != nil {
-        Console.raw("NOTICE: Netlink socket buffer size has been set to \(listener.receiveBufferSize) bytes.")
+    if bufferSize != nil {
+        try console.raw("NOTICE: Netlink socket buffer size has been set to \(listener.receiveBufferSize) bytes.")
     }
 
-    let printer = EventPrinter(inv)
-    eventLoop { waitMask in
-        _ = try listener.next(signalMask: waitMask, onMalformed: { problem in
-            Console.message("skipped a \(problem)")
-        }) { event in
+    let printer = try EventPrinter(inv, session)
+    try eventLoop(console) { waitMask, onMalformed in
+        _ = try listener.next(signalMask: waitMask, onMalformed: onMalformed) { event in
             try printer.print(event)
         }
     }
     printer.finish()
-    Console.flushOut()
-    Console.summary("\(printer.count) flow events have been shown.")
+    try console.flushOut()
+    try console.summary("\(printer.count) flow events have been shown.")
     return .ok
 }
 
 /// -E expect: expectation events until SIGINT or SIGTERM, then "N
 /// expectation events have been shown." and exit 0. conntrack takes no
 /// selector, event mask or buffer size here; ctl's buffer is its -E default.
-func expectationEvents(_ inv: Invocation) -> ExitCode {
+func expectationEvents(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
+    let console = session.console
     let listener: ExpectationListener
     do {
         listener = try ExpectationListener()
     } catch {
-        Console.fail(.other("Can't open handler"))
+        throw .other("Can't open handler")
     }
     try? listener.setReceiveBuffer(bytes: defaultEventBuffer)
-    let printer = ExpectationPrinter(options: inv.output, xmlFooter: true)
-    eventLoop { waitMask in
-        _ = try listener.next(signalMask: waitMask, onMalformed: { problem in
-            Console.message("skipped a \(problem)")
-        }) { type, expectation in
+    let printer = ExpectationPrinter(options: inv.output, xmlFooter: true, out: console.out)
+    try eventLoop(console) { waitMask, onMalformed in
+        _ = try listener.next(signalMask: waitMask, onMalformed: onMalformed) { type, expectation in
             try printer.print(expectation, event: type)
         }
     }
     printer.finish()
-    Console.flushOut()
-    Console.summary("\(printer.count) expectation events have been shown.")
+    try console.flushOut()
+    try console.summary("\(printer.count) expectation events have been shown.")
     return .ok
 }
 
-/// Runs `receive` (one wait and whatever it brings) until SIGINT or
-/// SIGTERM. ENOBUFS gets conntrack's warning and listening goes on; a
-/// reader that went away ends ctl quietly; other failures end it with
-/// exit code 1.
-private func eventLoop(_ receive: (sigset_t) throws -> Void) {
+/// Runs `receive` (one wait and whatever it brings; messages it skips go
+/// to the reporter it is given) until SIGINT or SIGTERM. ENOBUFS gets
+/// conntrack's warning and listening goes on; a reader that went away
+/// ends ctl quietly; other failures end it with exit code 1.
+private func eventLoop(_ console: Console,
+                       _ receive: (sigset_t, (MalformedMessage) -> Void) throws -> Void) throws(Failure) {
     let waitMask = blockStopSignals()
     while !stopRequested.load(ordering: .relaxed) {
+        // A skipped message's report that could not be written (stdout's
+        // flush before it failed) ends the run once the wait's events are
+        // handled.
+        var reportFailure: Failure? = nil
         do {
-            try receive(waitMask)
+            try receive(waitMask) { problem in
+                guard reportFailure == nil else { return }
+                do throws(Failure) {
+                    try console.message("skipped a \(problem)")
+                } catch {
+                    reportFailure = error
+                }
+            }
         } catch let error as OutputError {
-            Console.handle(error)
+            throw .output(error)
         } catch let error as Errno where error == .noBufferSpace {
-            Console.flushOut()
-            Console.raw("""
+            try console.flushOut()
+            try console.raw("""
                 WARNING: We have hit ENOBUFS! We are losing events.
                 This message means that the current netlink socket buffer size is too small.
                 Please, check --buffer-size in conntrack(8) manpage.
                 """)
         } catch {
-            Console.flushOut()
-            Console.fail(.other("Operation failed: \(error)"))
+            try console.flushOut()
+            throw .other("Operation failed: \(error)")
         }
+        if let reportFailure { throw reportFailure }
         // Whatever arrived is out before the next wait: a reader on a pipe
         // sees each event at once, a burst still goes out in large writes.
-        Console.flushOut()
+        try console.flushOut()
     }
 }
 
@@ -139,13 +152,14 @@ final class EventPrinter {
     var formats: OutputFormats
     private var headerWritten = false
     let timestamps: Bool
-    let out = Console.out
+    let out: OutputBuffer
     var count = 0
     private var names = ProcessNames()
 
-    init(_ inv: Invocation) {
-        formats = OutputFormats(inv.output, labelMap: OutputFormats.labelMap(inv))
+    init(_ inv: Invocation, _ session: Session) throws(Failure) {
+        formats = OutputFormats(inv.output, labelMap: try OutputFormats.labelMap(inv, session))
         timestamps = inv.output.contains(.timestamp)
+        out = session.console.out
     }
 
     /// Ends the XML document if one was begun (on SIGINT or SIGTERM).

@@ -21,10 +21,11 @@ final class ExpectationPrinter {
     let timestamps: Bool
     let xmlFooter: Bool
     private var headerWritten = false
-    let out = Console.out
+    let out: OutputBuffer
     var count = 0
 
-    init(options: OutputOptions, xmlFooter: Bool) {
+    init(options: OutputOptions, xmlFooter: Bool, out: OutputBuffer) {
+        self.out = out
         formatter = ExpectFormatter(options: options)
         xml = options.contains(.xml)
         json = options.contains(.json) ? JSONFormatter(options: options) : nil
@@ -61,74 +62,78 @@ final class ExpectationPrinter {
 }
 
 /// The expectation table's commands.
-func runExpect(_ inv: Invocation) -> ExitCode {
+func runExpect(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
+    let console = session.console
     // conntrack's default family for everything but the conntrack table's
     // listing commands.
-    let family = inv.family ?? .ipv4
+    let family = inv.selection.family ?? .ipv4
     switch inv.command {
     case .list?:
-        let printer = ExpectationPrinter(options: inv.output, xmlFooter: true)
-        let ct = openConntrack(.list)
-        let ok = expectationRequest(ct, .list, before: { printer.finish() }) {
+        let printer = ExpectationPrinter(options: inv.output, xmlFooter: true, out: console.out)
+        let ct = try session.engine()
+        let ok = try expectationRequest(ct, .list, console, before: { printer.finish() }) {
             try ct.dumpExpectations(family: family) { try printer.print($0) }
         }
         guard ok else { return .failure }
-        Console.summary("\(printer.count) expectations have been shown.")
+        try console.summary("\(printer.count) expectations have been shown.")
         return .ok
     case .get?:
-        let printer = ExpectationPrinter(options: inv.output, xmlFooter: false)
-        let ct = openConntrack(.get)
-        let ok = expectationRequest(ct, .get) {
+        let printer = ExpectationPrinter(options: inv.output, xmlFooter: false, out: console.out)
+        let ct = try session.engine()
+        let ok = try expectationRequest(ct, .get, console) {
             if let e = try ct.getExpectation(family: family, tuple: lookupTuple(inv)) { try printer.print(e) }
         }
         return ok ? .ok : .failure
     case .delete?:
-        let ct = openConntrack(.delete)
-        let ok = expectationRequest(ct, .delete) {
+        let ct = try session.engine()
+        let ok = try expectationRequest(ct, .delete, console) {
             try ct.deleteExpectation(family: family, tuple: lookupTuple(inv))
         }
         guard ok else { return .failure }
         // conntrack's summary and exit code 1 even when it deleted (-R
         // refuses expectation lines, so this is never a -R line).
-        Console.summary("0 expectations have been shown.")
+        try console.summary("0 expectations have been shown.")
         return .failure
     case .create?:
-        let ct = openConntrack(.create)
-        let ok = expectationRequest(ct, .create) {
+        let ct = try session.engine()
+        let ok = try expectationRequest(ct, .create, console) {
             try ct.createExpectation(family: family, master: lookupTuple(inv), expected: expectedTuple(inv),
-                                     mask: maskTuple(inv), timeout: inv.selector.timeout)
+                                     mask: maskTuple(inv), timeout: inv.selection.selector.timeout)
         }
         return ok ? .ok : .failure
     case .flush?:
-        let ct = openConntrack(.flush)
-        let ok = expectationRequest(ct, .flush, before: {
-            Console.message("expectation table has been emptied.")
+        let ct = try session.engine()
+        let ok = try expectationRequest(ct, .flush, console, before: { () throws(Failure) in
+            try console.message("expectation table has been emptied.")
         }) {
             try ct.flushExpectations(family: family)
         }
         return ok ? .ok : .failure
     case .count?:
-        let ct = openConntrack(.count)
+        let ct = try session.engine()
         var n = 0
         // conntrack prints the count even when the dump failed.
-        let ok = expectationRequest(ct, .count, before: { Console.out.append("\(n)\n"); Console.flushOut() }) {
+        let ok = try expectationRequest(ct, .count, console, before: { () throws(Failure) in
+            console.out.append("\(n)\n")
+            try console.flushOut()
+        }) {
             try ct.dumpExpectations(family: family) { _ in n += 1 }
         }
         return ok ? .ok : .failure
     case .stats?:
-        let ct = openConntrack(.stats)
+        let ct = try session.engine()
         do {
-            try refuseStatisticsIfLacking()
-            try ct.expectationStatistics { TextFormatter.writeExpectation($0, to: Console.out) }
-            Console.flushOut()
-            return .ok
+            try session.refuseStatisticsIfLacking()
+            try ct.expectationStatistics { TextFormatter.write(ExpectationStatistics($0), to: console.out) }
         } catch let error as OutputError {
-            Console.handle(error)
+            throw .output(error)
         } catch {
-            return statisticsFallback(operationFailed(error, .stats, table: .expect))
+            return try statisticsFallback(operationFailed(error, .stats, table: .expect), console)
         }
+        try console.flushOut()
+        return .ok
     case .event?:
-        return expectationEvents(inv)
+        return try expectationEvents(inv, session)
     default:
         return .ok
     }
@@ -137,21 +142,22 @@ func runExpect(_ inv: Invocation) -> ExitCode {
 /// Runs one expectation request, then `before` (what conntrack prints
 /// whether or not the request failed), skipped-message reports, and conntrack's
 /// "Operation failed" for an error. Returns whether it went well.
-private func expectationRequest(_ ct: CTSession, _ command: Command, before: () -> Void = {},
-                                _ body: () throws -> Void) -> Bool {
+private func expectationRequest(_ ct: CTSession, _ command: Command, _ console: Console,
+                                before: () throws(Failure) -> Void = {},
+                                _ body: () throws -> Void) throws(Failure) -> Bool {
     var failure: Error? = nil
     do {
         try body()
     } catch let error as OutputError {
-        Console.handle(error)
+        throw .output(error)
     } catch {
         failure = error
     }
-    Console.flushOut()
-    before()
-    for problem in ct.malformed { Console.message("skipped a \(problem)") }
+    try console.flushOut()
+    try before()
+    for problem in ct.malformed { try console.message("skipped a \(problem)") }
     if let failure {
-        Console.error(operationFailed(failure, command, table: .expect))
+        try console.error(operationFailed(failure, command, table: .expect))
         return false
     }
     return ct.malformed.isEmpty
@@ -162,9 +168,9 @@ private func expectationRequest(_ ct: CTSession, _ command: Command, before: () 
 /// expected connection of -G and -D), with what conntrack's library always
 /// sends for the protocol: both ports, or the ICMP type, code and id.
 private func lookupTuple(_ inv: Invocation) -> Tuple {
-    let sel = inv.selector
+    let sel = inv.selection.selector
     return tuple(inv, sel.origSrc?.address, sel.origDst?.address,
-                 sel.origSrcPort ?? sel.greSrcKey, sel.origDstPort ?? sel.greDstKey)
+                 sel.origSrcPort ?? inv.selection.greSrcKey, sel.origDstPort ?? inv.selection.greDstKey)
 }
 
 /// -I expect's expected connection: --tuple-src, --tuple-dst and the
@@ -172,12 +178,12 @@ private func lookupTuple(_ inv: Invocation) -> Tuple {
 /// byte of the port there instead (an upstream bug, fixed after 1.4.8),
 /// which makes an expectation no connection can match.
 private func expectedTuple(_ inv: Invocation) -> Tuple {
-    tuple(inv, inv.expectSrc, inv.expectDst, inv.expectSrcPort, inv.expectDstPort)
+    tuple(inv, inv.expectation.src, inv.expectation.dst, inv.expectation.srcPort, inv.expectation.dstPort)
 }
 
 /// -I expect's mask: --mask-src, --mask-dst and the protocol's mask ports.
 private func maskTuple(_ inv: Invocation) -> Tuple {
-    tuple(inv, inv.expectMaskSrc, inv.expectMaskDst, inv.expectMaskSrcPort, inv.expectMaskDstPort)
+    tuple(inv, inv.expectation.maskSrc, inv.expectation.maskDst, inv.expectation.maskSrcPort, inv.expectation.maskDstPort)
 }
 
 private func tuple(_ inv: Invocation, _ src: IPAddress?, _ dst: IPAddress?,
@@ -185,7 +191,7 @@ private func tuple(_ inv: Invocation, _ src: IPAddress?, _ dst: IPAddress?,
     var t = Tuple()
     t.src = src
     t.dst = dst
-    t.proto = inv.selector.proto ?? 0
+    t.proto = inv.selection.selector.proto ?? 0
     fillProtocolFields(&t, srcPort: srcPort, dstPort: dstPort)
     return t
 }

@@ -16,13 +16,11 @@ import Glibc
 ///   invocation, or the same refusal (the fast path is meant to be only a
 ///   shortcut to getopt's result);
 /// - parsing leaves no state behind: the same words parse alike again.
+///
+/// Each input gets a Session of its own, as each run of ctl does; its
+/// warnings and messages go nowhere (the parser warns on some inputs, and
+/// the fuzzer's own report shares stderr).
 public enum FuzzArguments {
-    /// Warnings and messages go nowhere: the parser warns on some inputs,
-    /// and the fuzzer's own report shares stderr.
-    public static func setUp() {
-        Console.discardMessages()
-    }
-
     /// Runs one fuzz input; returns a summary of what it parsed to (for
     /// the replay tool and the tests).
     @discardableResult
@@ -46,6 +44,7 @@ public enum FuzzArguments {
     /// parses it: --netns taken out, conntrack's options, the checks, and
     /// what the command builds before it opens a socket.
     public static func commandLine(_ arguments: [String]) -> String {
+        let session = Session(discardMessages: true)
         var words = ["ctl"] + arguments
         do throws(Failure) {
             if let (_, rest) = try takeNetns(words) { words = rest }
@@ -57,21 +56,22 @@ public enum FuzzArguments {
             for i in 0..<words.count { free(argv[i]) }
             argv.deallocate()
         }
-        return parsedAlike(Int32(words.count), argv, inFile: false)
+        return parsedAlike(Int32(words.count), argv, inFile: false, session)
     }
 
     /// A -R file: every line parsed and checked (ctl stops at the first
     /// bad one; the fuzzer goes on, to reach the later lines).
     public static func loadFile(_ bytes: [UInt8]) -> [String] {
+        let session = Session(discardMessages: true)
         var results: [String] = []
         forEachLine(of: bytes) { number, lineWords in
             // The line's words through both paths (on copies of the argv
             // pointers: getopt_long reorders the array it is given) ...
-            _ = parsedAlike(Int32(lineWords.count), lineWords.argv, inFile: true)
+            _ = parsedAlike(Int32(lineWords.count), lineWords.argv, inFile: true, session)
             // ... and the line's own parse, as -R runs it.
             let outcome: String
             do throws(Failure) {
-                outcome = "\(try parseLine(&lineWords))"
+                outcome = "\(try parseLine(&lineWords, session))"
             } catch {
                 outcome = refused(error)
             }
@@ -81,13 +81,14 @@ public enum FuzzArguments {
         return results
     }
 
-    /// Parses argv three times, fast path, getopt_long, fast path again,
-    /// each on a fresh copy of the pointer array; they must agree.
+    /// Parses argv three times in one session, fast path, getopt_long,
+    /// fast path again, each on a fresh copy of the pointer array; they
+    /// must agree.
     private static func parsedAlike(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
-                                    inFile: Bool) -> String {
-        let first = parsed(argc, argv, inFile: inFile, fast: true)
-        let slow = parsed(argc, argv, inFile: inFile, fast: false)
-        let again = parsed(argc, argv, inFile: inFile, fast: true)
+                                    inFile: Bool, _ session: Session) -> String {
+        let first = parsed(argc, argv, inFile: inFile, fast: true, session)
+        let slow = parsed(argc, argv, inFile: inFile, fast: false, session)
+        let again = parsed(argc, argv, inFile: inFile, fast: true, session)
         guard first == slow else {
             preconditionFailure("fast path and getopt_long differ:\n  fast:  \(first)\n  getopt: \(slow)")
         }
@@ -98,22 +99,22 @@ public enum FuzzArguments {
     }
 
     private static func parsed(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
-                               inFile: Bool, fast: Bool) -> String {
+                               inFile: Bool, fast: Bool, _ session: Session) -> String {
         let copy = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: Int(argc) + 1)
         defer { copy.deallocate() }
         copy.update(from: argv, count: Int(argc))
         copy[Int(argc)] = nil
-        useFastPath = fast
-        defer { useFastPath = true }
+        session.parser.useFastPath = fast
+        defer { session.parser.useFastPath = true }
         let inv: Invocation
         do throws(Failure) {
-            inv = try parseArguments(argc, copy, inFile: inFile)
+            inv = try parseArguments(argc, copy, inFile: inFile, in: session)
         } catch {
             return refused(error)
         }
         do throws(Failure) {
-            try validate(inv)
-            return "\(inv) => \(try prepared(inv))"
+            try validate(inv, session)
+            return "\(inv) => \(try prepared(inv, session))"
         } catch {
             return "\(inv) => \(refused(error))"
         }
@@ -122,19 +123,17 @@ public enum FuzzArguments {
     /// What the command makes of a valid invocation before it opens a
     /// socket: the entry -I/-A create, -U's plan, the selector with label
     /// bits and the kernel filter it sends, -E's socket filter.
-    private static func prepared(_ inv: Invocation) throws(Failure) -> String {
+    private static func prepared(_ inv: Invocation, _ session: Session) throws(Failure) -> String {
         guard inv.table == .conntrack else { return "expect or list" }
         switch inv.command {
         case .create?, .add?:
-            return "\(try createChange(inv))"
+            return "\(try createChange(inv, session))"
         case .update?:
-            let plan = try UpdatePlan(inv)
-            return "\(plan.change(for: Flow()).map { "\($0)" } ?? "no change") \(kernelRequest(inv.selector))"
+            let plan = try UpdatePlan(inv, session)
+            let selector = try inv.selector(for: .update, session)
+            return "\(plan.change(for: Flow()).map { "\($0)" } ?? "no change") \(kernelRequest(selector))"
         case .list?, .delete?, .get?, .count?, .event?:
-            var selector = inv.selector
-            if !inv.labelNames.isEmpty {
-                selector.labels += try labelBits(inv.labelNames, labelMap() ?? LabelMap(names: [:]))
-            }
+            let selector = try inv.selector(for: inv.command!, session)
             let program = EventFilter.program(for: selector).map { "\($0.count) instructions" } ?? "no program"
             return "\(kernelRequest(selector)) \(program)"
         default:

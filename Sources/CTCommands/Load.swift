@@ -107,17 +107,17 @@ func forEachLine(of bytes: [UInt8], _ body: (Int, inout LineWords) -> Bool) {
 }
 
 /// Parses and checks one line.
-func parseLine(_ words: inout LineWords) throws(Failure) -> Action {
+func parseLine(_ words: inout LineWords, _ session: Session) throws(Failure) -> Action {
     guard words.count - 1 <= maximumWords else { throw .parameter("too many arguments") }
-    let inv = try parseArguments(Int32(words.count), words.argv, inFile: true)
+    let inv = try parseArguments(Int32(words.count), words.argv, inFile: true, in: session)
     guard let command = inv.command else {
-        try validate(inv)
+        try validate(inv, session)
         throw .parameter("Cannot use command `unknown' with --load-file")
     }
     if inv.table == .expect {
         // conntrack checks the line's options first, then refuses every
         // expectation command, naming -I expect "-C expect".
-        try validate(inv)
+        try validate(inv, session)
         let name = command == .create ? "-C expect" : "-\(command.rawValue) expect"
         throw .parameter("Cannot use command `\(name)' with --load-file")
     }
@@ -128,30 +128,31 @@ func parseLine(_ words: inout LineWords) throws(Failure) -> Action {
         // The dying and unconfirmed lists are -L to conntrack.
         throw .parameter("Cannot use command `-\(command.rawValue)' with --load-file")
     }
-    try validate(inv)
+    try validate(inv, session)
     switch command {
     case .create, .add:
-        return .create(try createChange(inv), add: command == .add)
+        return .create(try createChange(inv, session), add: command == .add)
     case .update:
-        return .update(inv, try UpdatePlan(inv))
+        return .update(inv, try UpdatePlan(inv, session))
     default:
         return .command(inv)
     }
 }
 
-func load(_ inv: Invocation) -> ExitCode {
+func load(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
+    let console = session.console
     let path = inv.loadFile ?? Array("-".utf8)
     let bytes: [UInt8]
     do {
         bytes = try readFileBytes(path: path)
     } catch {
-        Console.fail(.parameter("Failed to open file \(String(decoding: path, as: UTF8.self)) for reading"))
+        throw .parameter("Failed to open file \(String(decoding: path, as: UTF8.self)) for reading")
     }
     // The leading creates go out while the rest of the file is parsed; a
     // bad line found later takes them all back, so that, as with conntrack,
     // a file with a bad line changes nothing. From the first other command
     // on, lines wait until the whole file has been checked.
-    let stream = openStream()
+    let stream = try openStream()
     var streamed: [(line: Int, add: Bool)] = []
     var rest: [(line: Int, action: Action)] = []
     var badLine: (line: Int, failure: Failure)? = nil
@@ -159,7 +160,7 @@ func load(_ inv: Invocation) -> ExitCode {
     forEachLine(of: bytes) { number, words in
         let action: Action
         do throws(Failure) {
-            action = try parseLine(&words)
+            action = try parseLine(&words, session)
         } catch {
             badLine = (number, error)
             return false
@@ -187,27 +188,27 @@ func load(_ inv: Invocation) -> ExitCode {
         do {
             try stream.rollBack()
         } catch {
-            Console.error(operationFailed(error, .create))
+            try console.error(operationFailed(error, .create))
         }
-        Console.errorContext = "line \(badLine.line): "
-        Console.fail(badLine.failure)
+        console.errorContext = "line \(badLine.line): "
+        throw badLine.failure
     }
     if let streamError {
-        Console.error(operationFailed(streamError, .create))
+        try console.error(operationFailed(streamError, .create))
         return .failure
     }
     if let failure {
-        return report(failure, streamed)
+        return try report(failure, streamed, console)
     }
     // The rest, in order; creates still in batches.
-    Console.inLoadFile = true
+    console.inLoadFile = true
     var i = 0
     while i < rest.count {
-        Console.errorContext = "line \(rest[i].line): "
+        console.errorContext = "line \(rest[i].line): "
         var code: ExitCode? = nil
         switch rest[i].action {
-        case .command(let lineInvocation): code = run(lineInvocation)
-        case .update(let lineInvocation, let plan): code = update(lineInvocation, plan: plan)
+        case .command(let lineInvocation): code = try run(lineInvocation, session)
+        case .update(let lineInvocation, let plan): code = try update(lineInvocation, session, plan: plan)
         case .create: break
         }
         if let code {
@@ -215,40 +216,43 @@ func load(_ inv: Invocation) -> ExitCode {
             i += 1
             continue
         }
-        let creates = openStream()
+        let creates = try openStream()
         var lines: [(line: Int, add: Bool)] = []
         while i < rest.count, case .create(let change, let add) = rest[i].action {
             do {
                 try creates.add(change, tolerateExisting: add)
             } catch {
-                Console.error(operationFailed(error, .create))
+                try console.error(operationFailed(error, .create))
                 return .failure
             }
             lines.append((rest[i].line, add))
             i += 1
         }
+        let failed: CreateStream.Failure?
         do {
-            if let failure = try creates.finish() { return report(failure, lines) }
+            failed = try creates.finish()
         } catch {
-            Console.error(operationFailed(error, .create))
+            try console.error(operationFailed(error, .create))
             return .failure
         }
+        if let failed { return try report(failed, lines, console) }
     }
     return .ok
 }
 
 /// Reports the create that failed, with its line, as -I (or -A) would.
-private func report(_ failure: CreateStream.Failure, _ lines: [(line: Int, add: Bool)]) -> ExitCode {
+private func report(_ failure: CreateStream.Failure, _ lines: [(line: Int, add: Bool)],
+                    _ console: Console) throws(Failure) -> ExitCode {
     let line = lines[failure.index]
-    Console.errorContext = "line \(line.line): "
-    Console.error(operationFailed(failure.error, line.add ? .add : .create))
+    console.errorContext = "line \(line.line): "
+    try console.error(operationFailed(failure.error, line.add ? .add : .create))
     return .failure
 }
 
-private func openStream() -> CreateStream {
+private func openStream() throws(Failure) -> CreateStream {
     do {
         return try CreateStream()
     } catch {
-        Console.fail(.other("Can't open handler: \(error)"))
+        throw .other("Can't open handler: \(error)")
     }
 }

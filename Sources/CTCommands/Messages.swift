@@ -15,42 +15,73 @@ enum ExitCode: Int32 {
     case parameter = 2
 }
 
-/// A failure that ends the program with a message and an exit code.
+/// A failure that ends the program with a message and an exit code. It
+/// travels up to ctlMain, which alone reports it and exits.
 struct Failure: Error {
     var message: String
     var code: ExitCode
     /// Parameter errors add conntrack's "Try ... -h" hint line.
     var hint: Bool
+    /// How ctlMain reports it.
+    var form: Form = .line
+
+    enum Form {
+        /// "ctl vX: " and the message (after the -R line it belongs to),
+        /// stdout flushed first.
+        case line
+        /// "ctl vX: " and the message alone, without touching stdout (a
+        /// write to stdout failed).
+        case bare
+        /// Nothing (the reader of stdout went away).
+        case silent
+    }
 
     static func parameter(_ message: String) -> Failure { Failure(message: message, code: .parameter, hint: true) }
     static func other(_ message: String) -> Failure { Failure(message: message, code: .failure, hint: false) }
+
+    /// A failed write to stdout: a reader that went away ends the program
+    /// quietly, any other write failure with a message and exit code 1.
+    static func output(_ error: OutputError) -> Failure {
+        switch error {
+        case .brokenPipe: Failure(message: "", code: .ok, hint: false, form: .silent)
+        case .failed(let errno): Failure(message: "write error: \(errno)", code: .failure, hint: false, form: .bare)
+        }
+    }
 }
 
-/// Standard output and standard error, buffered; stdout is flushed before
-/// anything goes to stderr so the two stay in order on a shared terminal.
-enum Console {
-    nonisolated(unsafe) static let out = OutputBuffer(fd: 1)
-    nonisolated(unsafe) static var err = OutputBuffer(fd: 2, capacity: 4096)
+/// Standard output and standard error of one run, buffered; stdout is
+/// flushed before anything goes to stderr so the two stay in order on a
+/// shared terminal.
+final class Console {
+    let out: OutputBuffer
+    private let err: OutputBuffer
 
     /// Set while -R runs a line of its file: "line N: ", put before errors.
-    nonisolated(unsafe) static var errorContext = ""
+    var errorContext = ""
     /// Set while -R runs its file: commands print no summary lines.
-    nonisolated(unsafe) static var inLoadFile = false
+    var inLoadFile = false
+
+    /// `discardMessages`: messages go nowhere (for the argument fuzzer,
+    /// whose inputs make the parser warn).
+    init(discardMessages: Bool = false) {
+        out = OutputBuffer(fd: 1)
+        err = OutputBuffer(fd: discardMessages ? -1 : 2, capacity: 4096)
+    }
 
     /// An error line: the message with the -R line it belongs to, if any.
-    static func error(_ text: String) {
-        message(errorContext + text)
+    func error(_ text: String) throws(Failure) {
+        try message(errorContext + text)
     }
 
     /// A command's closing summary ("N flow entries have been ..."), which
     /// -R leaves out for the commands of its file.
-    static func summary(_ text: String) {
-        if !inLoadFile { message(text) }
+    func summary(_ text: String) throws(Failure) {
+        if !inLoadFile { try message(text) }
     }
 
     /// Writes one line "ctl vX: message" to stderr.
-    static func message(_ text: String) {
-        flushOut()
+    func message(_ text: String) throws(Failure) {
+        try flushOut()
         err.append(messagePrefix)
         err.append(text)
         err.append(UInt8(ascii: "\n"))
@@ -58,45 +89,43 @@ enum Console {
     }
 
     /// Writes a raw line to stderr (no prefix).
-    static func raw(_ text: String) {
-        flushOut()
+    func raw(_ text: String) throws(Failure) {
+        try flushOut()
         err.append(text)
         err.append(UInt8(ascii: "\n"))
         try? err.flush()
     }
 
-    /// Flushes stdout; a reader that went away ends the program quietly,
-    /// any other write failure with a message and exit code 1.
-    static func flushOut() {
-        do {
+    /// Flushes stdout; a failed write is a Failure (see Failure.output).
+    func flushOut() throws(Failure) {
+        do throws(OutputError) {
             try out.flush()
         } catch {
-            handle(error)
+            throw .output(error)
         }
     }
 
-    static func handle(_ error: OutputError) -> Never {
-        switch error {
-        case .brokenPipe:
-            exit(ExitCode.ok.rawValue)
-        case .failed(let errno):
+    /// Reports a failure as ctl ends with it, and gives its exit code.
+    func report(_ failure: Failure) -> ExitCode {
+        switch failure.form {
+        case .silent:
+            return failure.code
+        case .bare:
             err.append(messagePrefix)
-            err.append("write error: \(errno)\n")
+            err.append(failure.message)
+            err.append(UInt8(ascii: "\n"))
             try? err.flush()
-            exit(ExitCode.failure.rawValue)
+            return failure.code
+        case .line:
+            do throws(Failure) {
+                try error(failure.message)
+                if failure.hint { try raw("Try `ctl -h' or 'ctl --help' for more information.") }
+                return failure.code
+            } catch {
+                // stdout could not be flushed first.
+                return report(error)
+            }
         }
-    }
-
-    /// Messages go nowhere from now on (for the argument fuzzer, whose
-    /// inputs make the parser warn).
-    static func discardMessages() {
-        err = OutputBuffer(fd: -1, capacity: 4096)
-    }
-
-    static func fail(_ failure: Failure) -> Never {
-        error(failure.message)
-        if failure.hint { raw("Try `ctl -h' or 'ctl --help' for more information.") }
-        exit(failure.code.rawValue)
     }
 }
 

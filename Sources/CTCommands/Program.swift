@@ -4,25 +4,35 @@ import Glibc
 /// ctl: a drop-in for conntrack(8). The whole program, from argv to the
 /// exit code; `ctl`'s main.swift only calls it.
 public func ctlMain() -> Never {
-    do {
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        let given = argv
-        // The words themselves are kept as they came (bytes that are not
-        // UTF-8 too): only --netns and its value leave argv.
-        if let (name, keep) = try takeNetns(Int(argc), { String(cString: given[$0]!) }) {
-            enterNamespace(name)
-            argv = .allocate(capacity: keep.count + 1)
-            for (i, k) in keep.enumerated() { argv[i] = given[k] }
-            argv[keep.count] = nil
-            argc = Int32(keep.count)
-        }
-        let invocation = try parseArguments(argc, argv)
-        try validate(invocation)
-        exit(run(invocation).rawValue)
+    let session = Session()
+    let code: ExitCode
+    do throws(Failure) {
+        code = try runCommandLine(session)
     } catch {
-        Console.fail(error)
+        // The one place where a failure is reported.
+        code = session.console.report(error)
     }
+    exit(code.rawValue)
+}
+
+/// The command line of this process: --netns, conntrack's options, the
+/// checks, the command. Returns the exit code, or throws what ends the run.
+private func runCommandLine(_ session: Session) throws(Failure) -> ExitCode {
+    var argc = CommandLine.argc
+    var argv = CommandLine.unsafeArgv
+    let given = argv
+    // The words themselves are kept as they came (bytes that are not
+    // UTF-8 too): only --netns and its value leave argv.
+    if let (name, keep) = try takeNetns(Int(argc), { String(cString: given[$0]!) }) {
+        try enterNamespace(name)
+        argv = .allocate(capacity: keep.count + 1)
+        for (i, k) in keep.enumerated() { argv[i] = given[k] }
+        argv[keep.count] = nil
+        argc = Int32(keep.count)
+    }
+    let invocation = try parseArguments(argc, argv, in: session)
+    try validate(invocation, session)
+    return try run(invocation, session)
 }
 
 /// ctl's own option `--netns NAME|PATH` (also `--netns=NAME`), anywhere on
@@ -63,16 +73,16 @@ func takeNetns(_ arguments: [String]) throws(Failure) -> (String, [String])? {
     return (name, keep.map { arguments[$0] })
 }
 
-/// Enters the network namespace or ends with exit code 1.
-func enterNamespace(_ name: String) {
+/// Enters the network namespace; a failure ends the run with exit code 1.
+func enterNamespace(_ name: String) throws(Failure) {
     do {
         try NetworkNamespace.enter(name)
     } catch {
         switch error {
         case .open(let errno):
-            Console.fail(.other("cannot open network namespace `\(name)' (\(NetworkNamespace.filePath(for: name))): \(errno)"))
+            throw .other("cannot open network namespace `\(name)' (\(NetworkNamespace.filePath(for: name))): \(errno)")
         case .enter(let errno):
-            Console.fail(.other("cannot enter network namespace `\(name)': \(errno)"))
+            throw .other("cannot enter network namespace `\(name)': \(errno)")
         }
     }
 }

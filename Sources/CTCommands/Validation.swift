@@ -55,15 +55,15 @@ private let filterOptions: OptSet = [
 ]
 
 /// conntrack's checks after parsing, in its order: option legality and
-/// presence, then combinations.
-func validate(_ inv: Invocation) throws(Failure) {
+/// presence, then combinations. (The session gives the label names.)
+func validate(_ inv: Invocation, _ session: Session) throws(Failure) {
     guard let command = inv.command else {
         // Without a command every option is out of place.
         if let o = inv.options.sorted().first { throw .parameter("Illegal option `--\(o.longName)' with this command") }
         return
     }
     if command == .load { return }
-    try checkLabels(inv)
+    try checkLabels(inv, session)
     if inv.table == .expect, command != .help, command != .version {
         return try validateExpect(inv, command)
     }
@@ -128,17 +128,17 @@ private func checkAnyNAT(_ inv: Invocation) throws(Failure) {
 /// conntrack reads the label file as soon as a label option or -o labels
 /// is given (warning when it is missing) and refuses unknown label names,
 /// before it checks which options the command takes.
-private func checkLabels(_ inv: Invocation) throws(Failure) {
-    let names = inv.labelNames + inv.labelAddNames + (inv.labelDelNames ?? [])
+private func checkLabels(_ inv: Invocation, _ session: Session) throws(Failure) {
+    let names = inv.selection.labelNames + inv.change.labelAddNames + (inv.change.labelDelNames ?? [])
     guard !names.isEmpty || inv.output.contains(.labels) || inv.options.contains(.labelDel) else { return }
-    let map = labelMap() ?? LabelMap(names: [:])
+    let map = try session.labelMap() ?? LabelMap(names: [:])
     _ = try labelBits(names, map)
 }
 
 /// -I and -A need a whole tuple (either direction) and each protocol's
 /// mandatory fields, checked in conntrack's order.
 private func checkCreateTuple(_ inv: Invocation) throws(Failure) {
-    let sel = inv.selector
+    let sel = inv.selection.selector
     guard (sel.origSrc != nil && sel.origDst != nil) || (sel.replySrc != nil && sel.replyDst != nil) else {
         throw .parameter("you have to specify `--src' and `--dst'")
     }
@@ -164,7 +164,7 @@ private func checkCreateTuple(_ inv: Invocation) throws(Failure) {
     case IPProto.udp, IPProto.udplite:
         if !ports { throw .parameter("you have to specify `--sport' and `--dport'") }
     case IPProto.gre:
-        guard sel.greSrcKey != nil, sel.greDstKey != nil else {
+        guard inv.selection.greSrcKey != nil, inv.selection.greDstKey != nil else {
             throw .parameter("you have to specify `--srckey' and `--dstkey'")
         }
     case IPProto.icmp, IPProto.icmpv6:
@@ -179,7 +179,7 @@ private func checkCreateTuple(_ inv: Invocation) throws(Failure) {
 /// -G names one entry by its original tuple: addresses and the protocol's
 /// fields must all be there.
 private func checkGetTuple(_ inv: Invocation) throws(Failure) {
-    let sel = inv.selector
+    let sel = inv.selection.selector
     // Either direction's tuple will do for these checks, as in conntrack.
     guard (sel.origSrc != nil && sel.origDst != nil) || (sel.replySrc != nil && sel.replyDst != nil) else {
         throw .parameter("you have to specify `--src' and `--dst'")
@@ -195,7 +195,7 @@ private func checkGetTuple(_ inv: Invocation) throws(Failure) {
         if sel.icmpType == nil { throw .parameter("You need to supply the `--\(prefix)-type' option for this command") }
         if sel.icmpCode == nil { throw .parameter("You need to supply the `--\(prefix)-code' option for this command") }
     case IPProto.gre:
-        guard sel.greSrcKey != nil, sel.greDstKey != nil else {
+        guard inv.selection.greSrcKey != nil, inv.selection.greDstKey != nil else {
             throw .parameter("you have to specify `--srckey' and `--dstkey'")
         }
     default:
@@ -292,7 +292,7 @@ private func validateExpect(_ inv: Invocation, _ command: Command) throws(Failur
         }
     }
     guard command == .create || command == .delete || command == .get,
-          let proto = inv.selector.proto, let options = ExpectProtocolOptions.forProtocol(proto) else { return }
+          let proto = inv.selection.selector.proto, let options = ExpectProtocolOptions.forProtocol(proto) else { return }
     let row = command == .create ? options.create : options.lookup
     let given = Set(inv.protoOptions.map(ExpectProtocolOptions.canonical))
     for (i, name) in options.names.enumerated() {

@@ -3,23 +3,6 @@ import Glibc
 
 // -I, -A and -U: what the command line asks to set, turned into changes.
 
-/// connlabel.conf as conntrack finds it, read once per run; nil after
-/// conntrack's warning when it cannot be read (then there are no names).
-func labelMap() -> LabelMap? {
-    if labelMapTried { return loadedLabelMap }
-    labelMapTried = true
-    do {
-        loadedLabelMap = try LabelMap.load()
-    } catch {
-        // conntrack's warning, once per run as conntrack gives it.
-        Console.raw("nfct_labelmap_new: \(error)")
-    }
-    return loadedLabelMap
-}
-
-nonisolated(unsafe) private var loadedLabelMap: LabelMap?
-nonisolated(unsafe) private var labelMapTried = false
-
 /// Label names to bits; an unknown name is a parameter error.
 func labelBits(_ names: [String], _ map: LabelMap) throws(Failure) -> [Int] {
     var bits: [Int] = []
@@ -55,18 +38,20 @@ private func tcpInfo(state: UInt8) -> TCPInfo {
 }
 
 /// The protocol state -p's options give, if any.
-private func requestedProtoInfo(_ inv: Invocation, forCreate: Bool) -> ProtoInfo? {
-    let sel = inv.selector
+private func requestedProtoInfo(_ selection: Selection, forCreate: Bool) -> ProtoInfo? {
+    let sel = selection.selector
     switch sel.proto ?? 0 {
     case IPProto.tcp:
         guard let state = sel.state else { return nil }
         return .tcp(tcpInfo(state: state))
     case IPProto.sctp:
-        guard sel.state != nil || (forCreate && (sel.origVtag != nil || sel.replyVtag != nil)) else { return nil }
+        guard sel.state != nil || (forCreate && (selection.origVtag != nil || selection.replyVtag != nil)) else {
+            return nil
+        }
         var info = SCTPInfo()
         info.state = sel.state
-        info.vtagOriginal = sel.origVtag
-        info.vtagReply = sel.replyVtag
+        info.vtagOriginal = selection.origVtag
+        info.vtagReply = selection.replyVtag
         return .sctp(info)
     case IPProto.dccp:
         guard sel.state != nil || sel.dccpRole != nil else { return nil }
@@ -91,8 +76,8 @@ private func replyICMPType(_ type: UInt8?, v6: Bool) -> UInt8? {
 }
 
 /// The original tuple of -s/-d and -p's fields.
-private func originalTuple(_ inv: Invocation) -> Tuple {
-    let sel = inv.selector
+private func originalTuple(_ selection: Selection) -> Tuple {
+    let sel = selection.selector
     var t = Tuple()
     t.src = sel.origSrc?.address
     t.dst = sel.origDst?.address
@@ -103,8 +88,8 @@ private func originalTuple(_ inv: Invocation) -> Tuple {
         t.icmpCode = sel.icmpCode
         t.icmpID = sel.icmpID ?? 0
     case IPProto.gre:
-        t.srcPort = sel.greSrcKey
-        t.dstPort = sel.greDstKey
+        t.srcPort = selection.greSrcKey
+        t.dstPort = selection.greDstKey
     case IPProto.tcp, IPProto.udp, IPProto.udplite, IPProto.sctp, IPProto.dccp:
         t.srcPort = sel.origSrcPort
         t.dstPort = sel.origDstPort
@@ -132,16 +117,16 @@ private func inverted(_ t: Tuple, family: Family) -> Tuple {
 }
 
 /// The entry -I / -A describe, built the way conntrack builds it.
-func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
-    let sel = inv.selector
+func createChange(_ inv: Invocation, _ session: Session) throws(Failure) -> EntryChange {
+    let sel = inv.selection.selector
     var flow = Flow()
-    let family = inv.family ?? .ipv4
+    let family = inv.selection.family ?? .ipv4
     flow.family = family
     let haveOrig = sel.origSrc != nil && sel.origDst != nil
     let haveReply = sel.replySrc != nil || sel.replyDst != nil
-    let zero: IPAddress = inv.family == .ipv6 ? .v6(0, 0) : .v4(0)
+    let zero: IPAddress = inv.selection.family == .ipv6 ? .v6(0, 0) : .v4(0)
     if haveOrig {
-        let orig = originalTuple(inv)
+        let orig = originalTuple(inv.selection)
         flow.orig = orig
         if haveReply {
             // The reply tuple is what -r, -q and the reply ports (or keys)
@@ -153,10 +138,10 @@ func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
             reply.dst = sel.replyDst?.address ?? zero
             let proto = orig.proto ?? 0
             if proto == IPProto.gre {
-                let given = inv.replyKeySrc != nil || inv.replyKeyDst != nil
+                let given = inv.change.replyKeySrc != nil || inv.change.replyKeyDst != nil
                 reply.proto = given ? proto : 0
-                reply.srcPort = given ? inv.replyKeySrc ?? 0 : nil
-                reply.dstPort = given ? inv.replyKeyDst ?? 0 : nil
+                reply.srcPort = given ? inv.change.replyKeySrc ?? 0 : nil
+                reply.dstPort = given ? inv.change.replyKeyDst ?? 0 : nil
             } else if IPProto.hasPorts(proto) {
                 let given = sel.replySrcPort != nil || sel.replyDstPort != nil
                 reply.proto = given ? proto : 0
@@ -170,7 +155,7 @@ func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
             reply.zone = sel.replyZone
             flow.reply = reply
         }
-        flow.protoInfo = requestedProtoInfo(inv, forCreate: true)
+        flow.protoInfo = requestedProtoInfo(inv.selection, forCreate: true)
     } else {
         // Only -r and -q: conntrack derives the original tuple from them
         // and sends both without any layer 4 fields.
@@ -189,8 +174,8 @@ func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
     flow.mark = sel.mark
     // -u's bits, always with CONFIRMED, as conntrack sends them.
     if inv.options.contains(.status) { flow.status = (sel.status ?? []).union(.confirmed) }
-    if !inv.labelAddNames.isEmpty {
-        let bits = try labelBits(inv.labelAddNames, labelMap() ?? LabelMap(names: [:]))
+    if !inv.change.labelAddNames.isEmpty {
+        let bits = try labelBits(inv.change.labelAddNames, session.labelMap() ?? LabelMap(names: [:]))
         flow.labels = Labels(bits: bits, fullSize: false)
     }
     var change = EntryChange(entry: flow)
@@ -204,26 +189,21 @@ func createChange(_ inv: Invocation) throws(Failure) -> EntryChange {
 }
 
 /// -I and -A: create one entry.
-func create(_ inv: Invocation) -> ExitCode {
+func create(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     let command = inv.command!
-    let change: EntryChange
-    do {
-        change = try createChange(inv)
-    } catch {
-        Console.fail(error)
-    }
-    let ct = openConntrack(command)
+    let change = try createChange(inv, session)
+    let ct = try session.engine()
     do {
         try ct.create(change)
     } catch let error as Errno where command == .add && error == Errno.exists {
         // -A leaves an existing entry alone and is content.
-        Console.message("0 flow entries have been added.")
+        try session.console.message("0 flow entries have been added.")
         return .ok
     } catch {
-        Console.error(operationFailed(error, command))
+        try session.console.error(operationFailed(error, command))
         return .failure
     }
-    Console.message(command == .add ? "1 flow entries have been added." : "1 flow entries have been created.")
+    try session.console.message(command == .add ? "1 flow entries have been added." : "1 flow entries have been created.")
     return .ok
 }
 
@@ -236,18 +216,18 @@ struct UpdatePlan {
     var labelAdd: [Int]?
     var labelDel: [Int]??
 
-    init(_ inv: Invocation) throws(Failure) {
-        let sel = inv.selector
+    init(_ inv: Invocation, _ session: Session) throws(Failure) {
+        let sel = inv.selection.selector
         if let m = sel.mark { mark = (m, sel.markMask) }
         timeout = sel.timeout
         if inv.options.contains(.status) { status = sel.status ?? [] }
-        protoInfo = requestedProtoInfo(inv, forCreate: false)
+        protoInfo = requestedProtoInfo(inv.selection, forCreate: false)
         // Names are checked first (conntrack does so while parsing), then
         // the two options together are refused.
-        let names = inv.labelAddNames + (inv.labelDelNames ?? [])
-        let map = names.isEmpty ? LabelMap(names: [:]) : labelMap() ?? LabelMap(names: [:])
-        if inv.options.contains(.labelAdd) { labelAdd = try labelBits(inv.labelAddNames, map) }
-        if let names = inv.labelDelNames {
+        let names = inv.change.labelAddNames + (inv.change.labelDelNames ?? [])
+        let map = names.isEmpty ? LabelMap(names: [:]) : try session.labelMap() ?? LabelMap(names: [:])
+        if inv.options.contains(.labelAdd) { labelAdd = try labelBits(inv.change.labelAddNames, map) }
+        if let names = inv.change.labelDelNames {
             labelDel = .some(names.isEmpty ? nil : try labelBits(names, map))
         }
         if labelAdd != nil, labelDel != nil {
@@ -315,57 +295,44 @@ private func stateValue(_ info: ProtoInfo) -> UInt8? {
 /// -U: change the selected entries, printing each as it is afterwards.
 /// `plan`: the change, when the caller has made it already (-R does, as it
 /// checks its lines).
-func update(_ inv: Invocation, plan given: UpdatePlan? = nil) -> ExitCode {
+func update(_ inv: Invocation, _ session: Session, plan given: UpdatePlan? = nil) throws(Failure) -> ExitCode {
+    let console = session.console
     let plan: UpdatePlan
     if let given {
         plan = given
     } else {
-        do {
-            plan = try UpdatePlan(inv)
-        } catch {
-            Console.fail(error)
-        }
+        plan = try UpdatePlan(inv, session)
     }
-    var selector = resolvedSelector(inv)
-    // -m, -u, -t, --state and the protocol's values are what to set, not
-    // what to select.
-    selector.mark = nil
-    selector.listMark = nil
-    selector.status = nil
-    selector.statusMask = []
-    selector.timeout = nil
-    selector.state = nil
-    selector.origVtag = nil
-    selector.replyVtag = nil
-    selector.dccpRole = nil
+    let selector = try inv.selector(for: .update, session)
     // conntrack prints updated entries without kernel timestamps, and with
     // labels whenever it has read the label names.
-    var shown = inv
-    shown.output.remove(.ktimestamp)
-    let printer = FlowPrinter(shown, labels: inv.output.contains(.labels) || inv.options.contains(.label)
-                                || inv.options.contains(.labelAdd) || inv.options.contains(.labelDel),
-                              xmlHeader: false, xmlFooter: false)
-    let ct = openConntrack(.update)
+    let printer = try FlowPrinter(inv, session, output: inv.output.subtracting(.ktimestamp),
+                                  labels: inv.output.contains(.labels) || inv.options.contains(.label)
+                                      || inv.options.contains(.labelAdd) || inv.options.contains(.labelDel),
+                                  xmlHeader: false, xmlFooter: false)
+    let ct = try session.engine()
     do {
-        try ct.update(selector, kernel: kernelSupport(), change: plan.change(for:)) { result in
+        try ct.update(selector, kernel: session.capabilities, change: plan.change(for:)) { result in
             switch result {
             case .vanished:
                 break
             case .updated(let flow, let updateError):
                 if let updateError {
-                    Console.raw(operationFailed(updateError, .update))
+                    try console.raw(operationFailed(updateError, .update))
                 }
                 try printer.print(flow)
             }
         }
+    } catch let failure as Failure {
+        throw failure
     } catch let error as OutputError {
-        Console.handle(error)
+        throw .output(error)
     } catch {
-        Console.error(operationFailed(error, .update))
+        try console.error(operationFailed(error, .update))
         return .failure
     }
-    Console.flushOut()
-    for problem in ct.malformed { Console.message("skipped a \(problem)") }
-    Console.summary("\(printer.count) flow entries have been updated.")
-    return printer.count > 0 || Console.inLoadFile ? .ok : .failure
+    try console.flushOut()
+    for problem in ct.malformed { try console.message("skipped a \(problem)") }
+    try console.summary("\(printer.count) flow entries have been updated.")
+    return printer.count > 0 || console.inLoadFile ? .ok : .failure
 }

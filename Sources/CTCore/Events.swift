@@ -46,13 +46,17 @@ public struct Event: Sendable, Equatable {
 package final class EventListener {
     let socket: EventSocket
     let selector: Selector
+    /// A check of the caller's own that events must pass too.
+    let extra: ((Flow) -> Bool)?
 
     /// Subscribes to `groups`. With `kernelFilter`, a socket filter built
     /// from `selector` (see `EventFilter`) drops in the kernel what cannot
     /// match; a kernel that refuses the filter only costs speed.
-    package init(groups: EventGroups, selector: Selector, kernelFilter: Bool, reliable: Bool = false) throws(Errno) {
+    package init(groups: EventGroups, selector: Selector, kernelFilter: Bool, reliable: Bool = false,
+                 where extra: ((Flow) -> Bool)? = nil) throws(Errno) {
         socket = try EventSocket(groups: groups, reliable: reliable)
         self.selector = selector
+        self.extra = extra
         if kernelFilter, let program = EventFilter.program(for: selector) {
             try? socket.attach(program)
         }
@@ -75,7 +79,7 @@ package final class EventListener {
         try socket.receiveEvents(subsystem: CTMessage.subsystem, new: CTMessage.new, delete: CTMessage.delete,
                                  signalMask: signalMask, wake: wake, onMalformed: onMalformed) { type, message in
             guard let flow = try Decoder.decoded(message.payload, Decoder.flow, onMalformed: onMalformed) else { return }
-            if selector.matches(flow) {
+            if selector.matches(flow), extra?(flow) ?? true {
                 try body(Event(type: type, flow: flow, portID: message.portID))
             }
         }

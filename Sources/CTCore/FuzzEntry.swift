@@ -50,8 +50,8 @@ package enum FuzzEntry {
             formatExpectation(e, out: out, total: &total)
         }
         if let stats = try? Decoder.cpuStats(payload) {
-            TextFormatter.write(stats, to: out)
-            TextFormatter.writeExpectation(stats, to: out)
+            TextFormatter.write(CPUStatistics(stats), to: out)
+            TextFormatter.write(ExpectationStatistics(stats), to: out)
             drain(out, &total)
         }
         if let entries = try? Decoder.globalEntries(payload) {

@@ -20,7 +20,6 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 struct FuzzArgs {
     static func main() {
         #if FUZZING
-        FuzzArguments.setUp()
         var argc = CommandLine.argc
         var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
         exit(LLVMFuzzerRunDriver(&argc, &argv) { fuzz($0, $1) })

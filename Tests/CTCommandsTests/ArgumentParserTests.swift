@@ -7,12 +7,6 @@ import XCTest
 /// refusals and parses whose expected messages come from conntrack 1.4.7
 /// run on the same words (exit code 2 and the message after the prefix).
 final class ArgumentParserTests: XCTestCase {
-    override class func setUp() {
-        super.setUp()
-        // The parser warns on some inputs (deprecated options, no label file).
-        FuzzArguments.setUp()
-    }
-
     private static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
 
@@ -40,8 +34,10 @@ final class ArgumentParserTests: XCTestCase {
             for i in 0..<all.count { free(argv[i]) }
             argv.deallocate()
         }
-        let inv = try parseArguments(Int32(all.count), argv, inFile: inFile)
-        try validate(inv)
+        // The parser warns on some inputs (deprecated options, no label file).
+        let session = Session(discardMessages: true)
+        let inv = try parseArguments(Int32(all.count), argv, inFile: inFile, in: session)
+        try validate(inv, session)
         return inv
     }
 
@@ -75,11 +71,91 @@ final class ArgumentParserTests: XCTestCase {
     func testAbbreviationsAndProtocolOptions() throws {
         let inv = try parse(["-L", "-p", "tcp", "--dp", "80", "--state", "ESTABLISHED", "-o", "extended"])
         XCTAssertEqual(inv.command, .list)
-        XCTAssertEqual(inv.selector.proto, 6)
-        XCTAssertEqual(inv.selector.origDstPort, 80)
-        XCTAssertEqual(inv.selector.state, 3)
+        XCTAssertEqual(inv.selection.selector.proto, 6)
+        XCTAssertEqual(inv.selection.selector.origDstPort, 80)
+        XCTAssertEqual(inv.selection.selector.state, 3)
         XCTAssertEqual(inv.output, .extended)
         XCTAssertEqual(inv.protoOptions, ["dport", "state"])
+    }
+
+    /// -D and -U derive the selector they select with as a value: the
+    /// parsed selector (what -U sets the mark and status from) stays as
+    /// it was parsed.
+    func testCommandSelectorsAreDerived() throws {
+        let session = Session(discardMessages: true)
+        let delete = try parse(["-D", "-u", "ASSURED", "-u", "SEEN_REPLY", "-m", "3"])
+        let parsed = delete.selection.selector
+        let deleting = try delete.selector(for: .delete, session)
+        XCTAssertEqual(delete.selection.selector, parsed)
+        XCTAssertEqual(deleting.statusMask, [.assured, .seenReply])
+        XCTAssertEqual(parsed.statusMask, [.assured])
+        XCTAssertEqual(try delete.selector(for: .list, session), parsed)
+
+        let update = try parse(["-U", "-p", "tcp", "--sport", "22", "-m", "3", "-t", "5", "--state", "CLOSE"])
+        let updating = try update.selector(for: .update, session)
+        XCTAssertNil(updating.mark)
+        XCTAssertNil(updating.timeout)
+        XCTAssertNil(updating.state)
+        XCTAssertEqual(updating.origSrcPort, 22)
+        XCTAssertEqual(update.selection.selector.mark, 3)
+        XCTAssertEqual(update.selection.selector.timeout, 5)
+        XCTAssertEqual(try UpdatePlan(update, session).timeout, 5)
+    }
+
+    /// conntrack 1.4.7's NAT selection: an IPv6 address counts for its
+    /// family only, and with a port only the port is checked.
+    func testNATSelectionQuirk() throws {
+        let session = Session(discardMessages: true)
+        let withPort = try parse(["-L", "-g", "10.0.0.2:8080"]).selector(for: .list, session)
+        XCTAssertEqual(withPort.dstNAT, NATMatch(address: nil, port: 8080))
+        let v6 = try parse(["-L", "-f", "ipv6", "-n", "::2"]).selector(for: .list, session)
+        XCTAssertEqual(v6.srcNAT, NATMatch(address: nil))
+        let v4 = try parse(["-L", "-n", "10.0.0.2"]).selector(for: .list, session)
+        XCTAssertEqual(v4.srcNAT, NATMatch(address: .v4(0x0a00_0002)))
+    }
+
+    /// conntrack 1.4.7's -m before -u, owned by CTCommands: the library's
+    /// filter gets the status bits as the mark, and -L's own check wants
+    /// the mark -m gave as well; without -u there is no extra check.
+    func testMarkBeforeStatusQuirk() throws {
+        let list = try parse(["-L", "-m", "42", "-u", "ASSURED"])
+        XCTAssertEqual(list.selection.selector.mark, Status.assured.rawValue)
+        XCTAssertEqual(list.selection.listMark, 42)
+        let check = try XCTUnwrap(list.quirkCheck)
+        var flow = Flow()
+        flow.status = .assured
+        flow.mark = 42
+        XCTAssertTrue(check(flow))
+        XCTAssertFalse(list.selection.selector.matches(flow))
+        flow.mark = Status.assured.rawValue
+        XCTAssertFalse(check(flow))
+        XCTAssertTrue(list.selection.selector.matches(flow))
+        XCTAssertNil(try parse(["-L", "-m", "42"]).quirkCheck)
+        XCTAssertNil(try parse(["-L", "-u", "ASSURED", "-m", "42"]).quirkCheck)
+    }
+
+    /// One session parses line after line (as -R does) with the same
+    /// outcome each time, and a second session parses them alike.
+    func testSessionParsesAlikeAgain() throws {
+        let lines: [[String]] = [
+            ["-L", "-p", "tcp", "--dport", "80"],
+            ["-D", "-p", "udp", "--sport", "53", "-o", "xml"],
+            ["-L", "-p", "tcp", "--dp", "80"],
+        ]
+        func outcomes(_ session: Session) throws -> [String] {
+            try (lines + lines).map { words in
+                let all = ["ctl"] + words
+                let argv = cArguments(all)
+                defer {
+                    for i in 0..<all.count { free(argv[i]) }
+                    argv.deallocate()
+                }
+                return "\(try parseArguments(Int32(all.count), argv, in: session))"
+            }
+        }
+        let first = try outcomes(Session(discardMessages: true))
+        XCTAssertEqual(Array(first[0..<3]), Array(first[3...]))
+        XCTAssertEqual(first, try outcomes(Session(discardMessages: true)))
     }
 
     /// The fast path and getopt_long give the same invocation for plain

@@ -110,8 +110,8 @@ final class FormatterTests: XCTestCase {
 
     func testCPUStatsLine() {
         let stats = CPUStats(cpu: 1, values: [(2, 0), (4, 5), (8, UInt32.max), (99, 1)])
-        XCTAssertEqual(text { TextFormatter.write(stats, to: $0) }, "cpu=1   \tfound=0 invalid=5 insert=4294967295 \n")
-        XCTAssertEqual(text { TextFormatter.write(CPUStats(cpu: 12345, values: []), to: $0) }, "cpu=12345\t\n")
+        XCTAssertEqual(text { TextFormatter.write(CPUStatistics(stats), to: $0) }, "cpu=1   \tfound=0 invalid=5 insert=4294967295 \n")
+        XCTAssertEqual(text { TextFormatter.write(CPUStatistics(CPUStats(cpu: 12345, values: [])), to: $0) }, "cpu=12345\t\n")
     }
 
     func testLabelMapParsing() {

@@ -54,11 +54,9 @@ final class SelectorTests: XCTestCase {
         sel.mark = 0x0a
         XCTAssertTrue(sel.matches(flow))
 
-        // -m 0x2a -u ASSURED for -L: the kernel gets 0x2a, the check 0x4.
         sel = Selector()
-        sel.mark = Status.assured.rawValue; sel.listMark = 0x2a
+        sel.mark = Status.assured.rawValue
         XCTAssertFalse(sel.matches(flow))
-        sel.listMark = nil
         flow.mark = Status.assured.rawValue
         XCTAssertTrue(sel.matches(flow))
         flow.mark = 0x2a
@@ -94,6 +92,12 @@ final class SelectorTests: XCTestCase {
         XCTAssertTrue(sel.matches(flow))
         sel.dstNAT = NATMatch(address: .v4(0x0a00_0002), port: 8081)
         XCTAssertFalse(sel.matches(flow))
+        // Address and port must both match (ctl's -g keeps conntrack's
+        // port-only check itself).
+        sel.dstNAT = NATMatch(address: .v4(0x0a00_0003), port: 8080)
+        XCTAssertFalse(sel.matches(flow))
+        sel.dstNAT = NATMatch(address: .v6(0, 2))
+        XCTAssertFalse(sel.matches(flow), "an IPv6 address is compared too")
         sel = Selector(); sel.srcNAT = NATMatch(address: nil)
         XCTAssertFalse(sel.matches(flow), "source untouched")
         sel = Selector(); sel.anyNAT = NATMatch(address: nil)

@@ -38,7 +38,7 @@ _ID_RE = re.compile(r" id=\d+|<id>\d+</id>")
 
 LACKING_FILTERS = [
     pytest.param({"CTL_KERNEL_LACKS": lacks}, id=lacks)
-    for lacks in ["family", "mark", "status", "tuple", "family,mark,status,tuple"]
+    for lacks in ["family", "mark", "status", "tuple", "zone", "family,mark,status,tuple,zone"]
 ] + [pytest.param({"CTL_NO_KERNEL_FILTER": "1"}, id="CTL_NO_KERNEL_FILTER")]
 
 SELECTORS = [

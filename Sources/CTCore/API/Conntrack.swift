@@ -264,7 +264,7 @@ public struct FlowSequence: AsyncSequence, Sendable {
         /// The next entry; nil after the last one or once the task is
         /// cancelled.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(ConntrackError) -> Flow? {
-            try await reader.next()
+            try await reader.next(isolation: actor)
         }
     }
 }

@@ -127,7 +127,7 @@ public struct EventSequence: AsyncSequence, Sendable {
         /// The next element; nil once the task is cancelled or the iterator
         /// dropped.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(ConntrackError) -> ConntrackEvent? {
-            try await reader.next()
+            try await reader.next(isolation: actor)
         }
     }
 }

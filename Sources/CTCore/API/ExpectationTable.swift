@@ -182,7 +182,7 @@ public struct ExpectationEventSequence: AsyncSequence, Sendable {
         /// The next event; nil once the task is cancelled or the iterator
         /// dropped.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(ConntrackError) -> ExpectationEvent? {
-            try await reader.next()
+            try await reader.next(isolation: actor)
         }
     }
 }

@@ -121,6 +121,8 @@ public enum FlowWrite: Sendable, Equatable {
 public struct DeleteSummary: Sendable, Equatable {
     /// Entries the kernel deleted.
     public var deleted = 0
+    /// `onDeleted` ended the delete early.
+    public var stopped = false
     /// Why messages of the dump were skipped (they could not be decoded).
     public var skipped: [String] = []
     /// A summary of nothing deleted.
@@ -192,7 +194,7 @@ extension Conntrack {
     /// Deletes every entry `filter` matches, found by one dump; the deletes
     /// go out in batches on a second thread while the dump goes on, each
     /// naming its entry by tuple, zone and id, so nothing but a matched
-    /// entry can go. `onDeleted` sees each entry the kernel deleted.
+    /// entry can go.
     ///
     /// The kernel applies what it can of `filter` to the dump (see
     /// <doc:KernelFiltering>); every entry is checked against the whole
@@ -200,12 +202,14 @@ extension Conntrack {
     ///
     /// - Parameters:
     ///   - filter: The entries to delete.
-    ///   - onDeleted: Called with each entry the kernel deleted, one at a
-    ///     time, in order, on a thread of the library.
-    /// - Returns: How many entries were deleted, and what was skipped.
+    ///   - onDeleted: Called with each entry the kernel deleted, on the
+    ///     deleting thread, one at a time and in order; ``DumpControl/stop``
+    ///     ends the delete (the batch under way is deleted all the same).
+    /// - Returns: How many entries were deleted, whether `onDeleted`
+    ///   stopped the delete, and what was skipped.
     @discardableResult
     public func deleteAll(matching filter: FlowFilter,
-                          onDeleted: (Flow) -> Void = { _ in }) throws(ConntrackError) -> DeleteSummary {
+                          onDeleted: (Flow) -> DumpControl = { _ in .proceed }) throws(ConntrackError) -> DeleteSummary {
         try deleteAll(matchingAny: [filter], onDeleted: onDeleted)
     }
 
@@ -218,12 +222,14 @@ extension Conntrack {
     /// - Parameters:
     ///   - filters: The filters; an entry any of them matches is deleted.
     ///     None: nothing is deleted.
-    ///   - onDeleted: Called with each entry the kernel deleted, one at a
-    ///     time, in order, on a thread of the library.
-    /// - Returns: How many entries were deleted, and what was skipped.
+    ///   - onDeleted: Called with each entry the kernel deleted, on the
+    ///     deleting thread, one at a time and in order; ``DumpControl/stop``
+    ///     ends the delete.
+    /// - Returns: How many entries were deleted, whether `onDeleted`
+    ///   stopped the delete, and what was skipped.
     @discardableResult
     public func deleteAll(matchingAny filters: [FlowFilter],
-                          onDeleted: (Flow) -> Void = { _ in }) throws(ConntrackError) -> DeleteSummary {
+                          onDeleted: (Flow) -> DumpControl = { _ in .proceed }) throws(ConntrackError) -> DeleteSummary {
         guard !filters.isEmpty else { return DeleteSummary() }
         let capabilities = self.capabilities
         var dumpFilter = filters.count == 1 ? filters[0] : FlowFilter()
@@ -233,9 +239,13 @@ extension Conntrack {
         let extra: ((Flow) -> Bool)? = filters.count == 1 ? nil : { flow in filters.contains { $0.matches(flow) } }
         return try withSession(.delete) { session in
             var summary = DeleteSummary()
-            try session.delete(dumpFilter, kernel: capabilities, where: extra) { flow in
-                summary.deleted += 1
-                onDeleted(flow)
+            do {
+                try session.delete(dumpFilter, kernel: capabilities, where: extra) { flow in
+                    summary.deleted += 1
+                    if onDeleted(flow) == .stop { throw StopDump() }
+                }
+            } catch is StopDump {
+                summary.stopped = true
             }
             summary.skipped = session.malformed.map(\.reason)
             return summary
@@ -270,6 +280,8 @@ extension Conntrack {
             if case .delete = $0 { return true } else { return false }
         } ? .delete : .update
         return try withSession(operation) { session in
+            // Room for the replies of a whole batch of failures.
+            session.socket.prepareForBatches()
             let perBatch = 512
             var results: [WriteResult] = []
             results.reserveCapacity(writes.count)

@@ -44,13 +44,11 @@ public struct CPUStatistics: Sendable, Equatable {
     /// Every counter the kernel reported, by its kernel name in lower case
     /// ("found", "insert_failed", ...), in the kernel's order.
     public var counters: [(name: String, value: UInt32)] {
-        let all: [(String, UInt32?)] = [
-            ("searched", searched), ("found", found), ("new", new), ("invalid", invalid), ("ignore", ignore),
-            ("delete", delete), ("delete_list", deleteList), ("insert", insert), ("insert_failed", insertFailed),
-            ("drop", drop), ("early_drop", earlyDrop), ("error", error), ("search_restart", searchRestart),
-            ("clash_resolve", clashResolve), ("chaintoolong", chainTooLong),
-        ]
-        return all.compactMap { name, value in value.map { (name, $0) } }
+        let all: [UInt32?] = [searched, found, new, invalid, ignore, delete, deleteList, insert, insertFailed,
+                              drop, earlyDrop, error, searchRestart, clashResolve, chainTooLong]
+        return all.enumerated().compactMap { i, value in
+            value.flatMap { v in Names.cpuStat(UInt16(i + 1)).map { ($0, v) } }
+        }
     }
 
     package init(_ stats: CPUStats) {
@@ -91,6 +89,13 @@ public struct ExpectationStatistics: Sendable, Equatable {
 
     /// No counters, for CPU `cpu`.
     public init(cpu: Int) { self.cpu = cpu }
+
+    /// Every counter the kernel reported ("expect_new", "expect_create",
+    /// "expect_delete"), in the kernel's order.
+    public var counters: [(name: String, value: UInt32)] {
+        [(CTAExpect.Stats.new, new), (CTAExpect.Stats.create, create), (CTAExpect.Stats.delete, delete)]
+            .compactMap { attribute, value in value.flatMap { v in Names.expectationStat(attribute).map { ($0, v) } } }
+    }
 
     package init(_ stats: CPUStats) {
         cpu = Int(stats.cpu)

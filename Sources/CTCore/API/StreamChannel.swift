@@ -118,7 +118,14 @@ package final class ChannelReader<Element: Sendable>: @unchecked Sendable {
 
     deinit { channel.cancel() }
 
-    package func next() async throws(ConntrackError) -> Element? {
+    /// The next element: from the chunk at hand without suspending, else
+    /// after waiting for the next chunk. It runs on the caller's executor
+    /// (`isolation`), so a loop on an actor does not hop per element.
+    package func next(isolation actor: isolated (any Actor)? = #isolation) async throws(ConntrackError) -> Element? {
+        if index < chunk.count {
+            defer { index += 1 }
+            return chunk[index]
+        }
         while index >= chunk.count {
             if ended { return nil }
             let channel = self.channel
@@ -137,9 +144,11 @@ package final class ChannelReader<Element: Sendable>: @unchecked Sendable {
                 index = 0
             case .success(nil):
                 ended = true
+                chunk = []
                 return nil
             case .failure(let error):
                 ended = true
+                chunk = []
                 throw error
             }
         }

@@ -58,9 +58,6 @@ package enum EventFilter {
         if let mark = selector.mark {
             value([CTA.mark], .word, equals: mark & selector.markMask, mask: selector.markMask)
         }
-        if let mark = selector.listMark {
-            value([CTA.mark], .word, equals: mark & selector.markMask, mask: selector.markMask)
-        }
         guard tests > 0 else { return nil }
         a.jump(to: .accept)
         return a.assemble()

@@ -52,9 +52,8 @@ public struct AddressMatch: Equatable, Sendable {
 /// A NAT condition, or a NAT to set up when creating an entry: an address
 /// and a port, each optional.
 public struct NATMatch: Equatable, Sendable {
-    /// The address translated to. As a condition it is compared for IPv4
-    /// only: a condition with an IPv6 address and no port matches any
-    /// entry with that kind of NAT.
+    /// The address translated to. As a condition, the address and the
+    /// port must both match where given; with neither, any such NAT does.
     public var address: IPAddress?
     /// The port translated to (for ICMP, the raw 16-bit field: the id, or
     /// type and code).
@@ -104,13 +103,6 @@ public struct FlowFilter: Equatable, Sendable {
     public var icmpCode: UInt8?
     /// The ICMP or ICMPv6 echo id of the original direction.
     public var icmpID: UInt16?
-    /// CTL's quirk fields: conntrack 1.4.7 takes these options with
-    /// selecting commands and selects nothing by them (GRE keys name an
-    /// entry for -G; vtags are values for -I and -U).
-    package var greSrcKey: UInt16?
-    package var greDstKey: UInt16?
-    package var origVtag: UInt32?
-    package var replyVtag: UInt32?
     /// The DCCP role (CTA_PROTOINFO_DCCP_ROLE).
     public var dccpRole: UInt8?
     /// The mark: an entry matches when `(its mark & markMask) == mark`. An
@@ -119,8 +111,6 @@ public struct FlowFilter: Equatable, Sendable {
     public var mark: UInt32?
     /// The bits of the mark to compare (all by default).
     public var markMask: UInt32 = .max
-    /// A second mark an entry must also carry (ctl's -m after -u quirk).
-    package var listMark: UInt32?
     /// Status bits: an entry matches when `(its status & statusMask) == status`.
     public var status: Status?
     /// The status bits to compare (none by default: set it with ``status``).
@@ -135,8 +125,6 @@ public struct FlowFilter: Equatable, Sendable {
     public var origZone: UInt16?
     /// The zone of the reply tuple.
     public var replyZone: UInt16?
-    /// conntrack 1.4.7 accepts -c with -L and selects nothing by it.
-    package var secmark: UInt32?
     /// Source NAT done on the entry (its status has `srcNatDone` and the
     /// tuples differ); with an address or port, to that address or port.
     public var srcNAT: NATMatch?
@@ -155,6 +143,15 @@ public struct FlowFilter: Equatable, Sendable {
     public var ipProtocol: IPProtocol? {
         get { proto.map(IPProtocol.init(rawValue:)) }
         set { proto = newValue?.rawValue }
+    }
+
+    /// TCP entries in this state: sets ``ipProtocol`` to TCP and ``state``.
+    public var tcpState: TCPState? {
+        get { proto == IPProto.tcp ? state.flatMap(TCPState.init(rawValue:)) : nil }
+        set {
+            state = newValue?.rawValue
+            if newValue != nil { proto = IPProto.tcp }
+        }
     }
 }
 
@@ -193,7 +190,6 @@ extension FlowFilter {
         // An entry without a mark attribute has none to match (events leave
         // a zero mark out; dumps always carry it).
         if let mark, flow.mark.map({ $0 & markMask }) != mark { return false }
-        if let listMark, flow.mark.map({ $0 & markMask }) != listMark { return false }
         if let status, (flow.status ?? []).intersection(statusMask) != status { return false }
         if let timeout, flow.timeout != timeout { return false }
         if let id, flow.id != id { return false }
@@ -209,12 +205,14 @@ extension FlowFilter {
         return true
     }
 
-    /// conntrack's NAT test. Source NAT is done when the status has
-    /// SRC_NAT_DONE and the original source differs from the reply
-    /// destination (SNAT), or the original source "port" from the reply
-    /// destination "port" (SPAT). Ports are compared as raw 16-bit tuple
-    /// fields, so for ICMP the id meets the type and code. Destination NAT
-    /// likewise with DST_NAT_DONE, orig destination and reply source.
+    /// The NAT test. Source NAT is done when the status has SRC_NAT_DONE
+    /// and the original source differs from the reply destination (SNAT),
+    /// or the original source "port" from the reply destination "port"
+    /// (SPAT). Ports are compared as raw 16-bit tuple fields, so for ICMP
+    /// the id meets the type and code. Destination NAT likewise with
+    /// DST_NAT_DONE, orig destination and reply source. A condition with an
+    /// address wants that NAT to that address, with a port that NAT to that
+    /// port, with both both; without either, any such NAT.
     package func matchesNAT(_ flow: Flow) -> Bool {
         let status = flow.status ?? []
         let orig = flow.orig ?? Tuple(), reply = flow.reply ?? Tuple()
@@ -224,18 +222,10 @@ extension FlowFilter {
         let isDNAT = status.contains(.dstNatDone) && orig.dst != reply.src
         let isDPAT = status.contains(.dstNatDone) && Selector.l4dst(orig, proto) != Selector.l4src(reply, proto)
         func check(_ m: NATMatch, addressed: Bool, ported: Bool, address: IPAddress?, port: UInt16) -> Bool {
-            var matched = false
-            var checked = false
-            if let a = m.address, case .v4 = a {
-                checked = true
-                matched = addressed && address == a
-            }
-            if let p = m.port {
-                checked = true
-                matched = ported && port == p
-            }
-            if !checked { matched = addressed || ported }
-            return matched
+            if m.address == nil, m.port == nil { return addressed || ported }
+            if let a = m.address, !(addressed && address == a) { return false }
+            if let p = m.port, !(ported && port == p) { return false }
+            return true
         }
         func src(_ m: NATMatch) -> Bool {
             check(m, addressed: isSNAT, ported: isSPAT, address: reply.dst, port: Selector.l4dst(reply, proto))

@@ -163,23 +163,22 @@ package struct TextFormatter {
 
 extension TextFormatter {
     /// One `-S` line: "cpu=N   \tname=value name=value ... ".
-    package static func write(_ stats: CPUStats, to out: OutputBuffer) {
-        write(stats, names: Names.cpuStat, to: out)
+    package static func write(_ stats: CPUStatistics, to out: OutputBuffer) {
+        write(cpu: stats.cpu, stats.counters, to: out)
     }
 
     /// One `-S expect` line: "cpu=N   \texpect_new=V expect_create=V expect_delete=V ".
-    package static func writeExpectation(_ stats: CPUStats, to out: OutputBuffer) {
-        write(stats, names: Names.expectationStat, to: out)
+    package static func write(_ stats: ExpectationStatistics, to out: OutputBuffer) {
+        write(cpu: stats.cpu, stats.counters, to: out)
     }
 
-    static func write(_ stats: CPUStats, names: (UInt16) -> String?, to out: OutputBuffer) {
+    static func write(cpu: Int, _ counters: [(name: String, value: UInt32)], to out: OutputBuffer) {
         out.append("cpu=")
         let before = out.pendingCount
-        out.append(decimal: UInt64(stats.cpu))
+        out.append(decimal: UInt64(cpu))
         out.append(repeating: UInt8(ascii: " "), count: 4 - (out.pendingCount - before))
         out.append(UInt8(ascii: "\t"))
-        for (attribute, value) in stats.values {
-            guard let name = names(attribute) else { continue }
+        for (name, value) in counters {
             out.append(name); out.append(UInt8(ascii: "=")); out.append(decimal: UInt64(value)); out.append(UInt8(ascii: " "))
         }
         out.append(UInt8(ascii: "\n"))

@@ -1,3 +1,5 @@
+import Glibc
+
 /// An IPv4 or IPv6 address, as carried in CTA_IP_V4_* / CTA_IP_V6_*.
 ///
 /// ```swift
@@ -424,5 +426,78 @@ extension Flow {
         guard let start = timestampStart else { return nil }
         let end = timestampStop.map { Int($0 / 1_000_000_000) } ?? now
         return UInt64(bitPattern: Int64(end - Int(start / 1_000_000_000)))
+    }
+}
+
+extension IPAddress: CustomStringConvertible {
+    /// Parses an address as inet_pton(3) reads it: a dotted quad, or IPv6
+    /// text. Nil for anything else.
+    public init?(_ text: String) {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            self = .v4(UInt32(bigEndian: v4.s_addr))
+            return
+        }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
+        self = withUnsafeBytes(of: &v6) { bytes in
+            let hi = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let lo = bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            return .v6(hi, lo)
+        }
+    }
+
+    /// The address as inet_ntop(3) writes it.
+    public var description: String {
+        let buffer = OutputBuffer(fd: -1, capacity: 64)
+        buffer.append(address: self)
+        return String(decoding: buffer.pending, as: UTF8.self)
+    }
+
+    /// The family of the address.
+    public var family: Family {
+        switch self {
+        case .v4: .ipv4
+        case .v6: .ipv6
+        }
+    }
+}
+
+/// TCP connection tracking states (enum tcp_conntrack).
+public enum TCPState: UInt8, Sendable, CaseIterable {
+    case none = 0, synSent, synReceived, established, finWait, closeWait, lastAck, timeWait, close, synSent2
+}
+
+/// SCTP connection tracking states (enum sctp_conntrack).
+public enum SCTPState: UInt8, Sendable, CaseIterable {
+    case none = 0, closed, cookieWait, cookieEchoed, established, shutdownSent, shutdownReceived,
+         shutdownAckSent, heartbeatSent, heartbeatAcked
+}
+
+/// DCCP connection tracking states (enum ct_dccp_states).
+public enum DCCPState: UInt8, Sendable, CaseIterable {
+    case none = 0, request, respond, partOpen, open, closeRequest, closing, timeWait, ignore, invalid
+}
+
+extension TCPInfo {
+    /// ``state`` as a ``TCPState``; nil when absent or unknown.
+    public var tcpState: TCPState? { state.flatMap(TCPState.init(rawValue:)) }
+}
+
+extension SCTPInfo {
+    /// ``state`` as an ``SCTPState``; nil when absent or unknown.
+    public var sctpState: SCTPState? { state.flatMap(SCTPState.init(rawValue:)) }
+}
+
+extension DCCPInfo {
+    /// ``state`` as a ``DCCPState``; nil when absent or unknown.
+    public var dccpState: DCCPState? { state.flatMap(DCCPState.init(rawValue:)) }
+}
+
+extension Flow {
+    /// The TCP state of a TCP entry.
+    public var tcpState: TCPState? {
+        if case .tcp(let info)? = protoInfo { return info.tcpState }
+        return nil
     }
 }

@@ -36,11 +36,10 @@ func run(_ arguments: [String]) throws {
     }
 }
 
-/// 10.a.b.c
+/// An IPv4 address written in the tour.
 func v4(_ text: String) -> IPAddress {
-    let bytes = text.split(separator: ".").compactMap { UInt32($0) }
-    precondition(bytes.count == 4 && bytes.allSatisfy { $0 < 256 }, "not an IPv4 address: \(text)")
-    return .v4(bytes.reduce(0) { $0 << 8 | $1 })
+    guard let address = IPAddress(text), address.family == .ipv4 else { fatalError("not an IPv4 address: \(text)") }
+    return address
 }
 
 /// A UDP entry from `client`:`port` to `server`:53, two minutes to live.
@@ -102,9 +101,8 @@ func tour(_ conntrack: Conntrack, namespace: String) async throws {
     // The documentation's example (KernelFiltering.md), checked.
     var documented = FlowFilter()
     documented.family = .ipv4
-    documented.ipProtocol = .tcp
-    documented.origDst = AddressMatch(.v4(0x0a00_0001))
-    documented.state = 3
+    documented.origDst = AddressMatch(IPAddress("10.0.0.1")!)
+    documented.tcpState = .established
     try check(documented.kernelFilteredClauses(on: .forKernel(KernelVersion(6, 1)))
                   == [.family, .ipProtocol, .origDst]
               && documented.kernelFilteredClauses(on: .forKernel(KernelVersion(5, 10))) == [.family],
