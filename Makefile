@@ -1,6 +1,7 @@
 # ctl — a Swift reimplementation of conntrack(8).
 #   make run     install dependencies, build, and list this host's table
-#   make test    install dependencies, build, check CTCore's public surface, run unit tests (also under ASan), fuzz-check, integration tests
+#   make test    install dependencies, build, check CTCore's public surface, run unit tests, docs, examples,
+#                unit tests under ASan, fuzz-check, integration tests
 #   make api-check    CTCore's public symbols by kind; fails if an internal one is public
 #   make bench   ctl against conntrack on a 100,000-entry table
 #   make stress  a 1,000,000-entry table, dumps and deletes under churn, a minute of each fuzzer
@@ -8,6 +9,8 @@
 #   make fuzz-args    libFuzzer on the argument and -R line parsers (FUZZ_SECONDS=600)
 #   make fuzz-check   both for FUZZ_CHECK_SECONDS=60 each, as make test runs them
 #   make unit-asan    unit tests under AddressSanitizer, as make test runs them
+#   make docs    CTCore's DocC documentation (fails on any warning)
+#   make examples     builds and runs Examples/ConntrackTour (as root), a package using CTCore
 #   make install PREFIX=/usr DESTDIR=...   binary, man page, completions (make uninstall)
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
@@ -18,7 +21,7 @@ SWIFT ?= swift
 RELEASE := .build/release/ctl
 
 .PHONY: all deps build run test api-check unit unit-asan integration bench stress install uninstall clean fixtures \
-	fuzz fuzz-args fuzz-build fuzz-check
+	fuzz fuzz-args fuzz-build fuzz-check docs examples
 
 all: build
 
@@ -41,6 +44,31 @@ unit-asan:
 	$(SWIFT) build --build-tests --scratch-path .build-asan -Xswiftc -sanitize=address
 	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp $(SWIFT) test --skip-build --scratch-path .build-asan
 
+# CTCore's DocC catalog (Sources/CTCore/CTCore.docc) through swift-docc-plugin,
+# into .build/plugins/Swift-DocC/outputs/CTCore.doccarchive (serve it with
+# any static web server). Fails on any warning, of docc or of the compiler,
+# and when a recipe's code in the catalog is not the code that
+# Examples/ConntrackTour compiles (Sources/Recipes).
+DOCS_LOG := .build/docs.log
+docs:
+	python3 scripts/check-doc-snippets.py Sources/CTCore/CTCore.docc Examples/ConntrackTour/Sources/Recipes
+	@mkdir -p .build
+	set -o pipefail; $(SWIFT) package --disable-sandbox generate-documentation --target CTCore \
+		--warnings-as-errors 2>&1 | tee $(DOCS_LOG)
+	@! grep -n 'warning:' $(DOCS_LOG) || { echo 'make docs: warnings (above)'; exit 1; }
+
+# Packages that use CTCore as another package would (by path, public API
+# only): each is built warning-free and run. The tour needs root: it makes
+# a network namespace of its own (deleted at the end) and works in it.
+EXAMPLES := Examples/ConntrackTour
+examples:
+	@for dir in $(EXAMPLES); do \
+		echo "== $$dir"; \
+		( cd $$dir && mkdir -p .build && set -o pipefail && $(SWIFT) build 2>&1 | tee .build/make.log ) || exit 1; \
+		! grep -n 'warning:' $$dir/.build/make.log || { echo "make examples: warnings in $$dir"; exit 1; }; \
+		$$dir/.build/debug/$$(basename $$dir) || exit 1; \
+	done
+
 integration: build
 	CTL=$(CURDIR)/$(RELEASE) python3 -m pytest -q -p no:cacheprovider Tests/integration
 
@@ -51,6 +79,8 @@ api-check:
 test: deps build
 	$(MAKE) --no-print-directory api-check
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory docs
+	$(MAKE) --no-print-directory examples
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory integration
@@ -142,4 +172,4 @@ uninstall:
 	      $(DESTDIR)$(ZSHDIR)/_ctl $(DESTDIR)$(FISHDIR)/ctl.fish
 
 clean:
-	rm -rf .build .build-fuzz .build-asan
+	rm -rf .build .build-fuzz .build-asan $(addsuffix /.build,$(EXAMPLES))

@@ -7,6 +7,10 @@ let package = Package(
         .executable(name: "ctl", targets: ["ctl"]),
         .library(name: "CTCore", targets: ["CTCore"]),
     ],
+    dependencies: [
+        // `make docs`: the DocC catalog of CTCore (swift package generate-documentation).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+    ],
     targets: [
         // libmnl and the nfnetlink headers; C macros turned into static inline shims.
         .systemLibrary(

@@ -2,11 +2,13 @@ import Glibc
 
 /// What happened to an entry, as ctnetlink's event messages tell it.
 public enum EventType: Sendable, Hashable, CaseIterable {
-    /// IPCTNL_MSG_CT_NEW with NLM_F_CREATE | NLM_F_EXCL.
+    /// An entry was created (IPCTNL_MSG_CT_NEW with NLM_F_CREATE | NLM_F_EXCL).
     case new
-    /// IPCTNL_MSG_CT_NEW without them.
+    /// An entry changed: its status, protocol state, mark, labels, ...
+    /// (IPCTNL_MSG_CT_NEW without those flags).
     case update
-    /// IPCTNL_MSG_CT_DELETE.
+    /// An entry was removed: it expired, was deleted or flushed
+    /// (IPCTNL_MSG_CT_DELETE).
     case destroy
 
     /// The line prefix of conntrack's text format: the kind in brackets,
@@ -22,6 +24,7 @@ public enum EventType: Sendable, Hashable, CaseIterable {
 
 /// One conntrack event.
 public struct Event: Sendable, Equatable {
+    /// What happened to the entry.
     public var type: EventType
     /// The entry as the event describes it (a destroy carries the final
     /// counters; an update only what changed may be complete).
@@ -30,6 +33,7 @@ public struct Event: Sendable, Equatable {
     /// for the kernel's own changes (nlmsghdr.nlmsg_pid).
     public var portID: UInt32
 
+    /// An event of `type` about `flow`, caused by port `portID`.
     public init(type: EventType, flow: Flow, portID: UInt32) {
         self.type = type
         self.flow = flow

@@ -49,17 +49,22 @@ public struct KernelCapabilities: Sendable, Equatable {
     /// The features the library may use.
     public var features: Set<KernelFeature>
 
+    /// Capabilities of a kernel of release `version` with exactly `features`.
     public init(version: KernelVersion, features: Set<KernelFeature>) {
         self.version = version
         self.features = features
     }
 
-    /// The features of a kernel of release `version`.
+    /// The features of a kernel of release `version`: each feature whose
+    /// ``KernelFeature/introduced`` release is not later.
     public static func forKernel(_ version: KernelVersion) -> KernelCapabilities {
         KernelCapabilities(version: version, features: Set(KernelFeature.allCases.filter { version >= $0.introduced }))
     }
 
-    /// The running kernel's capabilities.
+    /// The running kernel's capabilities, from its release (uname).
+    /// A kernel with backported features has more than its release says;
+    /// pass such capabilities to ``Conntrack/init(namespace:capabilities:)``
+    /// explicitly.
     public static func detect() -> KernelCapabilities { forKernel(.running) }
 
     /// Whether the library may use `feature`.
@@ -124,8 +129,11 @@ extension KernelCapabilities {
 
 /// A kernel release, as uname(2) reports it (major and minor only).
 public struct KernelVersion: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// The major release number (6 of 6.8).
     public var major: Int
+    /// The minor release number (8 of 6.8).
     public var minor: Int
+    /// Release `major`.`minor`.
     public init(_ major: Int, _ minor: Int) { self.major = major; self.minor = minor }
 
     /// Parses "6.18.44-fc" style release strings; unknown text gives 0.0.
@@ -145,9 +153,11 @@ public struct KernelVersion: Comparable, Hashable, Sendable, CustomStringConvert
         return KernelVersion(release: release)
     }
 
+    /// Whether release `a` is older than `b`.
     public static func < (a: KernelVersion, b: KernelVersion) -> Bool {
         (a.major, a.minor) < (b.major, b.minor)
     }
 
+    /// "major.minor", such as "6.8".
     public var description: String { "\(major).\(minor)" }
 }

@@ -33,11 +33,18 @@ public final class Conntrack: @unchecked Sendable {
     /// Sessions not in use; an operation takes one or opens a new one.
     private var idle: [CTSession] = []
 
-    /// Opens a handle on the table of `namespace`.
+    /// Opens a handle on the table of `namespace`, and one socket in it (so
+    /// that a namespace or permission problem shows here).
     ///
-    /// - Parameter capabilities: the kernel's capabilities; by default
-    ///   worked out from the running kernel. Pass fewer to keep the library
-    ///   from using a feature (tests of the paths older kernels take).
+    /// - Parameters:
+    ///   - namespace: The network namespace whose table the handle works
+    ///     on; by default the caller's.
+    ///   - capabilities: The kernel's capabilities; by default worked out
+    ///     from the running kernel. Pass fewer to keep the library from
+    ///     using a feature (see <doc:KernelFiltering>).
+    /// - Throws: ``ConntrackError`` with reason
+    ///   ``ConntrackError/Reason/namespace(_:_:)`` when the namespace cannot
+    ///   be opened or entered, or the socket's `errno`.
     public init(namespace: NetworkNamespace = .current,
                 capabilities: KernelCapabilities = .detect()) throws(ConntrackError) {
         self.namespace = namespace
@@ -105,7 +112,8 @@ public final class Conntrack: @unchecked Sendable {
 
 // MARK: - Dumps
 
-/// What a dump callback wants next.
+/// What a dump callback wants next (see
+/// ``Conntrack/forEachFlow(matching:zeroingCounters:_:)``).
 public enum DumpControl: Sendable {
     /// Hand over the next entry.
     case proceed
@@ -124,6 +132,7 @@ public struct DumpSummary: Sendable, Equatable {
     /// The callback ended the dump early.
     public var stopped = false
 
+    /// A summary of a dump that went through without remarks.
     public init() {}
 }
 
@@ -139,8 +148,15 @@ extension Conntrack {
     /// (see ``FlowFilter/kernelFilteredClauses(on:)``); every entry that
     /// arrives is checked against the whole filter.
     ///
-    /// - Parameter zeroingCounters: the kernel zeroes each entry's counters
-    ///   as it reports them (IPCTNL_MSG_CT_GET_CTRZERO).
+    /// - Parameters:
+    ///   - filter: The entries to hand over; by default all.
+    ///   - zeroingCounters: Whether the kernel zeroes each entry's counters
+    ///     as it reports them (IPCTNL_MSG_CT_GET_CTRZERO), so that the next
+    ///     dump counts from here.
+    ///   - body: Called with each matching entry, on the calling thread;
+    ///     returns ``DumpControl/stop`` to end the dump early.
+    /// - Returns: Whether the dump was interrupted or stopped, and what was
+    ///   skipped.
     @discardableResult
     public func forEachFlow(matching filter: FlowFilter = FlowFilter(), zeroingCounters: Bool = false,
                             _ body: (Flow) -> DumpControl) throws(ConntrackError) -> DumpSummary {
@@ -170,7 +186,7 @@ extension Conntrack {
 
     /// Every entry `filter` matches, collected in an array (for small
     /// tables; see ``forEachFlow(matching:zeroingCounters:_:)`` and
-    /// ``flows(matching:bufferSize:)`` for large ones).
+    /// ``flows(matching:bufferSize:failOnInterrupt:)`` for large ones).
     public func allFlows(matching filter: FlowFilter = FlowFilter()) throws(ConntrackError) -> [Flow] {
         var flows: [Flow] = []
         try forEachFlow(matching: filter) { flows.append($0); return .proceed }
@@ -187,6 +203,11 @@ extension Conntrack {
     /// `failOnInterrupt` is set: then, after the last entry, `next()` throws
     /// a ``ConntrackError`` with the reason `.dumpInterrupted`, and the
     /// caller may dump again.
+    ///
+    /// - Parameters:
+    ///   - filter: The entries to deliver; by default all.
+    ///   - bufferSize: At most this many entries wait for the consumer.
+    ///   - failOnInterrupt: Whether an interrupted dump ends with an error.
     public func flows(matching filter: FlowFilter = FlowFilter(), bufferSize: Int = 4096,
                       failOnInterrupt: Bool = false) -> FlowSequence {
         FlowSequence(conntrack: self, filter: filter, bufferSize: bufferSize, failOnInterrupt: failOnInterrupt)
@@ -194,6 +215,9 @@ extension Conntrack {
 }
 
 /// The entries of one dump, as ``Conntrack/flows(matching:bufferSize:failOnInterrupt:)`` returns them.
+///
+/// Each iterator runs a dump of its own, which starts when the iterator is
+/// made.
 public struct FlowSequence: AsyncSequence, Sendable {
     public typealias Element = Flow
     public typealias Failure = ConntrackError
@@ -206,6 +230,7 @@ public struct FlowSequence: AsyncSequence, Sendable {
     /// Entries handed over at a time.
     static let chunkSize = 256
 
+    /// Starts a dump and returns the iterator over its entries.
     public func makeAsyncIterator() -> Iterator {
         let chunk = Self.chunkSize
         let channel = StreamChannel<Flow>(capacity: Swift.max(1, bufferSize / chunk))
@@ -236,13 +261,18 @@ public struct FlowSequence: AsyncSequence, Sendable {
         return Iterator(reader: ChannelReader(channel))
     }
 
+    /// The entries of one dump; dropping it ends the dump.
     public struct Iterator: AsyncIteratorProtocol {
         let reader: ChannelReader<Flow>
 
+        /// The next entry; nil after the last one or once the task is
+        /// cancelled.
         public mutating func next() async throws(ConntrackError) -> Flow? {
             try await reader.next()
         }
 
+        /// The next entry; nil after the last one or once the task is
+        /// cancelled.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(ConntrackError) -> Flow? {
             try await reader.next(isolation: actor)
         }

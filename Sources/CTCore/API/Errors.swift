@@ -6,8 +6,34 @@
 public struct ConntrackError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The operation that failed.
     public enum Operation: String, Sendable {
-        case open, dump, get, create, update, delete, flush, statistics, events
-        case expectationDump, expectationGet, expectationCreate, expectationDelete, expectationFlush
+        /// Opening a handle or a socket.
+        case open
+        /// A dump of the table.
+        case dump
+        /// ``Conntrack/get(_:)``.
+        case get
+        /// Creating an entry.
+        case create
+        /// Updating an entry, or a batch of mixed writes.
+        case update
+        /// Deleting entries, by key or by filter.
+        case delete
+        /// Flushing the table.
+        case flush
+        /// Reading statistics.
+        case statistics
+        /// An event stream.
+        case events
+        /// A dump of the expectations.
+        case expectationDump
+        /// Getting an expectation.
+        case expectationGet
+        /// Creating an expectation.
+        case expectationCreate
+        /// Deleting an expectation.
+        case expectationDelete
+        /// Flushing the expectations.
+        case expectationFlush
     }
 
     /// What went wrong.
@@ -33,9 +59,12 @@ public struct ConntrackError: Error, Sendable, Equatable, CustomStringConvertibl
         case dumpInterrupted
     }
 
+    /// The operation that failed.
     public let operation: Operation
+    /// Why it failed.
     public let reason: Reason
 
+    /// The error of `operation`, for `reason`.
     public init(_ operation: Operation, _ reason: Reason) {
         self.operation = operation
         self.reason = reason
@@ -49,6 +78,7 @@ public struct ConntrackError: Error, Sendable, Equatable, CustomStringConvertibl
         }
     }
 
+    /// A sentence for people: the operation, and why it failed.
     public var description: String {
         switch reason {
         case .system(let e): "\(operation.rawValue) failed: \(e)"

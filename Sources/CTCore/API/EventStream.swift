@@ -15,7 +15,8 @@ public enum EventOverflowPolicy: Sendable, Equatable {
     /// Ask the kernel for reliable delivery (NETLINK_BROADCAST_ERROR with
     /// NETLINK_NO_ENOBUFS): a failed delivery goes back to the kernel,
     /// which keeps destroy events and retries them, instead of being
-    /// reported here.
+    /// reported here. Where the kernel still drops events, the stream
+    /// delivers ``ConntrackEvent/lost`` as with ``report``.
     case reliable
     /// End the stream by throwing a ``ConntrackError`` whose reason is
     /// `.eventsLost`.
@@ -50,6 +51,8 @@ public struct EventStreamOptions: Sendable, Equatable {
     /// stops reading and the kernel's socket buffer fills.
     public var bufferedEvents = 4096
 
+    /// Settings for a stream of `types` events with overflow policy
+    /// `overflow` and a receive buffer of `receiveBufferSize` bytes.
     public init(types: Set<EventType> = Set(EventType.allCases), overflow: EventOverflowPolicy = .report,
                 receiveBufferSize: Int? = nil) {
         self.types = types
@@ -67,6 +70,16 @@ extension Conntrack {
     /// the handle's ``capabilities`` include the event socket filter).
     /// Loss is part of the stream, never a silent gap: see
     /// ``EventOverflowPolicy``.
+    ///
+    /// The stream starts listening when its iterator is made (a
+    /// `for try await` loop makes it as it starts), on a thread of its own
+    /// that opens the event socket; events before that are not seen. Each
+    /// iterator is a subscription of its own.
+    ///
+    /// - Parameters:
+    ///   - filter: The events to deliver, by the entry they carry; by
+    ///     default all.
+    ///   - options: Event types, overflow policy and buffer sizes.
     public func events(matching filter: FlowFilter = FlowFilter(),
                        options: EventStreamOptions = EventStreamOptions()) -> EventSequence {
         EventSequence(conntrack: self, filter: filter, options: options)
@@ -75,13 +88,17 @@ extension Conntrack {
 
 /// The events of one subscription (see ``Conntrack/events(matching:options:)``).
 public struct EventSequence: AsyncSequence, Sendable {
+    /// An event, or a remark of the stream about the events.
     public typealias Element = ConntrackEvent
+    /// What ends a stream early: a socket error, or a loss under the
+    /// ``EventOverflowPolicy/fail`` policy.
     public typealias Failure = ConntrackError
 
     let conntrack: Conntrack
     let filter: FlowFilter
     let options: EventStreamOptions
 
+    /// Subscribes: starts the thread that listens.
     public func makeAsyncIterator() -> Iterator {
         let capacity = Swift.max(1, options.bufferedEvents / 64)
         let pipe: WakePipe
@@ -97,13 +114,18 @@ public struct EventSequence: AsyncSequence, Sendable {
         return Iterator(reader: ChannelReader(channel))
     }
 
+    /// One subscription; dropping it ends the subscription.
     public struct Iterator: AsyncIteratorProtocol {
         let reader: ChannelReader<ConntrackEvent>
 
+        /// The next element; nil once the task is cancelled or the iterator
+        /// dropped.
         public mutating func next() async throws(ConntrackError) -> ConntrackEvent? {
             try await reader.next()
         }
 
+        /// The next element; nil once the task is cancelled or the iterator
+        /// dropped.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(ConntrackError) -> ConntrackEvent? {
             try await reader.next(isolation: actor)
         }

@@ -3,7 +3,9 @@ import Glibc
 /// An expectation event: a helper started expecting a connection, or an
 /// expectation went (it was used, timed out or was deleted).
 public enum ExpectationEvent: Sendable, Equatable {
+    /// A helper set up an expectation.
     case new(Expectation)
+    /// An expectation was used, timed out or was deleted.
     case destroy(Expectation)
     /// The kernel dropped events here: the stream has a gap.
     case lost
@@ -52,6 +54,15 @@ extension Conntrack {
     /// `mask`, on the existing entry `master`, which must have a helper.
     /// Throws with `errno` `.noEntry` when there is no such master, `.exists`
     /// when a clashing expectation exists.
+    ///
+    /// - Parameters:
+    ///   - master: The original tuple of the entry that expects the connection.
+    ///   - expected: The expected connection's tuple.
+    ///   - mask: Which fields of `expected` a connection must match: all ones
+    ///     for a field to compare, zero for any value.
+    ///   - family: The family of the tuples.
+    ///   - timeout: Seconds until the expectation expires; nil for the
+    ///     helper's default.
     public func createExpectation(master: Tuple, expected: Tuple, mask: Tuple, family: Family,
                                   timeout: UInt32?) throws(ConntrackError) {
         try withSession(.expectationCreate) { session in
@@ -88,14 +99,19 @@ extension Conntrack {
     }
 }
 
-/// The events of one expectation subscription.
+/// The events of one expectation subscription (see
+/// ``Conntrack/expectationEvents(failOnOverflow:)``).
 public struct ExpectationEventSequence: AsyncSequence, Sendable {
+    /// An expectation event, or a loss.
     public typealias Element = ExpectationEvent
+    /// What ends a stream early: a socket error, or a loss with
+    /// `failOnOverflow`.
     public typealias Failure = ConntrackError
 
     let conntrack: Conntrack
     let failOnOverflow: Bool
 
+    /// Subscribes: starts the thread that listens.
     public func makeAsyncIterator() -> Iterator {
         let pipe: WakePipe
         do {
@@ -153,13 +169,18 @@ public struct ExpectationEventSequence: AsyncSequence, Sendable {
         }
     }
 
+    /// One subscription; dropping it ends the subscription.
     public struct Iterator: AsyncIteratorProtocol {
         let reader: ChannelReader<ExpectationEvent>
 
+        /// The next event; nil once the task is cancelled or the iterator
+        /// dropped.
         public mutating func next() async throws(ConntrackError) -> ExpectationEvent? {
             try await reader.next()
         }
 
+        /// The next event; nil once the task is cancelled or the iterator
+        /// dropped.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(ConntrackError) -> ExpectationEvent? {
             try await reader.next(isolation: actor)
         }

@@ -3,7 +3,7 @@
 ///
 /// A key always has a tuple: the kernel treats a delete without one as a
 /// flush of the whole table, so the library cannot express one.
-public struct FlowKey: Sendable, Equatable {
+public struct FlowKey: Sendable, Hashable {
     /// The family of the tuple's addresses.
     public let family: Family
     /// The original direction's tuple.
@@ -15,7 +15,12 @@ public struct FlowKey: Sendable, Equatable {
     public var id: UInt32?
 
     /// A key for the entry whose original tuple is `tuple`. The tuple needs
-    /// both addresses, of one family, and a protocol.
+    /// both addresses, of one family, and a protocol (and the protocol's
+    /// ports or ICMP fields, as the entry has them).
+    ///
+    /// - Throws: ``ConntrackError/Reason/invalidArgument(_:)`` for a tuple
+    ///   without both addresses or a protocol, or with addresses of two
+    ///   families.
     public init(tuple: Tuple, zone: UInt16? = nil, id: UInt32? = nil) throws(ConntrackError) {
         guard let src = tuple.src, let dst = tuple.dst, tuple.proto != nil else {
             throw ConntrackError(.get, .invalidArgument("a flow key needs a tuple with both addresses and a protocol"))
@@ -54,17 +59,20 @@ extension Flow {
 public struct FlowUpdate: Sendable, Equatable {
     /// The timeout, in seconds from now.
     public var timeout: UInt32?
-    /// The mark; with `markMask` the kernel sets `(old & ~markMask) ^ mark`.
+    /// The mark; with ``markMask`` the kernel sets `(old & ~markMask) ^ mark`.
     public var mark: UInt32?
+    /// The bits of the mark to change (all, when nil).
     public var markMask: UInt32?
     /// Status bits to set (the kernel lets only some change).
     public var status: Status?
-    /// Labels; with `labelsMask`, only the bits of the mask change.
+    /// Labels; with ``labelsMask``, only the bits of the mask change.
     public var labels: Labels?
+    /// The labels to change (all, when nil).
     public var labelsMask: Labels?
     /// Protocol state to set (for example a TCP state).
     public var protoInfo: ProtoInfo?
 
+    /// An update that changes nothing yet.
     public init() {}
 
     package func change(for key: FlowKey) -> EntryChange {
@@ -117,6 +125,7 @@ public struct DeleteSummary: Sendable, Equatable {
     public var stopped = false
     /// Why messages of the dump were skipped (they could not be decoded).
     public var skipped: [String] = []
+    /// A summary of nothing deleted.
     public init() {}
 }
 
@@ -177,7 +186,9 @@ extension Conntrack {
     }
 
     /// Deletes the entries `keys` name, many per system call, and returns
-    /// what happened to each, in order.
+    /// what happened to each, in order: ``WriteResult/notFound`` for an
+    /// entry that was gone already. A key with an id deletes the entry only
+    /// while it is the same one.
     public func delete(_ keys: [FlowKey]) throws(ConntrackError) -> [WriteResult] {
         try apply(keys.map { .delete($0) })
     }
@@ -185,9 +196,19 @@ extension Conntrack {
     /// Deletes every entry `filter` matches, found by one dump; the deletes
     /// go out in batches on a second thread while the dump goes on, each
     /// naming its entry by tuple, zone and id, so nothing but a matched
-    /// entry can go. `onDeleted` sees each entry the kernel deleted, on the
-    /// deleting thread, one at a time and in order; `.stop` ends the delete
-    /// (the batch under way is deleted all the same).
+    /// entry can go.
+    ///
+    /// The kernel applies what it can of `filter` to the dump (see
+    /// <doc:KernelFiltering>); every entry is checked against the whole
+    /// filter before it is deleted. Nothing is ever sent as a flush.
+    ///
+    /// - Parameters:
+    ///   - filter: The entries to delete.
+    ///   - onDeleted: Called with each entry the kernel deleted, on the
+    ///     deleting thread, one at a time and in order; ``DumpControl/stop``
+    ///     ends the delete (the batch under way is deleted all the same).
+    /// - Returns: How many entries were deleted, whether `onDeleted`
+    ///   stopped the delete, and what was skipped.
     @discardableResult
     public func deleteAll(matching filter: FlowFilter,
                           onDeleted: (Flow) -> DumpControl = { _ in .proceed }) throws(ConntrackError) -> DeleteSummary {
@@ -196,7 +217,18 @@ extension Conntrack {
 
     /// Deletes every entry that any of `filters` matches, in one dump of the
     /// table (for example the entries of many backends at once). Only what
-    /// all the filters share is handed to the kernel as a dump filter.
+    /// all the filters share is handed to the kernel as a dump filter (the
+    /// family, when they all name the same one). An entry that several
+    /// filters match is deleted once.
+    ///
+    /// - Parameters:
+    ///   - filters: The filters; an entry any of them matches is deleted.
+    ///     None: nothing is deleted.
+    ///   - onDeleted: Called with each entry the kernel deleted, on the
+    ///     deleting thread, one at a time and in order; ``DumpControl/stop``
+    ///     ends the delete.
+    /// - Returns: How many entries were deleted, whether `onDeleted`
+    ///   stopped the delete, and what was skipped.
     @discardableResult
     public func deleteAll(matchingAny filters: [FlowFilter],
                           onDeleted: (Flow) -> DumpControl = { _ in .proceed }) throws(ConntrackError) -> DeleteSummary {
@@ -286,7 +318,7 @@ extension Conntrack {
         }
     }
 
-    /// Deletes every entry of the table.
+    /// Deletes every entry of the handle's table, of every family.
     public func flush() throws(ConntrackError) {
         try withSession(.flush) { session in try session.flush(family: nil) }
     }

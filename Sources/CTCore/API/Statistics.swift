@@ -1,24 +1,44 @@
 /// One CPU's conntrack counters (IPCTNL_MSG_CT_GET_STATS_CPU). A counter
 /// the kernel does not report is nil; the kernel stopped reporting several
-/// old ones (searched, new, delete, ...) long ago.
+/// old ones (searched, new, delete, ...) long ago. ``counters`` lists the
+/// reported ones by name.
 public struct CPUStatistics: Sendable, Equatable {
+    /// The CPU's number.
     public var cpu: Int
-    public var searched: UInt32?        // CTA_STATS_SEARCHED
-    public var found: UInt32?           // CTA_STATS_FOUND
-    public var new: UInt32?             // CTA_STATS_NEW
-    public var invalid: UInt32?         // CTA_STATS_INVALID
-    public var ignore: UInt32?          // CTA_STATS_IGNORE
-    public var delete: UInt32?          // CTA_STATS_DELETE
-    public var deleteList: UInt32?      // CTA_STATS_DELETE_LIST
-    public var insert: UInt32?          // CTA_STATS_INSERT
-    public var insertFailed: UInt32?    // CTA_STATS_INSERT_FAILED
-    public var drop: UInt32?            // CTA_STATS_DROP
-    public var earlyDrop: UInt32?       // CTA_STATS_EARLY_DROP
-    public var error: UInt32?           // CTA_STATS_ERROR
-    public var searchRestart: UInt32?   // CTA_STATS_SEARCH_RESTART
-    public var clashResolve: UInt32?    // CTA_STATS_CLASH_RESOLVE
-    public var chainTooLong: UInt32?    // CTA_STATS_CHAIN_TOOLONG
+    /// Hash table entries looked at (CTA_STATS_SEARCHED). Current kernels no longer report it.
+    public var searched: UInt32?
+    /// Lookups that found an entry (CTA_STATS_FOUND).
+    public var found: UInt32?
+    /// Entries created (CTA_STATS_NEW). Current kernels no longer report it.
+    public var new: UInt32?
+    /// Packets that could not be tracked (CTA_STATS_INVALID).
+    public var invalid: UInt32?
+    /// Packets that came with an entry already (CTA_STATS_IGNORE).
+    public var ignore: UInt32?
+    /// Entries deleted (CTA_STATS_DELETE). Current kernels no longer report it.
+    public var delete: UInt32?
+    /// Entries put on the dying list (CTA_STATS_DELETE_LIST). Current kernels no longer report it.
+    public var deleteList: UInt32?
+    /// Entries inserted into the table (CTA_STATS_INSERT).
+    public var insert: UInt32?
+    /// Inserts that failed, such as on a clash with an existing entry
+    /// (CTA_STATS_INSERT_FAILED).
+    public var insertFailed: UInt32?
+    /// Packets dropped because no entry could be made for them (CTA_STATS_DROP).
+    public var drop: UInt32?
+    /// Entries dropped early to make room in a full table (CTA_STATS_EARLY_DROP).
+    public var earlyDrop: UInt32?
+    /// Packets the protocol tracker's checks refused (CTA_STATS_ERROR).
+    public var error: UInt32?
+    /// Lookups restarted because the table changed under them
+    /// (CTA_STATS_SEARCH_RESTART).
+    public var searchRestart: UInt32?
+    /// Insert clashes resolved by using the existing entry (CTA_STATS_CLASH_RESOLVE).
+    public var clashResolve: UInt32?
+    /// Inserts refused because a hash chain was too long (CTA_STATS_CHAIN_TOOLONG).
+    public var chainTooLong: UInt32?
 
+    /// No counters, for CPU `cpu`.
     public init(cpu: Int) { self.cpu = cpu }
 
     /// Every counter the kernel reported, by its kernel name in lower case
@@ -58,11 +78,16 @@ public struct CPUStatistics: Sendable, Equatable {
 
 /// One CPU's expectation counters (IPCTNL_MSG_EXP_GET_STATS_CPU).
 public struct ExpectationStatistics: Sendable, Equatable {
+    /// The CPU's number.
     public var cpu: Int
-    public var new: UInt32?      // CTA_STATS_EXP_NEW
-    public var create: UInt32?   // CTA_STATS_EXP_CREATE
-    public var delete: UInt32?   // CTA_STATS_EXP_DELETE
+    /// Expectations set up (CTA_STATS_EXP_NEW).
+    public var new: UInt32?
+    /// Expectations created (CTA_STATS_EXP_CREATE).
+    public var create: UInt32?
+    /// Expectations deleted (CTA_STATS_EXP_DELETE).
+    public var delete: UInt32?
 
+    /// No counters, for CPU `cpu`.
     public init(cpu: Int) { self.cpu = cpu }
 
     /// Every counter the kernel reported ("expect_new", "expect_create",
@@ -93,6 +118,7 @@ public struct TableSize: Sendable, Equatable {
     /// reports it.
     public var limit: UInt32?
 
+    /// A size of `entries` entries of at most `limit`.
     public init(entries: UInt32, limit: UInt32?) {
         self.entries = entries
         self.limit = limit
@@ -100,7 +126,10 @@ public struct TableSize: Sendable, Equatable {
 }
 
 extension Conntrack {
-    /// Per-CPU counters, one value per possible CPU.
+    /// The conntrack counters of each possible CPU, in the handle's namespace.
+    ///
+    /// Throws ``ConntrackError/Reason/unsupported(_:kernel:)`` where the
+    /// handle's ``capabilities`` lack ``KernelFeature/statistics``.
     public func statistics() throws(ConntrackError) -> [CPUStatistics] {
         guard capabilities.supports(.statistics) else {
             throw ConntrackError(.statistics, .unsupported(.statistics, kernel: capabilities.version))
@@ -112,7 +141,8 @@ extension Conntrack {
         }
     }
 
-    /// The number of entries and the table's limit.
+    /// The number of entries in the namespace's table, and the table's
+    /// limit where the kernel reports it.
     public func tableSize() throws(ConntrackError) -> TableSize {
         guard capabilities.supports(.statistics) else {
             throw ConntrackError(.statistics, .unsupported(.statistics, kernel: capabilities.version))
@@ -123,7 +153,7 @@ extension Conntrack {
         }
     }
 
-    /// Per-CPU expectation counters.
+    /// The expectation counters of each possible CPU.
     public func expectationStatistics() throws(ConntrackError) -> [ExpectationStatistics] {
         guard capabilities.supports(.statistics) else {
             throw ConntrackError(.statistics, .unsupported(.statistics, kernel: capabilities.version))

@@ -307,17 +307,51 @@ extension Selector {
 }
 
 extension FlowFilter {
-    /// A part of a filter that the kernel can apply to a dump.
+    /// A part of a filter that the kernel can apply to a dump; each case is
+    /// the property of ``FlowFilter`` of the same name.
     public enum Clause: String, Sendable, Hashable, CaseIterable {
-        case family, mark, status, zone
-        case origSrc, origDst, replySrc, replyDst, ipProtocol
-        case origSrcPort, origDstPort, replySrcPort, replyDstPort
-        case icmpType, icmpCode, icmpID
+        /// ``FlowFilter/family``.
+        case family
+        /// ``FlowFilter/mark`` under ``FlowFilter/markMask``.
+        case mark
+        /// ``FlowFilter/status`` under ``FlowFilter/statusMask``.
+        case status
+        /// ``FlowFilter/zone``.
+        case zone
+        /// ``FlowFilter/origSrc``.
+        case origSrc
+        /// ``FlowFilter/origDst``.
+        case origDst
+        /// ``FlowFilter/replySrc``.
+        case replySrc
+        /// ``FlowFilter/replyDst``.
+        case replyDst
+        /// ``FlowFilter/ipProtocol``.
+        case ipProtocol
+        /// ``FlowFilter/origSrcPort``.
+        case origSrcPort
+        /// ``FlowFilter/origDstPort``.
+        case origDstPort
+        /// ``FlowFilter/replySrcPort``.
+        case replySrcPort
+        /// ``FlowFilter/replyDstPort``.
+        case replyDstPort
+        /// ``FlowFilter/icmpType``.
+        case icmpType
+        /// ``FlowFilter/icmpCode``.
+        case icmpCode
+        /// ``FlowFilter/icmpID``.
+        case icmpID
     }
 
     /// The clauses of this filter that a kernel with `capabilities` applies
     /// itself, so that entries failing them never reach userspace. The rest
-    /// is checked here only; a dump is never narrower than the filter.
+    /// is checked here only; a dump is never narrower than the filter. See
+    /// <doc:KernelFiltering>.
+    ///
+    /// For a filter without a family, the tuple clauses are applied to the
+    /// IPv4 half of the dump (the kernel's tuple filter is used for IPv4
+    /// only).
     public func kernelFilteredClauses(on capabilities: KernelCapabilities) -> Set<Clause> {
         var clauses: Set<Clause> = []
         var filter = self

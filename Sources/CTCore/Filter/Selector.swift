@@ -1,9 +1,12 @@
 /// An address under a mask of the same family: `10.0.0.0/8`, or one exact
 /// address (a mask of all ones).
 public struct AddressMatch: Equatable, Sendable {
+    /// The address.
     public var address: IPAddress
+    /// The bits of the address to compare, as an address of the same family.
     public var mask: IPAddress
 
+    /// `address` under `mask`.
     public init(address: IPAddress, mask: IPAddress) {
         self.address = address
         self.mask = mask
@@ -49,8 +52,13 @@ public struct AddressMatch: Equatable, Sendable {
 /// A NAT condition, or a NAT to set up when creating an entry: an address
 /// and a port, each optional.
 public struct NATMatch: Equatable, Sendable {
+    /// The address translated to. As a condition, the address and the
+    /// port must both match where given; with neither, any such NAT does.
     public var address: IPAddress?
+    /// The port translated to (for ICMP, the raw 16-bit field: the id, or
+    /// type and code).
     public var port: UInt16?
+    /// A NAT to `address` and `port`; either may be nil.
     public init(address: IPAddress?, port: UInt16? = nil) {
         self.address = address
         self.port = port
@@ -78,25 +86,34 @@ public struct FlowFilter: Equatable, Sendable {
     public var replyDst: AddressMatch?
     /// The layer 4 protocol number (see ``ipProtocol``).
     package var proto: UInt8?
-    /// Ports of the original and reply directions (protocols with ports).
+    /// The original direction's source port (protocols with ports).
     public var origSrcPort: UInt16?
+    /// The original direction's destination port.
     public var origDstPort: UInt16?
+    /// The reply direction's source port.
     public var replySrcPort: UInt16?
+    /// The reply direction's destination port.
     public var replyDstPort: UInt16?
     /// The protocol state: TCP's `enum tcp_conntrack`, SCTP's or DCCP's
     /// state number (see ``TCPInfo/state``).
     public var state: UInt8?
-    /// ICMP or ICMPv6 fields of the original direction.
+    /// The ICMP or ICMPv6 type of the original direction.
     public var icmpType: UInt8?
+    /// The ICMP or ICMPv6 code of the original direction.
     public var icmpCode: UInt8?
+    /// The ICMP or ICMPv6 echo id of the original direction.
     public var icmpID: UInt16?
     /// The DCCP role (CTA_PROTOINFO_DCCP_ROLE).
     public var dccpRole: UInt8?
-    /// The mark: an entry matches when `(mark & markMask) == mark`.
+    /// The mark: an entry matches when `(its mark & markMask) == mark`. An
+    /// entry without a mark attribute (an event that leaves a zero mark
+    /// out) does not match.
     public var mark: UInt32?
+    /// The bits of the mark to compare (all by default).
     public var markMask: UInt32 = .max
-    /// Status bits: an entry matches when `(status & statusMask) == status`.
+    /// Status bits: an entry matches when `(its status & statusMask) == status`.
     public var status: Status?
+    /// The status bits to compare (none by default: set it with ``status``).
     public var statusMask: Status = []
     /// The timeout left, exactly (seconds).
     public var timeout: UInt32?
@@ -104,13 +121,17 @@ public struct FlowFilter: Equatable, Sendable {
     public var id: UInt32?
     /// The zone (CTA_ZONE; an entry without one is in zone 0).
     public var zone: UInt16?
-    /// The zone of the original or the reply tuple (CTA_TUPLE_ZONE).
+    /// The zone of the original tuple (CTA_TUPLE_ZONE; 0 when it has none).
     public var origZone: UInt16?
+    /// The zone of the reply tuple.
     public var replyZone: UInt16?
-    /// Source NAT, destination NAT, or either, done on the entry; with an
-    /// address or port, to that address or port.
+    /// Source NAT done on the entry (its status has `srcNatDone` and the
+    /// tuples differ); with an address or port, to that address or port.
     public var srcNAT: NATMatch?
+    /// Destination NAT done on the entry, likewise.
     public var dstNAT: NATMatch?
+    /// Source or destination NAT done on the entry, likewise; when set,
+    /// ``srcNAT`` and ``dstNAT`` are not looked at.
     public var anyNAT: NATMatch?
     /// Label bits that must all be set.
     public var labels: [Int] = []

@@ -36,35 +36,59 @@ package enum ExpectMessage {
 
 /// Expectation flags (CTA_EXPECT_FLAGS, NF_CT_EXPECT_*).
 public struct ExpectFlags: OptionSet, Equatable, Sendable {
+    /// The bits, as the kernel numbers them.
     public let rawValue: UInt32
+    /// The flags with bits `rawValue`.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let permanent = ExpectFlags(rawValue: 0x1)   // NF_CT_EXPECT_PERMANENT
-    public static let inactive = ExpectFlags(rawValue: 0x2)    // NF_CT_EXPECT_INACTIVE
-    public static let userspace = ExpectFlags(rawValue: 0x4)   // NF_CT_EXPECT_USERSPACE
+    /// The expectation stays after a connection used it (NF_CT_EXPECT_PERMANENT).
+    public static let permanent = ExpectFlags(rawValue: 0x1)
+    /// The expectation matches nothing yet (NF_CT_EXPECT_INACTIVE).
+    public static let inactive = ExpectFlags(rawValue: 0x2)
+    /// The expectation was created from userspace (NF_CT_EXPECT_USERSPACE).
+    public static let userspace = ExpectFlags(rawValue: 0x4)
 }
 
 /// Where NAT sends the expected connection (CTA_EXPECT_NAT).
 public struct ExpectNAT: Equatable, Sendable {
-    public var direction: UInt32?   // CTA_EXPECT_NAT_DIR
-    public var tuple: Tuple?        // CTA_EXPECT_NAT_TUPLE
+    /// The direction whose tuple is translated: 0 original, 1 reply
+    /// (CTA_EXPECT_NAT_DIR).
+    public var direction: UInt32?
+    /// The translated tuple (CTA_EXPECT_NAT_TUPLE).
+    public var tuple: Tuple?
+    /// No fields set.
     public init() {}
 }
 
 /// A connection a helper expects (an entry of the `expect` table) as
 /// ctnetlink describes it. Absent attributes are nil.
 public struct Expectation: Equatable, Sendable {
-    public var family: Family = .other(0) // nfgenmsg.nfgen_family
-    public var master: Tuple?             // CTA_EXPECT_MASTER
-    public var tuple: Tuple?              // CTA_EXPECT_TUPLE: the expected connection
-    public var mask: Tuple?               // CTA_EXPECT_MASK
-    public var timeout: UInt32?           // CTA_EXPECT_TIMEOUT
-    public var id: UInt32?                // CTA_EXPECT_ID
-    public var helper: String?            // CTA_EXPECT_HELP_NAME
-    public var zone: UInt16?              // CTA_EXPECT_ZONE
-    public var flags: ExpectFlags?        // CTA_EXPECT_FLAGS
-    public var expectClass: UInt32?       // CTA_EXPECT_CLASS
-    public var nat: ExpectNAT?            // CTA_EXPECT_NAT
-    public var function: String?          // CTA_EXPECT_FN
+    /// The layer 3 family (nfgenmsg.nfgen_family).
+    public var family: Family = .other(0)
+    /// The original tuple of the entry that expects the connection
+    /// (CTA_EXPECT_MASTER).
+    public var master: Tuple?
+    /// The expected connection's tuple (CTA_EXPECT_TUPLE), compared under
+    /// ``mask``.
+    public var tuple: Tuple?
+    /// Which fields of ``tuple`` a connection must match (CTA_EXPECT_MASK).
+    public var mask: Tuple?
+    /// Seconds until the expectation expires (CTA_EXPECT_TIMEOUT).
+    public var timeout: UInt32?
+    /// The expectation's id (CTA_EXPECT_ID).
+    public var id: UInt32?
+    /// The helper that set it up (CTA_EXPECT_HELP_NAME).
+    public var helper: String?
+    /// The zone (CTA_EXPECT_ZONE); nil is zone 0.
+    public var zone: UInt16?
+    /// Flags (CTA_EXPECT_FLAGS).
+    public var flags: ExpectFlags?
+    /// The helper's expectation class (CTA_EXPECT_CLASS).
+    public var expectClass: UInt32?
+    /// The NAT to apply to the expected connection (CTA_EXPECT_NAT).
+    public var nat: ExpectNAT?
+    /// The helper's function for the expected connection (CTA_EXPECT_FN).
+    public var function: String?
+    /// An expectation with no attributes, to fill in.
     public init() {}
 
     /// The layer 4 protocol number of the expected connection.

@@ -14,8 +14,8 @@ public enum NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
     /// the caller may close its own.
     case descriptor(Int32)
 
-    /// `name` as the ctl command line takes it: a path when it has a slash,
-    /// otherwise a name under /run/netns.
+    /// A namespace given by a name or a path: ``path(_:)`` when `name` has
+    /// a slash, otherwise ``named(_:)`` (a name under /run/netns).
     public init(argument name: String) {
         self = name.contains("/") ? .path(name) : .named(name)
     }
@@ -29,6 +29,7 @@ public enum NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The name, path or descriptor, or "current".
     public var description: String {
         switch self {
         case .current: "current"
