@@ -25,7 +25,7 @@ deps:
 	@bash scripts/deps.sh
 
 build:
-	$(SWIFT) build -c release --product ctl
+	$(SWIFT) build -c release --product ctl --disable-local-rpath
 
 run: deps build
 	$(RELEASE) -L
