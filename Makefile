@@ -190,6 +190,10 @@ deb: version-check $(if $(filter $(RELEASE),$(BIN)),build)
 	printf 'Source: ctl\n\nPackage: ctl\nArchitecture: amd64\n' > $(DEB_BUILD)/debian/control
 	cd $(DEB_BUILD) && dpkg-shlibdeps -O root/usr/sbin/ctl | sed -n 's/^shlibs:Depends=//p' > depends
 	test -s $(DEB_BUILD)/depends
+	# The packed relative relocations (DT_RELR, Package.swift) need glibc
+	# 2.36: a version need without a symbol, which dpkg-shlibdeps misses.
+	if readelf -V $(DEB_ROOT)/usr/sbin/ctl | grep -q GLIBC_ABI_DT_RELR; then \
+	    sed -i -E 's/libc6 \(>= 2\.([0-9]|[12][0-9]|3[0-5])(\.[0-9]+)?\)/libc6 (>= 2.36)/' $(DEB_BUILD)/depends; fi
 	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@MAINTAINER@/$(MAINTAINER)/' \
 	    -e "s/@SIZE@/$$(du -s -k --apparent-size --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" \
 	    -e "s/@DEPENDS@/$$(cat $(DEB_BUILD)/depends)/" packaging/control > $(DEB_ROOT)/DEBIAN/control

@@ -14,7 +14,7 @@ import PackageDescription
 //   table cost the dynamic loader lookups at each start.
 // - lld with -z pack-relative-relocs (DT_RELR, glibc >= 2.36): the 16,500
 //   relative relocations of a position-independent executable in 3 KB
-//   instead of 400 KB of .rela.dyn, which is read at each start.
+//   instead of 390 KB of .rela.dyn, which is read at each start.
 // What stays dynamic: libc, libm and libmnl (Debian ships no libmnl.a; see
 // the README). The Makefile builds with --disable-local-rpath: no
 // $ORIGIN lookups for those three at start.

@@ -168,6 +168,16 @@ def test_deb_contents(deb, tmp_path):
     assert set(needed) <= {"libc.so.6", "libm.so.6", "libmnl.so.0", "ld-linux-x86-64.so.2"} \
         and "libmnl.so.0" in needed, needed
     assert "RPATH" not in sh(["readelf", "-d", str(binary)]).stdout
+    # Depends' libc6 version covers every glibc version the binary needs,
+    # GLIBC_ABI_DT_RELR (2.36, packed relocations) included.
+    verneeds = set(re.findall(r"Name: (GLIBC_\S+)", sh(["readelf", "-V", str(binary)]).stdout))
+    needs = ["2.36" if v == "GLIBC_ABI_DT_RELR" else v[len("GLIBC_"):] for v in verneeds
+             if v == "GLIBC_ABI_DT_RELR" or re.fullmatch(r"GLIBC_[\d.]+", v)]
+    libc6 = [d for d in depends if d.startswith("libc6 ")][0]
+    have = re.fullmatch(r"libc6 \(>= (\S+)\)", libc6).group(1)
+    for v in needs:
+        assert subprocess.run(["dpkg", "--compare-versions", have, "ge", v]).returncode == 0, \
+            "Depends: %s, but the binary needs glibc %s" % (libc6, v)
     assert "RUNPATH" not in sh(["readelf", "-d", str(binary)]).stdout
 
     # md5sums: every file, right sums
