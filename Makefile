@@ -1,7 +1,7 @@
 # ctl — a Swift reimplementation of conntrack(8).
 #   make run     install dependencies, build, and list this host's table
 #   make test    install dependencies, build, run unit tests (also under ASan), fuzz-check, integration tests
-#   make bench   ctl against conntrack on a 100,000-entry table
+#   make bench   ctl against conntrack on a 100,000-entry table, and -V -C -L -D of 500 entries
 #   make stress  a 1,000,000-entry table, dumps and deletes under churn, a minute of each fuzzer
 #   make fuzz    libFuzzer on the decoders and formatters (FUZZ_SECONDS=600)
 #   make fuzz-args    libFuzzer on the argument and -R line parsers (FUZZ_SECONDS=600)
