@@ -27,7 +27,7 @@ let startupLinkerFlags = [
     "-Xlinker", "--no-export-dynamic",
     "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
     // Full RELRO (Debian's hardening, lintian's hardening-no-bindnow): the
-    // ~170 symbol relocations left are all bound at start.
+    // 386 symbol relocations are then all bound at start.
     "-Xlinker", "-z", "-Xlinker", "now",
 ]
 
