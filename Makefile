@@ -3,7 +3,7 @@
 #   make test    install dependencies, build, check CTCore's public surface, run unit tests, docs, examples,
 #                unit tests under ASan, fuzz-check, integration tests
 #   make api-check    CTCore's public symbols by kind; fails if an internal one is public
-#   make bench   ctl against conntrack on a 100,000-entry table
+#   make bench   ctl against conntrack on a 100,000-entry table, and -V -C -L -D of 500 entries
 #   make stress  a 1,000,000-entry table, dumps and deletes under churn, a minute of each fuzzer
 #   make fuzz    libFuzzer on the decoders and formatters (FUZZ_SECONDS=600)
 #   make fuzz-args    libFuzzer on the argument and -R line parsers (FUZZ_SECONDS=600)
@@ -12,6 +12,7 @@
 #   make docs    CTCore's DocC documentation (fails on any warning)
 #   make examples     builds and runs Examples/ConntrackTour (as root), a package using CTCore
 #   make install PREFIX=/usr DESTDIR=...   binary, man page, completions (make uninstall)
+#   make deb     ctl_VERSION_amd64.deb (dpkg-deb, dpkg-shlibdeps), checked with lintian
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 
@@ -21,7 +22,7 @@ SWIFT ?= swift
 RELEASE := .build/release/ctl
 
 .PHONY: all deps build run test api-check unit unit-asan integration bench stress install uninstall clean fixtures \
-	fuzz fuzz-args fuzz-build fuzz-check docs examples
+	fuzz fuzz-args fuzz-build fuzz-check docs examples deb version-check
 
 all: build
 
@@ -29,7 +30,7 @@ deps:
 	@bash scripts/deps.sh
 
 build:
-	$(SWIFT) build -c release --product ctl
+	$(SWIFT) build -c release --product ctl --disable-local-rpath
 
 run: deps build
 	$(RELEASE) -L
@@ -170,6 +171,71 @@ install: $(if $(filter $(RELEASE),$(BIN)),build)
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/ctl $(DESTDIR)$(MANDIR)/ctl.8 $(DESTDIR)$(BASHDIR)/ctl \
 	      $(DESTDIR)$(ZSHDIR)/_ctl $(DESTDIR)$(FISHDIR)/ctl.fish
+
+# The version's one source is `version` in Messages.swift (ctl -V); the
+# manual's .TH line, the README's "Version" line and CHANGELOG.md's newest
+# section must name the same (version-check; test_deb.py too).
+VERSION := $(shell sed -n 's/^let version = "\(.*\)"$$/\1/p' Sources/CTCommands/Messages.swift)
+version-check:
+	@test -n "$(VERSION)" || { echo "no version in Sources/CTCommands/Messages.swift" >&2; exit 1; }
+	@grep -q '^\.TH CTL 8 [^ ]* "ctl $(VERSION)"' man/ctl.8 || { echo "man/ctl.8: .TH does not say ctl $(VERSION)" >&2; exit 1; }
+	@grep -q '^Version: $(VERSION) ' README.md || { echo "README.md: no 'Version: $(VERSION)' line" >&2; exit 1; }
+	@test "$$(sed -n 's/^## \([^ ]*\) .*/\1/p' CHANGELOG.md | head -1)" = "$(VERSION)" || \
+		{ echo "CHANGELOG.md: newest section is not $(VERSION)" >&2; exit 1; }
+
+# make deb: the Debian package, with Debian's own tools (no debian/ source
+# package: ctl is built by SwiftPM). The tree is make install's, with
+# PREFIX=/usr, under $(DEB_ROOT); then: the binary stripped as dh_strip
+# does, the manual and changelog compressed as dh_installman and
+# dh_installchangelogs do, the copyright file (packaging/copyright), the
+# Debian changelog made from CHANGELOG.md (scripts/deb-changelog.py),
+# md5sums, Depends from dpkg-shlibdeps (libc6, libmnl0), and the control
+# file from packaging/control. Files are owned by root (--root-owner-group,
+# no fakeroot needed). DEB_DIR is where the .deb goes; BIN works as for
+# make install.
+#
+# lintian runs on the result, showing informational tags too, and fails the
+# build on any warning or error (LINTIAN=: skips it). Two informational
+# tags remain; they are suppressed (--suppress-tags, rather than an
+# override file shipped in the package) because:
+#   hardening-no-fortify-functions: ctl is Swift, which has no
+#     _FORTIFY_SOURCE; the unchecked libc calls lintian finds (memcpy,
+#     read, ...) are made by Swift code and by the Swift runtime linked in,
+#     whose bounds are Swift's own checks.
+#   spelling-error-in-binary: the "words" (UNKNOW, THROUG, ADDRES, ...) are
+#     fragments of the Swift standard library's compressed Unicode
+#     character-name tables, in every statically linked Swift program.
+DEB_DIR ?= $(CURDIR)
+DEB := ctl_$(VERSION)_amd64.deb
+DEB_BUILD := .build/deb
+DEB_ROOT := $(DEB_BUILD)/root
+MAINTAINER ?= ctl developers <dev@ctl.invalid>
+LINTIAN ?= lintian
+LINTIAN_SUPPRESS := hardening-no-fortify-functions,spelling-error-in-binary
+
+deb: version-check $(if $(filter $(RELEASE),$(BIN)),build)
+	rm -rf $(DEB_BUILD)
+	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(CURDIR)/$(DEB_ROOT) BIN=$(BIN)
+	strip --remove-section=.comment --remove-section=.note --strip-unneeded $(DEB_ROOT)/usr/sbin/ctl
+	gzip -9n $(DEB_ROOT)/usr/share/man/man8/ctl.8
+	install -D -m 0644 packaging/copyright $(DEB_ROOT)/usr/share/doc/ctl/copyright
+	python3 scripts/deb-changelog.py CHANGELOG.md "$(MAINTAINER)" | gzip -9n > $(DEB_ROOT)/usr/share/doc/ctl/changelog.gz
+	chmod 0644 $(DEB_ROOT)/usr/share/doc/ctl/changelog.gz
+	mkdir -p $(DEB_ROOT)/DEBIAN $(DEB_BUILD)/debian
+	cd $(DEB_ROOT) && find usr -type f | LC_ALL=C sort | xargs md5sum > DEBIAN/md5sums
+	chmod 0644 $(DEB_ROOT)/DEBIAN/md5sums
+	printf 'Source: ctl\n\nPackage: ctl\nArchitecture: amd64\n' > $(DEB_BUILD)/debian/control
+	cd $(DEB_BUILD) && dpkg-shlibdeps -O root/usr/sbin/ctl | sed -n 's/^shlibs:Depends=//p' > depends
+	test -s $(DEB_BUILD)/depends
+	# The packed relative relocations (DT_RELR, Package.swift) need glibc
+	# 2.36: a version need without a symbol, which dpkg-shlibdeps misses.
+	if readelf -V $(DEB_ROOT)/usr/sbin/ctl | grep -q GLIBC_ABI_DT_RELR; then \
+	    sed -i -E 's/libc6 \(>= 2\.([0-9]|[12][0-9]|3[0-5])(\.[0-9]+)?\)/libc6 (>= 2.36)/' $(DEB_BUILD)/depends; fi
+	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@MAINTAINER@/$(MAINTAINER)/' \
+	    -e "s/@SIZE@/$$(du -s -k --apparent-size --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" \
+	    -e "s/@DEPENDS@/$$(cat $(DEB_BUILD)/depends)/" packaging/control > $(DEB_ROOT)/DEBIAN/control
+	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_DIR)/$(DEB)
+	$(if $(filter :,$(LINTIAN)),,$(LINTIAN) --info --fail-on warning,error $(if $(LINTIAN_SUPPRESS),--suppress-tags $(LINTIAN_SUPPRESS)) $(DEB_DIR)/$(DEB))
 
 clean:
 	rm -rf .build .build-fuzz .build-asan $(addsuffix /.build,$(EXAMPLES))

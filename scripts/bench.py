@@ -6,9 +6,16 @@ generated file), then times each command for ctl and conntrack in
 alternation (A B A B ...) and prints median wall times and their ratio,
 plus ctl's peak RSS at 1,000 and at N entries.
 
-Usage: bench.py CTL_BINARY [--entries N] [--rounds R] [--only events]   (as root)
+Small tables (start-up and fixed set-up): -V, -C, -L and -D of a 500-entry
+table, timed from inside the namespace (bench.py re-runs itself there with
+--time-in-ns: no `ip netns exec` per run, whose own cost is several times
+that of the command), the two tools in alternation, SMALL_ROUNDS runs each.
+
+Usage: bench.py CTL_BINARY [--entries N] [--rounds R] [--small-rounds R]
+                [--only events|small]   (as root)
 """
 import argparse
+import json
 import os
 import signal
 import statistics
@@ -204,17 +211,98 @@ def bench_library(args, ns):
         os.unlink(keys)
 
 
+def time_in_ns(spec):
+    """Runs in the namespace (bench.py --time-in-ns SPEC): each of
+    spec["pairs"] ([argv_a, argv_b]) spec["rounds"] times, a and b in
+    alternation after spec["warmup"] untimed rounds, stdout and stderr to
+    /dev/null, each timed from spawn to exit. With spec["reseed"] (a -R
+    file), conntrack -R loads it before each timed run (not timed): for
+    commands that empty the table. Prints [[times_a, times_b], ...] as JSON."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    actions = [(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
+    env = dict(os.environ)
+
+    def once(argv):
+        if spec.get("reseed"):
+            subprocess.run(["conntrack", "-R", spec["reseed"]], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        start = time.perf_counter()
+        pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions)
+        _, status = os.waitpid(pid, 0)
+        elapsed = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"bench: {argv} failed ({os.waitstatus_to_exitcode(status)})")
+        return elapsed
+
+    results = []
+    for a, b in spec["pairs"]:
+        times = ([], [])
+        for i in range(spec["warmup"] + spec["rounds"]):
+            ta, tb = once(a), once(b)
+            if i >= spec["warmup"]:
+                times[0].append(ta)
+                times[1].append(tb)
+        results.append(times)
+    print(json.dumps(results))
+
+
+def timed_in_ns(ns, pairs, rounds, warmup=10, reseed=None):
+    """time_in_ns run inside `ns`: [(times_a, times_b), ...]."""
+    spec = json.dumps({"pairs": pairs, "rounds": rounds, "warmup": warmup, "reseed": reseed})
+    r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__),
+                        "--time-in-ns", spec], check=True, capture_output=True, text=True)
+    return json.loads(r.stdout)
+
+
+SMALL = 500
+
+
+def bench_small(args, print_header=True):
+    """-V, -C, -L and -D of a SMALL-entry table: what short runs cost."""
+    ns = f"ctlbench-m-{uuid.uuid4().hex[:6]}"
+    path = write_seed_file(SMALL)
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        got = seed(ns, SMALL)
+        if got != SMALL:
+            sys.exit(f"bench: only {got} of {SMALL} entries were created")
+        if print_header:
+            print(f"\n{'command':34} {'conntrack s':>12} {'ctl s':>10} {'ctl/conntrack':>14}")
+        cases = [("-V", ["-V"]), (f"-C ({SMALL})", ["-C"]), (f"-L ({SMALL} entries)", ["-L"])]
+        results = timed_in_ns(ns, [[["conntrack"] + argv, [args.ctl] + argv] for _, argv in cases],
+                              args.small_rounds)
+        # -D of the whole table: the table is loaded again before each run.
+        sh("ip", "netns", "exec", ns, "conntrack", "-F", stderr=subprocess.DEVNULL)
+        results += timed_in_ns(ns, [[["conntrack", "-D"], [args.ctl, "-D"]]],
+                               max(20, args.small_rounds // 5), warmup=3, reseed=path)
+        cases.append((f"-D ({SMALL} entries)", ["-D"]))
+        for (label, _), (a_times, b_times) in zip(cases, results):
+            a, b = statistics.median(a_times), statistics.median(b_times)
+            print(f"{label:34} {a:12.5f} {b:10.5f} {b / a:13.2f}x")
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+        os.unlink(path)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--time-in-ns":
+        time_in_ns(json.loads(sys.argv[2]))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("ctl")
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=9)
-    ap.add_argument("--only", choices=["events"], help="run one section only")
+    ap.add_argument("--small-rounds", type=int, default=200)
+    ap.add_argument("--only", choices=["events", "small"], help="run one section only")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root (it creates network namespaces)")
     if args.only == "events":
         bench_events(args)
+        return
+    if args.only == "small":
+        bench_small(args)
         return
 
     small_ns = f"ctlbench-s-{uuid.uuid4().hex[:6]}"
@@ -251,6 +339,7 @@ def main():
                 b_times.append(wall(big_ns, [args.ctl] + argv))
             a, b = statistics.median(a_times), statistics.median(b_times)
             print(f"{label:34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
+        bench_small(args, print_header=False)
 
         # ctl's own -o json (no conntrack counterpart) against ctl's text.
         text_times, json_times = [], []

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(libmnl-dev pkg-config conntrack nftables iproute2 iputils-ping socat procps util-linux python3 time
-          man-db groff-base mandoc bash-completion zsh fish)
+          man-db groff-base mandoc bash-completion zsh fish dpkg-dev lintian binutils)
 # --list: the package list only (.ci/run installs it with apt-get itself).
 if [ "${1:-}" = --list ]; then
     echo "${packages[@]}"
