@@ -110,7 +110,15 @@ public struct EventSequence: AsyncSequence, Sendable {
             return Iterator(reader: ChannelReader(channel))
         }
         let channel = StreamChannel<ConntrackEvent>(capacity: capacity, onCancel: { pipe.wake() })
-        EventListenerThread(conntrack: conntrack, filter: filter, options: options, channel: channel, wake: pipe).start()
+        // The socket is subscribed before the iterator is handed out: no
+        // event after this call is missed.
+        let thread = EventListenerThread(conntrack: conntrack, filter: filter, options: options, channel: channel, wake: pipe)
+        do {
+            try thread.subscribe()
+            thread.start()
+        } catch {
+            channel.finish(error)
+        }
         return Iterator(reader: ChannelReader(channel))
     }
 
@@ -201,19 +209,27 @@ final class EventListenerThread: @unchecked Sendable {
         return groups
     }
 
-    private func run() throws(ConntrackError) {
-        let listener: EventListener
+    /// The subscribed socket, from `subscribe` on.
+    private var listener: EventListener?
+
+    /// Opens and subscribes the event socket (in the handle's namespace).
+    func subscribe() throws(ConntrackError) {
         do {
             let filter = self.filter, groups = self.groups, options = self.options
             let socketFilter = conntrack.capabilities.supports(.eventSocketFilter)
-            listener = try conntrack.sockets.gate.run {
+            let listener = try conntrack.sockets.gate.run {
                 try EventListener(groups: groups, selector: filter, kernelFilter: socketFilter,
                                   reliable: options.overflow == .reliable)
             }
             if let size = options.receiveBufferSize { try listener.setReceiveBuffer(bytes: size) }
+            self.listener = listener
         } catch {
             throw ConntrackError(.events, wrapping: error)
         }
+    }
+
+    private func run() throws(ConntrackError) {
+        guard let listener else { return }
         var mask = sigset_t()
         pthread_sigmask(SIG_SETMASK, nil, &mask)
         var pending: [ConntrackEvent] = []

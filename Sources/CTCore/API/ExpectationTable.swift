@@ -122,11 +122,14 @@ public struct ExpectationEventSequence: AsyncSequence, Sendable {
             return Iterator(reader: ChannelReader(channel))
         }
         let channel = StreamChannel<ExpectationEvent>(capacity: 16, onCancel: { pipe.wake() })
-        let conntrack = self.conntrack, failOnOverflow = self.failOnOverflow
+        let failOnOverflow = self.failOnOverflow
         do {
+            // Subscribed before the iterator is handed out: no event after
+            // this call is missed.
+            let listener = UncheckedBox(try conntrack.sockets.gate.run { try ExpectationListener() })
             try WorkerThread.detached {
                 do throws(ConntrackError) {
-                    try Self.listen(conntrack, failOnOverflow: failOnOverflow, channel: channel, wake: pipe)
+                    try Self.listen(listener.value, failOnOverflow: failOnOverflow, channel: channel, wake: pipe)
                     channel.finish()
                 } catch {
                     channel.finish(error)
@@ -138,14 +141,8 @@ public struct ExpectationEventSequence: AsyncSequence, Sendable {
         return Iterator(reader: ChannelReader(channel))
     }
 
-    private static func listen(_ conntrack: Conntrack, failOnOverflow: Bool,
+    private static func listen(_ listener: ExpectationListener, failOnOverflow: Bool,
                                channel: StreamChannel<ExpectationEvent>, wake: WakePipe) throws(ConntrackError) {
-        let listener: ExpectationListener
-        do {
-            listener = try conntrack.sockets.gate.run { try ExpectationListener() }
-        } catch {
-            throw ConntrackError(.events, wrapping: error)
-        }
         var mask = sigset_t()
         pthread_sigmask(SIG_SETMASK, nil, &mask)
         var pending: [ExpectationEvent] = []
