@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import CONNTRACK, CTL, HERE, PYTHON, Netns, run
+from conftest import CONNTRACK, CTL, HERE, PYTHON, TIMEOUT_SLACK, TIME_FACTOR, Netns, run
 from test_events import Listener, _settle, _setup, _wait_subscribed
 
 pytestmark = pytest.mark.oracle_differs
@@ -281,7 +281,7 @@ def parse_text(line):
 
 
 def _close(a, b, tolerance, what):
-    assert a is not None and b is not None and abs(a - b) <= tolerance, "%s: %r vs %r" % (what, a, b)
+    assert a is not None and b is not None and abs(a - b) <= tolerance + TIMEOUT_SLACK, "%s: %r vs %r" % (what, a, b)
 
 
 def check_tuple(t, text, path):
@@ -580,7 +580,7 @@ def _event_workload(ns):
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert t.stdout.readline().strip() == b"READY"
     t.stdin.close()
-    t.wait(timeout=30)
+    t.wait(timeout=30 * TIME_FACTOR)
     ct("-D", "-p", "icmp", "-s", "10.1.0.1")
     ct("-D", "-p", "gre")
     ct("-F")

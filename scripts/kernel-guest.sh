@@ -1,0 +1,49 @@
+#!/bin/bash
+# PID 1 inside a test-kernels guest (scripts/test-kernels.sh boots it): this
+# machine's root read-only with a tmpfs overlay, the kernel's modules at
+# /lib/modules, /ctl-results shared with the host. Runs the kernel-sensitive
+# tests, writes their exit code and summary line there, powers off.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root LANG=C.UTF-8
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+ip link set lo up
+hostname ctl-kernel-guest
+
+OUT=/ctl-results
+# shellcheck source=/dev/null
+. "$OUT/guest-env"
+finish() {
+    sync
+    echo o > /proc/sysrq-trigger
+    sleep 30
+}
+trap finish EXIT
+
+echo "guest: kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print $2 / 1024 " MiB"}' /proc/meminfo)"
+modprobe nf_conntrack 2>/dev/null
+modprobe nf_conntrack_netlink 2>/dev/null
+
+# Tests that compare timing allow for emulation (about 8x slower process starts).
+export CTLTEST_EMULATED=1 CTL
+cd "$REPO" || exit 1
+if [ -n "$KERNEL_TESTS" ]; then
+    read -r -a args <<< "$KERNEL_TESTS"
+else
+    export CTLTEST_SELECT=$REPO/scripts/kernel-tests.txt
+    args=(Tests/integration)
+fi
+start=$(date +%s)
+"$PYTHON" -m pytest -q -p no:cacheprovider -o console_output_style=classic -rfE \
+    --junitxml="$OUT/junit.xml" "${args[@]}" 2>&1 | tee "$OUT/pytest.log"
+rc=${PIPESTATUS[0]}
+took=$(( $(date +%s) - start ))
+echo "$rc" > "$OUT/rc"
+summary=$(grep -E '[0-9]+ (passed|failed|errors?|skipped)|no tests ran' "$OUT/pytest.log" | tail -n 1 | sed 's/^=* //; s/ =*$//')
+echo "${summary:-pytest exit $rc} (tests ${took}s)" > "$OUT/summary"
