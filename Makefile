@@ -1,6 +1,8 @@
 # ctl — a Swift reimplementation of conntrack(8).
 #   make run     install dependencies, build, and list this host's table
-#   make test    install dependencies, build, run unit tests (also under ASan), fuzz-check, integration tests
+#   make test    install dependencies, build, run unit tests (also under ASan), fuzz-check, integration tests,
+#                and the kernel-sensitive integration tests inside Debian's 6.1 kernel under qemu
+#   make test-kernels   those tests inside Debian's 6.1 and 6.12 kernels (KERNELS="6.12" picks)
 #   make bench   ctl against conntrack on a 100,000-entry table
 #   make stress  a 1,000,000-entry table, dumps and deletes under churn, a minute of each fuzzer
 #   make fuzz    libFuzzer on the decoders and formatters (FUZZ_SECONDS=600)
@@ -17,7 +19,7 @@ SWIFT ?= swift
 RELEASE := .build/release/ctl
 
 .PHONY: all deps build run test unit unit-asan integration bench stress install uninstall clean fixtures \
-	fuzz fuzz-args fuzz-build fuzz-check
+	fuzz fuzz-args fuzz-build fuzz-check test-kernels
 
 all: build
 
@@ -48,6 +50,17 @@ test: deps build
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory test-kernels KERNELS="$(TEST_KERNELS)"
+
+# The kernel-sensitive part of the integration tests (scripts/kernel-tests.txt)
+# inside Debian's own kernels, each booted under qemu with software emulation
+# (scripts/test-kernels.sh: packages fetched with apt-get download and kept in
+# .build-kernels/, this machine's root shared read-only). make test runs the
+# 6.1 kernel's part (TEST_KERNELS), make test-kernels every kernel in KERNELS.
+KERNELS ?= 6.1 6.12
+TEST_KERNELS ?= 6.1
+test-kernels: deps build
+	KERNELS="$(KERNELS)" CTL=$(CURDIR)/$(RELEASE) nice -n 10 bash scripts/test-kernels.sh
 
 # libFuzzer (with AddressSanitizer) on everything that reads kernel bytes:
 # CTCore's FuzzEntry. Seeds are the kernel-captured fixtures, as payloads
@@ -135,4 +148,4 @@ uninstall:
 	      $(DESTDIR)$(ZSHDIR)/_ctl $(DESTDIR)$(FISHDIR)/ctl.fish
 
 clean:
-	rm -rf .build .build-fuzz .build-asan
+	rm -rf .build .build-fuzz .build-asan .build-kernels
