@@ -31,7 +31,7 @@ modprobe nf_conntrack 2>/dev/null
 modprobe nf_conntrack_netlink 2>/dev/null
 
 # Tests that compare timing allow for emulation (about 8x slower process starts).
-export CTLTEST_EMULATED=1 CTL
+export CTLTEST_EMULATED=1 CTL PYTHONUNBUFFERED=1
 cd "$REPO" || exit 1
 if [ -n "$KERNEL_TESTS" ]; then
     read -r -a args <<< "$KERNEL_TESTS"
@@ -40,7 +40,7 @@ else
     args=(Tests/integration)
 fi
 start=$(date +%s)
-"$PYTHON" -m pytest -q -p no:cacheprovider -o console_output_style=classic -rfE \
+"$PYTHON" -m pytest -v -p no:cacheprovider -rfE --durations=10 \
     --junitxml="$OUT/junit.xml" "${args[@]}" 2>&1 | tee "$OUT/pytest.log"
 rc=${PIPESTATUS[0]}
 took=$(( $(date +%s) - start ))

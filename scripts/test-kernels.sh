@@ -48,7 +48,7 @@ fetch_kernel() {
     if [ ! -f "$dir/.done" ]; then
         rm -rf "$dir" && mkdir -p "$dir/deb"
         echo "test-kernels: fetching $pkg" >&2
-        (cd "$dir/deb" && apt-get download "$pkg" >&2)
+        (cd "$dir/deb" && apt-get -o APT::Sandbox::User=root download "$pkg" >&2)
         dpkg-deb -x "$dir"/deb/*.deb "$dir/root"
         rm -rf "$dir/deb"
         local ver

@@ -564,8 +564,9 @@ INSERTS = [
     ("sctp6", ["-p", "sctp", "-s", "fd00:30::1", "-d", "fd00:30::2", "--sport",
                "7000", "--dport", "36412", "--state", "ESTABLISHED",
                "--orig-vtag", "1", "--reply-vtag", "2"] + T),
-    # this kernel (6.18) has no DCCP tracker: the entry is stored by the
-    # generic tracker (protonum 33, no ports, no state)
+    # 6.18 has no DCCP tracker: the entry is stored by the generic tracker
+    # (protonum 33, no ports, no state); Debian's 6.1 and 6.12 (make
+    # test-kernels) track it: ports, state OPEN, role client
     ("dccp", ["-p", "dccp", "-s", "10.40.0.1", "-d", "10.40.0.2", "--sport",
               "5004", "--dport", "5005", "--state", "OPEN", "--role", "client"] + T),
     ("gre", ["-p", "gre", "-s", "10.50.0.1", "-d", "10.50.0.2", "--srckey",

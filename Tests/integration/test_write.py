@@ -673,6 +673,12 @@ UPDATE_CASES = [
     ["-U", "-s", "10.10.3.0", "--mask-src", "255.255.255.0", "-p", "tcp",
      "--sport", "5001", "-m", "4"],
     ["-U", "-s", "10.40.0.1", "-m", "4"],               # the generic dccp entry
+    # dccp (tracked before 6.16): a state alone is refused by the kernel
+    # (it wants the role too), which conntrack still counts as updated;
+    # --role is refused by conntrack's -U; the save line carries the role
+    ["-U", "-s", "10.40.0.1", "-p", "dccp", "--state", "CLOSING"],
+    ["-U", "-s", "10.40.0.1", "-p", "dccp", "--state", "OPEN", "--role", "client"],
+    ["-U", "-s", "10.40.0.1", "-p", "dccp", "-m", "6", "-o", "save"],
     # -o formats
     ["-U", "-s", "10.20.0.1", "-p", "udp", "--sport", "53", "-m", "3", "-o", "extended"],
     ["-U", "-s", "10.20.0.1", "-p", "udp", "--sport", "53", "-m", "3", "-o", "id"],
