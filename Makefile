@@ -60,6 +60,7 @@ test: deps build
 KERNELS ?= 6.1 6.12
 TEST_KERNELS ?= 6.1
 test-kernels: deps build
+	$(SWIFT) build -c release --product ctl-capture
 	KERNELS="$(KERNELS)" CTL=$(CURDIR)/$(RELEASE) nice -n 10 bash scripts/test-kernels.sh
 
 # libFuzzer (with AddressSanitizer) on everything that reads kernel bytes:

@@ -30,6 +30,22 @@ echo "guest: kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print $2 / 10
 modprobe nf_conntrack 2>/dev/null
 modprobe nf_conntrack_netlink 2>/dev/null
 
+# KernelProbe's answers (ctl-capture --probe, in a namespace of its own)
+# against the version gate they could replace: the status dump filter
+# came with 5.15.
+probe_problem=
+capture=$(dirname "$CTL")/ctl-capture
+if [ -x "$capture" ]; then
+    ip netns add ctlprobe
+    answer=$(ip netns exec ctlprobe "$capture" --probe)
+    ip netns del ctlprobe
+    IFS=.- read -r major minor _ <<< "$(uname -r)"
+    expected=no
+    if [ "$major" -gt 5 ] || { [ "$major" -eq 5 ] && [ "$minor" -ge 15 ]; }; then expected=yes; fi
+    echo "guest: probe $answer (version gate: $expected)"
+    [ "$answer" = "status-dump-filter $expected" ] || probe_problem="; probe $answer against the version's $expected"
+fi
+
 # Tests that compare timing allow for emulation (about 8x slower process starts).
 export CTLTEST_EMULATED=1 CTL PYTHONUNBUFFERED=1
 cd "$REPO" || exit 1
@@ -44,6 +60,7 @@ start=$(date +%s)
     --junitxml="$OUT/junit.xml" "${args[@]}" 2>&1 | tee "$OUT/pytest.log"
 rc=${PIPESTATUS[0]}
 took=$(( $(date +%s) - start ))
+[ -n "$probe_problem" ] && [ "$rc" = 0 ] && rc=1
 echo "$rc" > "$OUT/rc"
 summary=$(grep -E '[0-9]+ (passed|failed|errors?|skipped)|no tests ran' "$OUT/pytest.log" | tail -n 1 | sed 's/^=* //; s/ =*$//')
-echo "${summary:-pytest exit $rc} (tests ${took}s)" > "$OUT/summary"
+echo "${summary:-pytest exit $rc} (tests ${took}s)$probe_problem" > "$OUT/summary"
