@@ -52,7 +52,9 @@ cd "$REPO" || exit 1
 if [ -n "$KERNEL_TESTS" ]; then
     read -r -a args <<< "$KERNEL_TESTS"
 else
-    export CTLTEST_SELECT=$REPO/scripts/kernel-tests.txt
+    list=${KERNEL_LIST:-scripts/kernel-tests.txt}
+    case $list in /*) ;; *) list=$REPO/$list ;; esac
+    export CTLTEST_SELECT=$list
     args=(Tests/integration)
 fi
 start=$(date +%s)

@@ -4,7 +4,9 @@
 # stalls on the machines this runs on).
 #
 #   KERNELS="6.1 6.12"   which kernels (Debian series); default both
-#   KERNEL_TESTS="..."   pytest arguments instead of the list in scripts/kernel-tests.txt
+#   KERNEL_LIST=FILE     the tests to run (default scripts/kernel-tests.txt; make test
+#                        uses scripts/kernel-tests-ci.txt)
+#   KERNEL_TESTS="..."   pytest arguments instead of a list
 #   KERNEL_MEM=3G        guest memory
 #   KERNEL_TIMEOUT=2400  seconds before a guest is killed
 #
@@ -120,7 +122,7 @@ run_kernel() {
     echo "$REPO/scripts/kernel-guest.sh" > "$results/guest-script"
     {
         printf 'REPO=%q\nCTL=%q\nPYTHON=%q\n' "$REPO" "$CTL_BIN" "$PYTHON"
-        printf 'KERNEL_TESTS=%q\n' "${KERNEL_TESTS:-}"
+        printf 'KERNEL_TESTS=%q\nKERNEL_LIST=%q\n' "${KERNEL_TESTS:-}" "${KERNEL_LIST:-}"
     } > "$results/guest-env"
     echo "=== kernel $series ($pkg): booting under qemu (TCG)"
     start=$(date +%s)
