@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import (TIME_FACTOR, CTL, CONNTRACK, NFT, NFT_RULESET, PYTHON, HERE, INSERTS,
+from conftest import (EMULATED, TIME_FACTOR, CTL, CONNTRACK, NFT, NFT_RULESET, PYTHON, HERE, INSERTS,
                       Netns, normalize_stderr, run)
 
 EVENT_SYSCTLS = [
@@ -366,10 +366,11 @@ def test_tiny_buffer_reports_enobufs_and_keeps_going(plain_ns):
         "This message means that the current netlink socket buffer size is too small.",
         "Please, check --buffer-size in conntrack(8) manpage."], err
     shown = out.splitlines()
-    assert 100 < len(shown) < 5000, len(shown)
-    # How many rounds depends on how often ctl gets a CPU during the burst:
-    # 20-40 on an idle machine, about 10 on a busy one.
-    assert lines.count(warning) >= 4, err
+    # How many events and rounds depends on how often ctl gets a CPU during
+    # the burst: 20-40 rounds on an idle machine, about 10 on a busy one;
+    # in an emulated guest (make test-kernels) some 70 events in fewer.
+    assert (20 if EMULATED else 100) < len(shown) < 5000, len(shown)
+    assert lines.count(warning) >= (2 if EMULATED else 4), err
     assert lines[-1].endswith(": %d flow events have been shown." % len(shown)), err
 
 
