@@ -1,8 +1,10 @@
 # ctl — a Swift reimplementation of conntrack(8).
 #   make run     install dependencies, build, and list this host's table
 #   make test    install dependencies, build, check CTCore's public surface, run unit tests, docs, examples,
-#                unit tests under ASan, fuzz-check, integration tests
+#                unit tests under ASan, fuzz-check, integration tests, and the kernel-sensitive integration
+#                tests inside Debian's 6.1 kernel under qemu
 #   make api-check    CTCore's public symbols by kind; fails if an internal one is public
+#   make test-kernels   those tests inside Debian's 6.1 and 6.12 kernels (KERNELS="6.12" picks)
 #   make bench   ctl against conntrack on a 100,000-entry table, and -V -C -L -D of 500 entries
 #   make stress  a 1,000,000-entry table, dumps and deletes under churn, a minute of each fuzzer
 #   make fuzz    libFuzzer on the decoders and formatters (FUZZ_SECONDS=600)
@@ -22,7 +24,7 @@ SWIFT ?= swift
 RELEASE := .build/release/ctl
 
 .PHONY: all deps build run test api-check unit unit-asan integration bench stress install uninstall clean fixtures \
-	fuzz fuzz-args fuzz-build fuzz-check docs examples deb version-check
+	fuzz fuzz-args fuzz-build fuzz-check docs examples deb version-check test-kernels
 
 all: build
 
@@ -85,6 +87,20 @@ test: deps build
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory integration
+	KERNEL_TIMEOUT=1800 KERNEL_LIST=scripts/kernel-tests-ci.txt \
+		$(MAKE) --no-print-directory test-kernels KERNELS="$(TEST_KERNELS)"
+
+# The kernel-sensitive part of the integration tests (scripts/kernel-tests.txt)
+# inside Debian's own kernels, each booted under qemu with software emulation
+# (scripts/test-kernels.sh: packages fetched with apt-get download and kept in
+# .build-kernels/, this machine's root shared read-only). make test runs the
+# CI part (scripts/kernel-tests-ci.txt) on the 6.1 kernel (TEST_KERNELS),
+# make test-kernels the whole list on every kernel in KERNELS.
+KERNELS ?= 6.1 6.12
+TEST_KERNELS ?= 6.1
+test-kernels: deps build
+	$(SWIFT) build -c release --product ctl-capture
+	KERNELS="$(KERNELS)" CTL=$(CURDIR)/$(RELEASE) nice -n 10 bash scripts/test-kernels.sh
 
 # libFuzzer (with AddressSanitizer) on everything that reads kernel bytes:
 # CTCore's FuzzEntry. Seeds are the kernel-captured fixtures, as payloads
@@ -238,4 +254,4 @@ deb: version-check $(if $(filter $(RELEASE),$(BIN)),build)
 	$(if $(filter :,$(LINTIAN)),,$(LINTIAN) --info --fail-on warning,error $(if $(LINTIAN_SUPPRESS),--suppress-tags $(LINTIAN_SUPPRESS)) $(DEB_DIR)/$(DEB))
 
 clean:
-	rm -rf .build .build-fuzz .build-asan $(addsuffix /.build,$(EXAMPLES))
+	rm -rf .build .build-fuzz .build-asan .build-kernels $(addsuffix /.build,$(EXAMPLES))

@@ -4,7 +4,9 @@
 set -euo pipefail
 
 packages=(libmnl-dev pkg-config conntrack nftables iproute2 iputils-ping socat procps util-linux python3 time
-          man-db groff-base mandoc bash-completion zsh fish dpkg-dev lintian binutils)
+          man-db groff-base mandoc bash-completion zsh fish dpkg-dev lintian binutils
+          qemu-system-x86 busybox-static cpio kmod xz-utils)
+# (the last line for make test-kernels: Debian's kernels under qemu)
 # --list: the package list only (.ci/run installs it with apt-get itself).
 if [ "${1:-}" = --list ]; then
     echo "${packages[@]}"

@@ -103,9 +103,10 @@ struct Invocation {
     /// -R's file name, as its bytes came (they need not be UTF-8).
     var loadFile: [UInt8]?
 
-    /// Protocol options conntrack refuses with the selecting commands.
+    /// Protocol options conntrack refuses with the selecting commands: the
+    /// first of them in conntrack's table order (not the order given).
     var illegalProtoOption: String? {
-        protoOptions.first(where: refusedProtoOptions.contains)
+        refusedProtoOptions.first(where: protoOptions.contains)
     }
 }
 
@@ -176,7 +177,9 @@ private let tcpStateNames = Names.tcpStates.map { "\($0)" }
 private let sctpStateNames = Names.sctpStates.map { "\($0)" }
 private let dccpStateNames = Names.dccpStates.map { "\($0)" }
 
-private let refusedProtoOptions: Set<String> = [
+/// In the order of conntrack's protocol tables (masks, tuples, then sctp's
+/// vtags or dccp's role).
+let refusedProtoOptions: [String] = [
     "mask-port-src", "mask-port-dst", "tuple-port-src", "tuple-port-dst",
     "mask-key-src", "mask-key-dst", "tuple-key-src", "tuple-key-dst",
     "orig-vtag", "reply-vtag", "role",

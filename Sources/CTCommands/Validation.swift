@@ -80,9 +80,13 @@ func validate(_ inv: Invocation, _ session: Session) throws(Failure) {
             }
         }
     }
-    if command == .list || command == .delete || command == .get, let name = inv.illegalProtoOption,
-       !(command == .get && name.hasSuffix("vtag")) {
-        throw .parameter("Illegal option `--\(name)' with this command")
+    // The selecting commands, -U and -E refuse masks, tuples and the role;
+    // all but -G and -U the sctp vtags too. (-I and -A: checkCreateTuple.)
+    if command == .list || command == .delete || command == .get || command == .update || command == .event {
+        let vtagsAllowed = command == .get || command == .update
+        if let name = refusedProtoOptions.first(where: { inv.protoOptions.contains($0) && !(vtagsAllowed && $0.hasSuffix("vtag")) }) {
+            throw .parameter("Illegal option `--\(name)' with this command")
+        }
     }
     try checkAnyNAT(inv)
     // (conntrack checks these while it sets up its filter, which the dying
@@ -148,18 +152,21 @@ private func checkCreateTuple(_ inv: Invocation) throws(Failure) {
     let given = inv.protoOptions
     let ports = (given.contains("sport") || given.contains("orig-port-src")) &&
         (given.contains("dport") || given.contains("orig-port-dst"))
+    // The protocol's table, in its order: what -I needs (state, vtags,
+    // role) and refuses (masks and tuples, which only expectations take).
+    if let proto = sel.proto, let table = ExpectProtocolOptions.forProtocol(proto) {
+        let canonical = Set(given.map(ExpectProtocolOptions.canonical))
+        for name in table.names {
+            let refused = name.hasPrefix("mask-") || name.hasPrefix("tuple-")
+            let needed = name == "state" || name == "role" || name.hasSuffix("vtag")
+            if refused, canonical.contains(name) {
+                throw .parameter("Illegal option `--\(name)' with this command")
+            }
+            if needed, !canonical.contains(name) { try need(false, name) }
+        }
+    }
     switch sel.proto ?? 0 {
-    case IPProto.tcp:
-        try need(sel.state != nil, "state")
-        if !ports { throw .parameter("you have to specify `--sport' and `--dport'") }
-    case IPProto.sctp:
-        try need(sel.state != nil, "state")
-        try need(given.contains("orig-vtag"), "orig-vtag")
-        try need(given.contains("reply-vtag"), "reply-vtag")
-        if !ports { throw .parameter("you have to specify `--sport' and `--dport'") }
-    case IPProto.dccp:
-        try need(sel.state != nil, "state")
-        try need(given.contains("role"), "role")
+    case IPProto.tcp, IPProto.sctp, IPProto.dccp:
         if !ports { throw .parameter("you have to specify `--sport' and `--dport'") }
     case IPProto.udp, IPProto.udplite:
         if !ports { throw .parameter("you have to specify `--sport' and `--dport'") }

@@ -58,6 +58,27 @@ final class ArgumentParserTests: XCTestCase {
             (["-L", "-x"], "unknown option `-x'"),
             (["-I", "-p", "tcp", "-s", "1.1.1.1"], "You need to supply the `--timeout' option for this command"),
             (["-L", "-D"], "Invalid commands combination"),
+            // conntrack's protocol tables, in their order: -U and -E refuse
+            // dccp's --role (-U takes sctp's vtags, -E does not), and -I
+            // refuses masks and tuples, after the state it needs.
+            (["-U", "-p", "dccp", "--state", "OPEN", "--role", "client"], "Illegal option `--role' with this command"),
+            (["-U", "-p", "tcp", "--tuple-port-src", "1", "--mask-port-src", "1"], "Illegal option `--mask-port-src' with this command"),
+            (["-E", "-p", "sctp", "--orig-vtag", "1"], "Illegal option `--orig-vtag' with this command"),
+            (["-E", "-p", "dccp", "--role", "server"], "Illegal option `--role' with this command"),
+            (["-L", "-p", "tcp", "--tuple-port-src", "1", "--mask-port-src", "1"], "Illegal option `--mask-port-src' with this command"),
+            (["-D", "-p", "sctp", "--reply-vtag", "1", "--tuple-port-dst", "1"], "Illegal option `--tuple-port-dst' with this command"),
+            (["-I", "-t", "1", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "tcp", "--tuple-port-src", "1"],
+             "You need to supply the `--state' option for this command"),
+            (["-I", "-t", "1", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "tcp", "--state", "ESTABLISHED", "--tuple-port-src", "1"],
+             "Illegal option `--tuple-port-src' with this command"),
+            (["-I", "-t", "1", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "dccp", "--state", "OPEN", "--mask-port-src", "1"],
+             "Illegal option `--mask-port-src' with this command"),
+            (["-I", "-t", "1", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "udp", "--sport", "1", "--tuple-port-dst", "1"],
+             "Illegal option `--tuple-port-dst' with this command"),
+            (["-I", "-t", "1", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "gre", "--tuple-key-src", "1"],
+             "Illegal option `--tuple-key-src' with this command"),
+            (["-I", "-t", "1", "-s", "1.1.1.1", "-d", "2.2.2.2", "-p", "dccp", "--state", "OPEN", "--sport", "1", "--dport", "2"],
+             "You need to supply the `--role' option for this command"),
         ]
         for (words, message) in cases {
             let failure = refusal(words)

@@ -108,6 +108,29 @@ final class FormatterTests: XCTestCase {
         XCTAssertNil(Names.state(.tcp(TCPInfo())))
     }
 
+    /// A tracked DCCP entry (kernels before 6.16 have the tracker) saves
+    /// its role after its state, as conntrack's -o save does and -I needs.
+    func testDCCPSaveCarriesTheRole() {
+        var flow = Flow()
+        flow.family = 2
+        var orig = Tuple()
+        orig.src = .v4(0x0a00_0001); orig.dst = .v4(0x0a00_0002); orig.proto = IPProto.dccp; orig.srcPort = 11; orig.dstPort = 12
+        var reply = Tuple()
+        reply.src = .v4(0x0a00_0002); reply.dst = .v4(0x0a00_0001); reply.proto = IPProto.dccp; reply.srcPort = 12; reply.dstPort = 11
+        flow.orig = orig; flow.reply = reply
+        flow.timeout = 300
+        var dccp = DCCPInfo(); dccp.state = 4; dccp.role = 0; dccp.handshakeSeq = 7
+        flow.protoInfo = .dccp(dccp)
+        let base = "-A -t 300 -u UNSET -s 10.0.0.1 -d 10.0.0.2 -r 10.0.0.2 -q 10.0.0.1 -p dccp --sport 11 --dport 12 --reply-port-src 12 --reply-port-dst 11"
+        XCTAssertEqual(saveLine(flow), base + " --state OPEN --role client")
+        dccp.state = 1; dccp.role = 1
+        flow.protoInfo = .dccp(dccp)
+        XCTAssertEqual(saveLine(flow), base + " --state REQUEST --role server")
+        dccp.role = nil
+        flow.protoInfo = .dccp(dccp)
+        XCTAssertEqual(saveLine(flow), base + " --state REQUEST")
+    }
+
     func testCPUStatsLine() {
         let stats = CPUStats(cpu: 1, values: [(2, 0), (4, 5), (8, UInt32.max), (99, 1)])
         XCTAssertEqual(text { TextFormatter.write(CPUStatistics(stats), to: $0) }, "cpu=1   \tfound=0 invalid=5 insert=4294967295 \n")

@@ -48,7 +48,7 @@ final class XMLFormatterTests: XCTestCase {
             let (a, ta) = normaliseXML(String(ours.dropLast()))
             let (b, tb) = normaliseXML(theirs)
             XCTAssertEqual(a, b, name)
-            XCTAssertLessThanOrEqual(abs((ta ?? -100) - (tb ?? 100)), 2, name)
+            XCTAssertLessThanOrEqual(abs((ta ?? -100) - (tb ?? 100)), Fixtures.timeoutTolerance(base), name)
             // Without -o ktimestamp and -o labels: no <timestamp>, no <labels>.
             let plain = xml(flow, [.extended, .id], labels: nil, now: 0)
             XCTAssertFalse(plain.contains("<timestamp>"), name)

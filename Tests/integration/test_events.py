@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import (CTL, CONNTRACK, NFT, NFT_RULESET, PYTHON, HERE, INSERTS,
+from conftest import (EMULATED, TIME_FACTOR, CTL, CONNTRACK, NFT, NFT_RULESET, PYTHON, HERE, INSERTS,
                       Netns, normalize_stderr, run)
 
 EVENT_SYSCTLS = [
@@ -98,15 +98,15 @@ class Listener:
     def stop(self, sig=signal.SIGINT, timeout=15):
         if self.p.poll() is None:
             self.p.send_signal(sig)
-        self.p.wait(timeout=timeout)
+        self.p.wait(timeout=timeout * TIME_FACTOR)
         for t in self.threads:
-            t.join(timeout=timeout)
+            t.join(timeout=timeout * TIME_FACTOR)
         return (self.p.returncode, b"".join(self.out).decode("utf-8", "replace"),
                 b"".join(self.err).decode("utf-8", "replace"))
 
 
 def _wait_subscribed(ns, n, procs):
-    deadline = time.time() + 10
+    deadline = time.time() + 10 * TIME_FACTOR
     while time.time() < deadline:
         if _subscribed(ns) >= n:
             return True
@@ -118,9 +118,9 @@ def _wait_subscribed(ns, n, procs):
 
 def _settle(listeners, quiet=0.4, limit=10):
     """Waits until no listener has printed anything for `quiet` seconds."""
-    deadline = time.time() + limit
+    deadline = time.time() + limit * TIME_FACTOR
     while time.time() < deadline:
-        if time.time() - max(l.last for l in listeners) >= quiet:
+        if time.time() - max(l.last for l in listeners) >= quiet * TIME_FACTOR:
             return
         time.sleep(0.05)
 
@@ -151,7 +151,7 @@ def _workload(ns):
     r, _, _ = select.select([t.stdout], [], [], 30)
     assert r and t.stdout.readline().strip() == b"READY", "traffic.py not ready"
     t.stdin.close()
-    t.wait(timeout=30)
+    t.wait(timeout=30 * TIME_FACTOR)
     # deletes one by one and by selection, then a flush
     _ct(ns, "-D", "-p", "icmp")
     _ctl(ns, "-D", "-p", "udplite")
@@ -366,10 +366,11 @@ def test_tiny_buffer_reports_enobufs_and_keeps_going(plain_ns):
         "This message means that the current netlink socket buffer size is too small.",
         "Please, check --buffer-size in conntrack(8) manpage."], err
     shown = out.splitlines()
-    assert 100 < len(shown) < 5000, len(shown)
-    # How many rounds depends on how often ctl gets a CPU during the burst:
-    # 20-40 on an idle machine, about 10 on a busy one.
-    assert lines.count(warning) >= 4, err
+    # How many events and rounds depends on how often ctl gets a CPU during
+    # the burst: 20-40 rounds on an idle machine, about 10 on a busy one;
+    # in an emulated guest (make test-kernels) some 70 events in fewer.
+    assert (20 if EMULATED else 100) < len(shown) < 5000, len(shown)
+    assert lines.count(warning) >= (2 if EMULATED else 4), err
     assert lines[-1].endswith(": %d flow events have been shown." % len(shown)), err
 
 
@@ -419,7 +420,7 @@ def test_each_line_reaches_a_pipe_at_once(plain_ns):
         assert "src=10.0.1.%d " % (i + 1) in line, line
         assert c.poll() is None
     c.send_signal(signal.SIGINT)
-    _, err = c.communicate(timeout=10)
+    _, err = c.communicate(timeout=10 * TIME_FACTOR)
     rc, err = c.returncode, err.decode()
     assert rc == 0 and err.endswith(": 3 flow events have been shown.\n"), err
 
@@ -434,7 +435,7 @@ def test_reader_going_away_ends_quietly(plain_ns):
     c.stdout.close()
     _ct(plain_ns, "-I", "-p", "udp", "-s", "10.0.2.2", "-d", "10.0.0.2",
         "--sport", "1", "--dport", "2", "-t", "60")
-    rc = c.wait(timeout=5)
+    rc = c.wait(timeout=5 * TIME_FACTOR)
     err = c.stderr.read().decode()
     assert rc in (0, -signal.SIGPIPE), rc
     assert err == "", err

@@ -85,7 +85,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import (CONNTRACK, CTL, CTL_IS_ORACLE, HERE, NFT, PYTHON, SYSCTLS, Netns,
+from conftest import (TIME_FACTOR, CONNTRACK, CTL, CTL_IS_ORACLE, HERE, NFT, PYTHON, SYSCTLS, Netns,
                       Result, _diff_results, _listing_diff, compare,
                       normalize_stderr, run)
 from test_args import UNPRIV
@@ -768,7 +768,7 @@ def expect_events():
             listeners.append((tuple(v), Listener(ns, CONNTRACK, ["expect"] + v),
                               Listener(ns, CTL, ["expect"] + v)))
         every = [l for _, o, c in listeners for l in (o, c)]
-        deadline = time.time() + 10
+        deadline = time.time() + 10 * TIME_FACTOR
         while _subscribed(ns) < sum(1 for l in every if l.poll() is None):
             assert time.time() < deadline, "listeners did not subscribe in time"
             time.sleep(0.02)

@@ -87,6 +87,15 @@ package struct SaveFormatter {
             option(" --orig-vtag ", sctp.vtagOriginal, out)
             option(" --reply-vtag ", sctp.vtagReply, out)
         }
+        // A tracked DCCP entry's role (CT_DCCP_ROLE_CLIENT 0, _SERVER 1),
+        // which -I needs beside --state.
+        if case .dccp(let dccp)? = flow.protoInfo, let role = dccp.role {
+            switch role {
+            case 0: out.append(" --role client")
+            case 1: out.append(" --role server")
+            default: break
+            }
+        }
         out.append(UInt8(ascii: "\n"))
     }
 
