@@ -112,7 +112,7 @@ final class FormatterTests: XCTestCase {
     /// its role after its state, as conntrack's -o save does and -I needs.
     func testDCCPSaveCarriesTheRole() {
         var flow = Flow()
-        flow.family = 2
+        flow.family = .ipv4
         var orig = Tuple()
         orig.src = .v4(0x0a00_0001); orig.dst = .v4(0x0a00_0002); orig.proto = IPProto.dccp; orig.srcPort = 11; orig.dstPort = 12
         var reply = Tuple()
