@@ -61,11 +61,19 @@ public struct KernelCapabilities: Sendable, Equatable {
         KernelCapabilities(version: version, features: Set(KernelFeature.allCases.filter { version >= $0.introduced }))
     }
 
-    /// The running kernel's capabilities, from its release (uname).
-    /// A kernel with backported features has more than its release says;
-    /// pass such capabilities to ``Conntrack/init(namespace:capabilities:)``
-    /// explicitly.
-    public static func detect() -> KernelCapabilities { forKernel(.running) }
+    /// The running kernel's capabilities, from its release (uname), and
+    /// where a distribution may have backported a feature below that
+    /// release and one request can tell without changing anything, from
+    /// asking the kernel: the status dump filter, on kernels before 5.15.
+    /// For other backports, pass capabilities to
+    /// ``Conntrack/init(namespace:capabilities:)`` explicitly.
+    public static func detect() -> KernelCapabilities {
+        var capabilities = forKernel(.running)
+        if !capabilities.status, capabilities.mark, KernelProbe.statusDumpFilter() == true {
+            capabilities.status = true
+        }
+        return capabilities
+    }
 
     /// Whether the library may use `feature`.
     public func supports(_ feature: KernelFeature) -> Bool { features.contains(feature) }

@@ -6,10 +6,11 @@ import Glibc
 /// request that changes nothing and returns (almost) nothing; `nil` means
 /// the answer said neither yes nor no.
 ///
-/// Which gate uses what (KernelFeatures/KernelFilterSupport):
-/// - status dump filter (CTA_STATUS + CTA_STATUS_MASK, Linux 5.15):
-///   `statusDumpFilter()` can replace the version. Checked on Debian's 6.1
-///   and 6.12 (make test-kernels) and 6.18: yes on all three.
+/// Which gate uses what (KernelCapabilities.detect):
+/// - status dump filter (CTA_STATUS + CTA_STATUS_MASK, Linux 5.15): the
+///   version, and below 5.15 `statusDumpFilter()` (so a kernel that is new
+///   enough costs no request at start). Checked on Debian's 6.1 and 6.12
+///   (make test-kernels) and 6.18: yes on all three.
 /// - mark dump filter (4.0): the version. Every kernel a current
 ///   distribution ships is past it, and the probe below relies on it.
 /// - tuple filter (CTA_FILTER, 5.8, used from 6.1): the version. What ctl
@@ -18,7 +19,10 @@ import Glibc
 ///   empty answer.
 /// - family flush (5.0): the version. Telling whether a flush kept the
 ///   other family needs a flush, and a probe must never change a table.
-/// - zone dump filter (6.8) and filtered flush (6.12): not used yet.
+/// - zone dump filter (CTA_ZONE on a dump, 6.8): the version. An older
+///   kernel ignores the attribute and dumps every zone, which an empty
+///   answer cannot tell from a kernel that filtered.
+/// - filtered flush (6.12): not used (a flush never carries a filter).
 package enum KernelProbe {
     /// Whether the kernel applies CTA_STATUS/CTA_STATUS_MASK in a dump.
     /// The request carries a mark filter no entry can pass (mark 1 under
