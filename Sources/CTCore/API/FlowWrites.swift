@@ -42,6 +42,30 @@ public struct FlowKey: Sendable, Equatable {
 }
 
 extension Flow {
+    /// The flow, with the family of its original tuple's addresses when it
+    /// has none (a created Flow() has family 0, which the kernel refuses
+    /// with EOPNOTSUPP).
+    /// Without a reply tuple, the original one reversed (the kernel
+    /// refuses a create without CTA_TUPLE_REPLY with EINVAL).
+    var withFamilyOfTuple: Flow {
+        var flow = self
+        if case .other(0) = family, let src = orig?.src {
+            switch src {
+            case .v4: flow.family = .ipv4
+            case .v6: flow.family = .ipv6
+            }
+        }
+        if flow.reply == nil, let orig, orig.icmpType == nil {
+            var reply = orig
+            reply.src = orig.dst
+            reply.dst = orig.src
+            reply.srcPort = orig.dstPort
+            reply.dstPort = orig.srcPort
+            flow.reply = reply
+        }
+        return flow
+    }
+
     /// The key of this entry: its original tuple, zone and id; nil when the
     /// entry has no complete original tuple.
     public var key: FlowKey? {
@@ -141,7 +165,7 @@ extension Conntrack {
         guard flow.orig != nil else {
             throw ConntrackError(.create, .invalidArgument("an entry to create needs an original tuple"))
         }
-        var change = EntryChange(entry: flow)
+        var change = EntryChange(entry: flow.withFamilyOfTuple)
         change.sourceNAT = sourceNAT
         change.destinationNAT = destinationNAT
         try withSession(.create) { session in try session.create(change) }
@@ -229,7 +253,7 @@ extension Conntrack {
                 guard flow.orig != nil else {
                     throw ConntrackError(.create, .invalidArgument("an entry to create needs an original tuple"))
                 }
-                requests.append(CTSession.createRequest(EntryChange(entry: flow)))
+                requests.append(CTSession.createRequest(EntryChange(entry: flow.withFamilyOfTuple)))
             case .update(let key, let update):
                 requests.append(CTSession.updateRequests(key.flow, update.change(for: key))[0])
             case .delete(let key):
@@ -253,7 +277,8 @@ extension Conntrack {
             if rollback, results.contains(where: { $0 != .done }) {
                 var undo: [NetlinkRequest] = []
                 for (write, result) in zip(writes, results) {
-                    if case .create(let flow) = write, result == .done, let request = CTSession.deleteRequest(for: flow) {
+                    if case .create(let flow) = write, result == .done,
+                       let request = CTSession.deleteRequest(for: flow.withFamilyOfTuple) {
                         undo.append(request)
                     }
                 }
