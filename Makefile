@@ -50,10 +50,10 @@ unit-asan:
 # CTCore through its public API only, against the running kernel: every
 # operation in network namespaces of the tests' own (ip netns add/delete),
 # with conntrack as the oracle. Needs root.
-# EventStreamTests and ExpectationTests are not run yet (unfinished: the
-# event tests' namespace setup was fixed but not run, the expectation test
-# hung once); LIBRARY_TESTS=CTCoreKernelTests runs them all.
-LIBRARY_TESTS ?= CTCoreKernelTests.(FlowTableTests|NamespaceTests)
+# ExpectationTests is not run yet (unfinished: it hung once, before
+# its namespace setup was debugged; see the branch's report);
+# LIBRARY_TESTS=CTCoreKernelTests runs every class.
+LIBRARY_TESTS ?= CTCoreKernelTests.(FlowTableTests|NamespaceTests|EventStreamTests)
 library-tests:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '$(LIBRARY_TESTS)'

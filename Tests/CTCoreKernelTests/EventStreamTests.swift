@@ -133,7 +133,7 @@ final class EventStreamTests: KernelTestCase {
         try await waitSubscribed(ns, collector)
         collector.paused = true
         try ns.load((0..<count).map { insertLine($0) })
-        XCTAssertEqual(try ns.count(), count + collector.elements.count)
+        XCTAssertGreaterThanOrEqual(try ns.count(), count)
         collector.paused = false
         return (ns, conntrack, collector)
     }
