@@ -1,8 +1,8 @@
 # ctl — a Swift reimplementation of conntrack(8).
 #   make run     install dependencies, build, and list this host's table
 #   make test    install dependencies, build, check CTCore's public surface, run unit tests, docs, examples,
-#                unit tests under ASan, fuzz-check, integration tests, and the kernel-sensitive integration
-#                tests inside Debian's 6.1 kernel under qemu
+#                unit tests under ASan, library tests, fuzz-check, integration tests, and the kernel-sensitive
+#                integration tests inside Debian's 6.1 kernel under qemu
 #   make api-check    CTCore's public symbols by kind; fails if an internal one is public
 #   make test-kernels   those tests inside Debian's 6.1 and 6.12 kernels (KERNELS="6.12" picks)
 #   make bench   ctl against conntrack on a 100,000-entry table, and -V -C -L -D of 500 entries
@@ -13,6 +13,7 @@
 #   make unit-asan    unit tests under AddressSanitizer, as make test runs them
 #   make docs    CTCore's DocC documentation (fails on any warning)
 #   make examples     builds and runs Examples/ConntrackTour (as root), a package using CTCore
+#   make library-tests   CTCore's public API against the running kernel (root, namespaces of its own)
 #   make install PREFIX=/usr DESTDIR=...   binary, man page, completions (make uninstall)
 #   make deb     ctl_VERSION_amd64.deb (dpkg-deb, dpkg-shlibdeps), checked with lintian
 SHELL := /bin/bash
@@ -23,8 +24,8 @@ DESTDIR ?=
 SWIFT ?= swift
 RELEASE := .build/release/ctl
 
-.PHONY: all deps build run test api-check unit unit-asan integration bench stress install uninstall clean fixtures \
-	fuzz fuzz-args fuzz-build fuzz-check docs examples deb version-check test-kernels
+.PHONY: all deps build run test api-check unit unit-asan library-tests integration bench stress install uninstall \
+	clean fixtures fuzz fuzz-args fuzz-build fuzz-check docs examples deb version-check test-kernels
 
 all: build
 
@@ -37,15 +38,32 @@ build:
 run: deps build
 	$(RELEASE) -L
 
+# The unit tests need no kernel: they leave out the library tests
+# (CTCoreKernelTests), which make library-tests runs.
+KERNEL_TESTS := CTCoreKernelTests
+
 unit:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --skip $(KERNEL_TESTS)
 
 # The unit tests built with AddressSanitizer (own build folder); leaks of
 # the toolchain's libraries are suppressed (scripts/lsan.supp).
 unit-asan:
 	$(SWIFT) build --build-tests --scratch-path .build-asan -Xswiftc -sanitize=address
-	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp $(SWIFT) test --skip-build --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp $(SWIFT) test --skip-build --scratch-path .build-asan \
+		--skip $(KERNEL_TESTS)
+
+# CTCore through its public API only, against the running kernel: every
+# operation in network namespaces of the tests' own (ip netns add/delete),
+# with conntrack as the oracle. Needs root.
+# ExpectationTests is not run yet (unfinished: it hung once, before
+# its namespace setup was debugged; see the branch's report);
+# LIBRARY_TESTS=CTCoreKernelTests runs every class.
+LIBRARY_TESTS ?= CTCoreKernelTests.(FlowTableTests|NamespaceTests|EventStreamTests)
+library-tests:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter '$(LIBRARY_TESTS)'
+
 
 # CTCore's DocC catalog (Sources/CTCore/CTCore.docc) through swift-docc-plugin,
 # into .build/plugins/Swift-DocC/outputs/CTCore.doccarchive (serve it with
@@ -85,6 +103,7 @@ test: deps build
 	$(MAKE) --no-print-directory docs
 	$(MAKE) --no-print-directory examples
 	$(MAKE) --no-print-directory unit-asan
+	$(MAKE) --no-print-directory library-tests
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory integration
 	KERNEL_TIMEOUT=1800 KERNEL_LIST=scripts/kernel-tests-ci.txt \

@@ -106,5 +106,13 @@ let package = Package(
             dependencies: ["CTCore"],
             exclude: ["Fixtures"]
         ),
+        // The library against the running kernel, in namespaces of its own,
+        // with conntrack as the oracle (root; make library-tests). Built as
+        // if in another package, so that it sees CTCore's public API only.
+        .testTarget(
+            name: "CTCoreKernelTests",
+            dependencies: ["CTCore"],
+            swiftSettings: [.unsafeFlags(["-package-name", "CTCoreKernelTestsClient"])]
+        ),
     ]
 )

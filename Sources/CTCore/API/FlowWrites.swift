@@ -47,6 +47,30 @@ public struct FlowKey: Sendable, Hashable {
 }
 
 extension Flow {
+    /// The flow, with the family of its original tuple's addresses when it
+    /// has none (a created Flow() has family 0, which the kernel refuses
+    /// with EOPNOTSUPP).
+    /// Without a reply tuple, the original one reversed (the kernel
+    /// refuses a create without CTA_TUPLE_REPLY with EINVAL).
+    var withFamilyOfTuple: Flow {
+        var flow = self
+        if case .other(0) = family, let src = orig?.src {
+            switch src {
+            case .v4: flow.family = .ipv4
+            case .v6: flow.family = .ipv6
+            }
+        }
+        if flow.reply == nil, let orig, orig.icmpType == nil {
+            var reply = orig
+            reply.src = orig.dst
+            reply.dst = orig.src
+            reply.srcPort = orig.dstPort
+            reply.dstPort = orig.srcPort
+            flow.reply = reply
+        }
+        return flow
+    }
+
     /// The key of this entry: its original tuple, zone and id; nil when the
     /// entry has no complete original tuple.
     public var key: FlowKey? {
@@ -152,9 +176,7 @@ extension Conntrack {
         guard let orig = flow.orig else {
             throw ConntrackError(.create, .invalidArgument("an entry to create needs an original tuple"))
         }
-        var change = EntryChange(entry: flow)
-        // The family of the tuple's addresses, unless the flow names one.
-        if case .other(0) = flow.family, let address = orig.src ?? orig.dst { change.entry.family = address.family }
+        var change = EntryChange(entry: flow.withFamilyOfTuple)
         change.sourceNAT = sourceNAT
         change.destinationNAT = destinationNAT
         try withSession(.create) { session in try session.create(change) }
@@ -271,7 +293,7 @@ extension Conntrack {
                 guard flow.orig != nil else {
                     throw ConntrackError(.create, .invalidArgument("an entry to create needs an original tuple"))
                 }
-                requests.append(CTSession.createRequest(EntryChange(entry: flow)))
+                requests.append(CTSession.createRequest(EntryChange(entry: flow.withFamilyOfTuple)))
             case .update(let key, let update):
                 requests.append(CTSession.updateRequests(key.flow, update.change(for: key))[0])
             case .delete(let key):
@@ -305,7 +327,7 @@ extension Conntrack {
                     // from a dump still carries its old one, and a delete
                     // naming that id would miss the new entry (ENOENT).
                     flow.id = nil
-                    if let request = CTSession.deleteRequest(for: flow) { undo.append(request) }
+                    if let request = CTSession.deleteRequest(for: flow.withFamilyOfTuple) { undo.append(request) }
                 }
                 var at = 0
                 while at < undo.count {
