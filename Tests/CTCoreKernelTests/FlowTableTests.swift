@@ -344,7 +344,7 @@ final class FlowTableTests: KernelTestCase {
         filter.ipProtocol = .tcp
         filter.origDstPort = 80
         var deleted: [String] = []
-        let summary = try conntrack.deleteAll(matching: filter) { deleted.append(key(of: $0)) }
+        let summary = try conntrack.deleteAll(matching: filter) { deleted.append(key(of: $0)); return .proceed }
         XCTAssertEqual(summary.deleted, expected.count)
         XCTAssertEqual(Set(deleted), expected)
         XCTAssertEqual(try ns.listedKeys(), before.subtracting(expected))
@@ -374,7 +374,7 @@ final class FlowTableTests: KernelTestCase {
         var icmp = FlowFilter()
         icmp.ipProtocol = .icmp
         var deleted = Set<String>()
-        let summary = try conntrack.deleteAll(matchingAny: [udp53, tcp6, icmp]) { deleted.insert(key(of: $0)) }
+        let summary = try conntrack.deleteAll(matchingAny: [udp53, tcp6, icmp]) { deleted.insert(key(of: $0)); return .proceed }
         XCTAssertEqual(summary.deleted, expected.count)
         XCTAssertEqual(deleted, expected)
         XCTAssertEqual(try ns.listedKeys(), before.subtracting(expected))

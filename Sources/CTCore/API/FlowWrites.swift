@@ -173,7 +173,7 @@ extension Conntrack {
     /// given). Throws with `errno` `.exists` when the entry exists.
     public func create(_ flow: Flow, sourceNAT: NATMatch? = nil,
                        destinationNAT: NATMatch? = nil) throws(ConntrackError) {
-        guard let orig = flow.orig else {
+        guard flow.orig != nil else {
             throw ConntrackError(.create, .invalidArgument("an entry to create needs an original tuple"))
         }
         var change = EntryChange(entry: flow.withFamilyOfTuple)
