@@ -814,7 +814,13 @@ def update_multi(ns_o, ns_c, args):
     problems = []
     if o.rc != c.rc:
         problems.append("exit codes differ: conntrack=%s ctl=%s" % (o.rc, c.rc))
-    if normalize_stderr(o.stderr) != normalize_stderr(c.stderr):
+    # conntrack's own race: its read-backs share the dump's socket, and when
+    # a reply comes out of step it reports "Operation failed: Protocol
+    # error" (and prints fewer entries) though every update was made; seen
+    # now and then on a busy machine. ctl's summary and tables are checked
+    # all the same.
+    o_err = [l for l in normalize_stderr(o.stderr) if l != "Operation failed: Protocol error"]
+    if o_err != normalize_stderr(c.stderr):
         problems.append("stderr differs: %r vs %r" % (normalize_stderr(o.stderr),
                                                       normalize_stderr(c.stderr)))
     lo = normalize_listing(_mask(o.stdout))
