@@ -41,16 +41,7 @@ final class WorkerThread: @unchecked Sendable {
     private var running = false
 
     init(_ body: @escaping @Sendable () -> Void) throws {
-        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
-        let context = Unmanaged.passRetained(Box(body)).toOpaque()
-        let rc = pthread_create(&thread, nil, { context in
-            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<Box>.fromOpaque(context).release()
-            throw Errno(rc)
-        }
+        thread = try Self.start(body, detached: false)
         running = true
     }
 
@@ -58,17 +49,19 @@ final class WorkerThread: @unchecked Sendable {
         if running { pthread_join(thread, nil) }
         running = false
     }
-}
 
-extension WorkerThread {
     /// Starts `body` on a thread that nobody joins: it ends by itself.
     static func detached(_ body: @escaping @Sendable () -> Void) throws {
+        _ = try start(body, detached: true)
+    }
+
+    private static func start(_ body: @escaping @Sendable () -> Void, detached: Bool) throws -> pthread_t {
         final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
         var thread = pthread_t()
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        if detached { pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED)) }
         let context = Unmanaged.passRetained(Box(body)).toOpaque()
         let rc = pthread_create(&thread, &attributes, { context in
             Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
@@ -78,5 +71,6 @@ extension WorkerThread {
             Unmanaged<Box>.fromOpaque(context).release()
             throw Errno(rc)
         }
+        return thread
     }
 }

@@ -314,7 +314,8 @@ final class ConntrackFakeKernelTests: XCTestCase {
         try handle(k).create(flow)
         XCTAssertEqual(k.datagrams.map(\.bytes), [
             Bytes.request(K.CT_NEW, flags: K.NLM_F_CREATE | K.NLM_F_EXCL | K.NLM_F_ACK, seq: 1000, family: 2,
-                          tuple(1234, 80), Bytes.attr(K.CTA_ZONE, Bytes.be16(9)),
+                          tuple(1234, 80), FakeFixtures.tcpReplyBytes(sport: 1234, dport: 80),
+                          Bytes.attr(K.CTA_ZONE, Bytes.be16(9)),
                           Bytes.attr(K.CTA_TIMEOUT, Bytes.be32(120)), Bytes.attr(K.CTA_MARK, Bytes.be32(5))),
         ])
         let exists = kernel(errors: [0: EEXIST])
@@ -459,9 +460,12 @@ final class ConntrackFakeKernelTests: XCTestCase {
         return flow
     }
 
-    func createBytes(sport: UInt16, seq: UInt32, last: Bool) -> [UInt8] {
-        Bytes.request(K.CT_NEW, flags: K.NLM_F_CREATE | K.NLM_F_EXCL | (last ? K.NLM_F_ACK : 0), seq: seq, family: 2,
-                      tuple(sport, 80), Bytes.attr(K.CTA_TIMEOUT, Bytes.be32(60)))
+    /// A create as `apply` sends it, with the reply tuple it derives; the
+    /// engine's CreateStream sends the change as it is given (`reply: false`).
+    func createBytes(sport: UInt16, seq: UInt32, last: Bool, reply: Bool = true) -> [UInt8] {
+        let tuples = tuple(sport, 80) + (reply ? FakeFixtures.tcpReplyBytes(sport: sport, dport: 80) : [])
+        return Bytes.request(K.CT_NEW, flags: K.NLM_F_CREATE | K.NLM_F_EXCL | (last ? K.NLM_F_ACK : 0), seq: seq,
+                             family: 2, tuples, Bytes.attr(K.CTA_TIMEOUT, Bytes.be32(60)))
     }
 
     func deleteBytes(sport: UInt16, seq: UInt32, last: Bool) -> [UInt8] {
@@ -521,7 +525,7 @@ final class ConntrackFakeKernelTests: XCTestCase {
         XCTAssertEqual(failure.error, .exists)
         try stream.rollBack()
         XCTAssertEqual(k.datagrams.map(\.bytes), [
-            (1...5).flatMap { createBytes(sport: UInt16($0), seq: 999 + UInt32($0), last: $0 == 5) },
+            (1...5).flatMap { createBytes(sport: UInt16($0), seq: 999 + UInt32($0), last: $0 == 5, reply: false) },
             deleteBytes(sport: 4, seq: 1005, last: false) + deleteBytes(sport: 5, seq: 1006, last: true),
             deleteBytes(sport: 2, seq: 1007, last: false) + deleteBytes(sport: 1, seq: 1008, last: true),
         ])

@@ -21,6 +21,12 @@ enum FakeFixtures {
     static func tcpTupleBytes(sport: UInt16 = 1234, dport: UInt16 = 80) -> [UInt8] {
         Bytes.tuple(K.CTA_TUPLE_ORIG, src: a1, dst: a2, proto: 6, sport: sport, dport: dport)
     }
+
+    /// Its reverse as CTA_TUPLE_REPLY bytes: what a create without a reply
+    /// tuple sends (the kernel refuses a create without one).
+    static func tcpReplyBytes(sport: UInt16 = 1234, dport: UInt16 = 80) -> [UInt8] {
+        Bytes.tuple(K.CTA_TUPLE_REPLY, src: a2, dst: a1, proto: 6, sport: dport, dport: sport)
+    }
 }
 
 /// The netlink layer (`NetlinkSocket`) against a scripted kernel: sequence
