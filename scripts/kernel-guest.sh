@@ -12,7 +12,8 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
+# /tmp stays the overlay's (writable, in the tmpfs upper layer): a tmpfs
+# over it would hide a checkout under /tmp, where CI may clone the project.
 ip link set lo up
 hostname ctl-kernel-guest
 # The suite writes its own label map; the host's (or one a concurrent host
