@@ -165,6 +165,11 @@ def pytest_collection_modifyitems(config, items):
     if pats is not None:
         keep = [i for i in items if any(p.match(i.nodeid) for p in pats)]
         dropped = [i for i in items if not any(p.match(i.nodeid) for p in pats)]
+        # A line that selects nothing is a test lost without a word (a
+        # renamed test or parameter id): refuse the run instead.
+        unmatched = [p.pattern for p in pats if not any(p.match(i.nodeid) for i in items)]
+        if unmatched:
+            raise pytest.UsageError("CTLTEST_SELECT lines that select no test:\n  " + "\n  ".join(unmatched))
         if dropped:
             config.hook.pytest_deselected(items=dropped)
         items[:] = keep
