@@ -102,6 +102,9 @@ struct Invocation {
     var expectation = ExpectationOptions()
     /// -R's file name, as its bytes came (they need not be UTF-8).
     var loadFile: [UInt8]?
+    /// ctl's own options (--netns, --group-by, ...), taken out of the
+    /// command line before conntrack's options were parsed.
+    var own = OwnOptions()
 
     /// Protocol options conntrack refuses with the selecting commands: the
     /// first of them in conntrack's table order (not the order given).

@@ -41,13 +41,14 @@ public enum FuzzArguments {
     }
 
     /// One command line (without the program name), parsed as ctl's main
-    /// parses it: --netns taken out, conntrack's options, the checks, and
+    /// parses it: ctl's own options taken out, conntrack's options, the checks, and
     /// what the command builds before it opens a socket.
     public static func commandLine(_ arguments: [String]) -> String {
         let session = Session(discardMessages: true)
-        var words = ["ctl"] + arguments
+        let own: OwnOptions
+        let words: [String]
         do throws(Failure) {
-            if let (_, rest) = try takeNetns(words) { words = rest }
+            (own, words) = try takeOwnOptions(["ctl"] + arguments)
         } catch {
             return refused(error)
         }
@@ -56,7 +57,7 @@ public enum FuzzArguments {
             for i in 0..<words.count { free(argv[i]) }
             argv.deallocate()
         }
-        return parsedAlike(Int32(words.count), argv, inFile: false, session)
+        return parsedAlike(Int32(words.count), argv, inFile: false, own: own, session)
     }
 
     /// A -R file: every line parsed and checked (ctl stops at the first
@@ -85,10 +86,11 @@ public enum FuzzArguments {
     /// fast path again, each on a fresh copy of the pointer array; they
     /// must agree.
     private static func parsedAlike(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
-                                    inFile: Bool, _ session: Session) -> String {
-        let first = parsed(argc, argv, inFile: inFile, fast: true, session)
-        let slow = parsed(argc, argv, inFile: inFile, fast: false, session)
-        let again = parsed(argc, argv, inFile: inFile, fast: true, session)
+                                    inFile: Bool, own: OwnOptions = OwnOptions(),
+                                    _ session: Session) -> String {
+        let first = parsed(argc, argv, inFile: inFile, fast: true, own: own, session)
+        let slow = parsed(argc, argv, inFile: inFile, fast: false, own: own, session)
+        let again = parsed(argc, argv, inFile: inFile, fast: true, own: own, session)
         guard first == slow else {
             preconditionFailure("fast path and getopt_long differ:\n  fast:  \(first)\n  getopt: \(slow)")
         }
@@ -99,16 +101,17 @@ public enum FuzzArguments {
     }
 
     private static func parsed(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
-                               inFile: Bool, fast: Bool, _ session: Session) -> String {
+                               inFile: Bool, fast: Bool, own: OwnOptions, _ session: Session) -> String {
         let copy = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: Int(argc) + 1)
         defer { copy.deallocate() }
         copy.update(from: argv, count: Int(argc))
         copy[Int(argc)] = nil
         session.parser.useFastPath = fast
         defer { session.parser.useFastPath = true }
-        let inv: Invocation
+        var inv: Invocation
         do throws(Failure) {
             inv = try parseArguments(argc, copy, inFile: inFile, in: session)
+            inv.own = own
         } catch {
             return refused(error)
         }

@@ -209,14 +209,20 @@ final class ArgumentParserTests: XCTestCase {
         XCTAssertEqual(outcomes[2], "line 5: exit 2: too many arguments")
     }
 
-    /// --netns comes out of argv before conntrack's options are parsed.
-    func testNetnsIsTakenOut() throws {
-        let taken = try takeNetns(["ctl", "-L", "--netns", "web", "-p", "tcp"])
-        XCTAssertEqual(taken?.0, "web")
-        XCTAssertEqual(taken?.1, ["ctl", "-L", "-p", "tcp"])
-        XCTAssertEqual(try takeNetns(["ctl", "--netns=/proc/1/ns/net", "-L"])?.0, "/proc/1/ns/net")
-        XCTAssertNil(try takeNetns(["ctl", "-L"]))
-        XCTAssertThrowsError(try takeNetns(["ctl", "-L", "--netns"]))
-        XCTAssertThrowsError(try takeNetns(["ctl", "-L", "--netns="]))
+    /// ctl's own options come out of argv before conntrack's options are
+    /// parsed, spelled in full only.
+    func testOwnOptionsAreTakenOut() throws {
+        let (own, rest) = try takeOwnOptions(["ctl", "-L", "--netns", "web", "-p", "tcp", "--all-netns",
+                                               "--group-by=src,dport", "--top", "5"])
+        XCTAssertEqual(own, OwnOptions(netns: "web", groupBy: "src,dport", top: "5", allNetns: true))
+        XCTAssertEqual(rest, ["ctl", "-L", "-p", "tcp"])
+        XCTAssertEqual(try takeOwnOptions(["ctl", "--netns=/proc/1/ns/net", "-L"]).0.netns, "/proc/1/ns/net")
+        XCTAssertEqual(try takeOwnOptions(["ctl", "-L"]).0, OwnOptions())
+        // Abbreviations and a flag given a value stay for getopt_long to judge.
+        XCTAssertEqual(try takeOwnOptions(["ctl", "-L", "--group", "src", "--all-netns=1"]).1,
+                       ["ctl", "-L", "--group", "src", "--all-netns=1"])
+        XCTAssertThrowsError(try takeOwnOptions(["ctl", "-L", "--netns"]))
+        XCTAssertThrowsError(try takeOwnOptions(["ctl", "-L", "--netns="]))
+        XCTAssertThrowsError(try takeOwnOptions(["ctl", "-L", "--interval"]))
     }
 }
