@@ -119,8 +119,10 @@ final class TestNamespace: @unchecked Sendable {
 
     /// Ends what runs in the namespace and deletes it.
     func destroy() {
+        // SIGKILL: a child spawned from a Swift concurrency thread inherits
+        // its blocked signals, SIGTERM among them, and would never end.
         for child in children where child.isRunning {
-            child.terminate()
+            kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
         }
         if let pids = try? runCommand(["ip", "netns", "pids", name]) {

@@ -62,7 +62,10 @@ extension Conntrack {
     ///     for a field to compare, zero for any value.
     ///   - family: The family of the tuples.
     ///   - timeout: Seconds until the expectation expires; nil for the
-    ///     helper's default.
+    ///     helper's default. The kernel sets the timeout of an expectation
+    ///     whose master has a kernel helper to that helper's own (sip:
+    ///     180 s) whatever is asked here; `conntrack -I expect -t` fares
+    ///     the same.
     public func createExpectation(master: Tuple, expected: Tuple, mask: Tuple, family: Family,
                                   timeout: UInt32?) throws(ConntrackError) {
         try withSession(.expectationCreate) { session in
