@@ -84,11 +84,12 @@ package final class CTSession {
     /// so the kernel's dump and delete work use both cores. At most two
     /// batches wait between the threads; `onDeleted` is called on the
     /// delete thread, one entry at a time, in order.
+    @discardableResult
     package func delete(_ selector: Selector, kernel: KernelFilterSupport, where extra: ((Flow) -> Bool)? = nil,
-                        _ onDeleted: (Flow) throws -> Void) throws {
+                        _ onDeleted: (Flow) throws -> Void) throws -> RequestOutcome {
         let deleter = try sockets.batchSocket()
         let perBatch = max(1, deleter.sendCapacity / 2 / 160)
-        try withoutActuallyEscaping(onDeleted) { onDeleted in
+        return try withoutActuallyEscaping(onDeleted) { onDeleted in
             try pipelined(selector, kernel: kernel, where: extra, perBatch: perBatch, requests: { flow in
                 CTSession.deleteRequest(for: flow).map { [$0] } ?? []
             }, work: { batch in
@@ -107,16 +108,18 @@ package final class CTSession {
 
     /// Dumps what `selector` selects on this thread and hands the requests
     /// `requests` makes of each entry, `perBatch` entries at a time, to
-    /// `work` on a second thread.
+    /// `work` on a second thread. Returns the dump's outcome.
+    @discardableResult
     func pipelined(_ selector: Selector, kernel: KernelFilterSupport, where extra: ((Flow) -> Bool)? = nil,
                    perBatch: Int,
                    requests: (Flow) throws -> [NetlinkRequest],
-                   work: @escaping (RequestBatch) throws -> Void) throws {
+                   work: @escaping (RequestBatch) throws -> Void) throws -> RequestOutcome {
         let pipeline = BatchPipeline<RequestBatch>(work: work)
         try pipeline.start()
         var batch = RequestBatch()
+        let outcome: RequestOutcome
         do {
-            try dump(selector, kernel: kernel, where: extra) { flow in
+            outcome = try dump(selector, kernel: kernel, where: extra) { flow in
                 let made = try requests(flow)
                 guard !made.isEmpty else { return }
                 batch.requests += made
@@ -132,6 +135,7 @@ package final class CTSession {
             throw error
         }
         if let error = pipeline.finish() { throw error }
+        return outcome
     }
 
     /// IPCTNL_MSG_CT_DELETE for exactly `flow`: its original tuple, zone and id.

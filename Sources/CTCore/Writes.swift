@@ -34,7 +34,7 @@ extension CTSession {
                        _ onResult: (UpdateResult) throws -> Void) throws {
         let updater = try sockets.batchSocket()
         let perBatch = 128
-        try withoutActuallyEscaping(onResult) { onResult in
+        _ = try withoutActuallyEscaping(onResult) { onResult in
             try pipelined(selector, kernel: kernel, perBatch: perBatch, requests: { flow in
                 guard let c = change(flow) else { return [] }
                 return CTSession.updateRequests(flow, c)

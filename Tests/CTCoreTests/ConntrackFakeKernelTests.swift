@@ -422,6 +422,18 @@ final class ConntrackFakeKernelTests: XCTestCase {
 
     /// A delete the kernel refuses (other than ENOENT) ends a delete by
     /// filter with that error.
+    func testDeleteAllReportsAnInterruptedDump() throws {
+        let entries = try FakeFixtures.entries()
+        for flags in [K.NLM_F_MULTI | K.NLM_F_DUMP_INTR, K.NLM_F_MULTI] {
+            let k = FakeKernel { d in
+                d.messages[0].isDump ? Reply.dump(d.messages[0], entries, flags: flags) : Reply.batch(d)
+            }
+            let summary = try handle(k).deleteAll(matching: FlowFilter())
+            XCTAssertEqual(summary.deleted, entries.count)
+            XCTAssertEqual(summary.interrupted, flags & K.NLM_F_DUMP_INTR != 0)
+        }
+    }
+
     func testDeleteAllMatchingStopsAtARefusedDelete() throws {
         let entries = try FakeFixtures.entries()
         let k = FakeKernel { d in
@@ -501,6 +513,20 @@ final class ConntrackFakeKernelTests: XCTestCase {
                 XCTAssertEqual($0 as? ConntrackError, ConntrackError(operation, .system(.noBufferSpace)))
             }
         }
+    }
+
+    /// A delete of an entry gone already is no failure: it does not roll
+    /// the batch back. An update of a missing entry is one.
+    func testApplyRollsBackOnAMissingUpdateButNotOnAMissingDelete() throws {
+        let writes: [FlowWrite] = [.create(createFlow(sport: 1)), .delete(try key(sport: 9))]
+        let k = FakeKernel { d in Reply.batch(d, errors: [1: ENOENT]) }
+        XCTAssertEqual(try handle(k).apply(writes, rollback: true), [.done, .notFound])
+        XCTAssertEqual(k.datagrams.count, 1)
+        let updates: [FlowWrite] = [.create(createFlow(sport: 1)), .update(try key(sport: 9), FlowUpdate())]
+        let k2 = FakeKernel { d in Reply.batch(d, errors: [1: ENOENT]) }
+        XCTAssertEqual(try handle(k2).apply(updates, rollback: true), [.done, .notFound])
+        XCTAssertEqual(k2.datagrams.count, 2)
+        XCTAssertEqual(k2.datagrams.last?.bytes, deleteBytes(sport: 1, seq: 1002, last: true))
     }
 
     func testApplyRefusesACreateWithoutATupleAndSendsNothing() throws {

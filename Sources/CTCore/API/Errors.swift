@@ -8,6 +8,8 @@ public struct ConntrackError: Error, Sendable, Equatable, CustomStringConvertibl
     public enum Operation: String, Sendable {
         /// Opening a handle or a socket.
         case open
+        /// Making a ``FlowKey`` of a tuple.
+        case key
         /// A dump of the table.
         case dump
         /// ``Conntrack/get(_:)``.

@@ -23,12 +23,12 @@ public struct FlowKey: Sendable, Hashable {
     ///   families.
     public init(tuple: Tuple, zone: UInt16? = nil, id: UInt32? = nil) throws(ConntrackError) {
         guard let src = tuple.src, let dst = tuple.dst, tuple.proto != nil else {
-            throw ConntrackError(.get, .invalidArgument("a flow key needs a tuple with both addresses and a protocol"))
+            throw ConntrackError(.key, .invalidArgument("a flow key needs a tuple with both addresses and a protocol"))
         }
         switch (src, dst) {
         case (.v4, .v4): family = .ipv4
         case (.v6, .v6): family = .ipv6
-        default: throw ConntrackError(.get, .invalidArgument("a flow key's addresses must be of one family"))
+        default: throw ConntrackError(.key, .invalidArgument("a flow key's addresses must be of one family"))
         }
         self.tuple = tuple
         self.zone = zone
@@ -87,7 +87,11 @@ public struct FlowUpdate: Sendable, Equatable {
     public var mark: UInt32?
     /// The bits of the mark to change (all, when nil).
     public var markMask: UInt32?
-    /// Status bits to set (the kernel lets only some change).
+    /// The status the entry is to have. The kernel sets the bits given that
+    /// may change and clears none; it refuses (EBUSY) an update whose status
+    /// lacks SEEN_REPLY or ASSURED while the entry has them, or differs in
+    /// EXPECTED, CONFIRMED or DYING. Start from the entry's own status
+    /// (`flow.status`) and add bits.
     public var status: Status?
     /// Labels; with ``labelsMask``, only the bits of the mask change.
     public var labels: Labels?
@@ -147,6 +151,10 @@ public struct DeleteSummary: Sendable, Equatable {
     public var deleted = 0
     /// `onDeleted` ended the delete early.
     public var stopped = false
+    /// The kernel flagged the dump that found the entries as interrupted
+    /// (NLM_F_DUMP_INTR): the table changed meanwhile, and an entry that
+    /// matched may have been missed. Run the delete again to catch it.
+    public var interrupted = false
     /// Why messages of the dump were skipped (they could not be decoded).
     public var skipped: [String] = []
     /// A summary of nothing deleted.
@@ -230,7 +238,8 @@ extension Conntrack {
     ///     deleting thread, one at a time and in order; ``DumpControl/stop``
     ///     ends the delete (the batch under way is deleted all the same).
     /// - Returns: How many entries were deleted, whether `onDeleted`
-    ///   stopped the delete, and what was skipped.
+    ///   stopped the delete, whether the dump was interrupted, and what was
+    ///   skipped.
     @discardableResult
     public func deleteAll(matching filter: FlowFilter,
                           onDeleted: (Flow) -> DumpControl = { _ in .proceed }) throws(ConntrackError) -> DeleteSummary {
@@ -250,7 +259,8 @@ extension Conntrack {
     ///     deleting thread, one at a time and in order; ``DumpControl/stop``
     ///     ends the delete.
     /// - Returns: How many entries were deleted, whether `onDeleted`
-    ///   stopped the delete, and what was skipped.
+    ///   stopped the delete, whether the dump was interrupted, and what was
+    ///   skipped.
     @discardableResult
     public func deleteAll(matchingAny filters: [FlowFilter],
                           onDeleted: (Flow) -> DumpControl = { _ in .proceed }) throws(ConntrackError) -> DeleteSummary {
@@ -264,10 +274,10 @@ extension Conntrack {
         return try withSession(.delete) { session in
             var summary = DeleteSummary()
             do {
-                try session.delete(dumpFilter, kernel: capabilities, where: extra) { flow in
+                summary.interrupted = try session.delete(dumpFilter, kernel: capabilities, where: extra) { flow in
                     summary.deleted += 1
                     if onDeleted(flow) == .stop { throw StopDump() }
-                }
+                }.interrupted
             } catch is StopDump {
                 summary.stopped = true
             }
@@ -281,8 +291,10 @@ extension Conntrack {
     ///
     /// With `rollback`, a batch in which any write failed is taken back as
     /// far as it can be: the entries it created are deleted again (updates
-    /// and deletes cannot be undone). The results still say what the kernel
-    /// did to each before that.
+    /// and deletes cannot be undone). A write failed when its result is
+    /// ``WriteResult/failed(_:)``, or ``WriteResult/notFound`` for an update
+    /// (a delete of an entry gone already left the table as asked). The
+    /// results still say what the kernel did to each before the rollback.
     public func apply(_ writes: [FlowWrite], rollback: Bool = false) throws(ConntrackError) -> [WriteResult] {
         guard !writes.isEmpty else { return [] }
         var requests: [NetlinkRequest] = []
@@ -319,7 +331,13 @@ extension Conntrack {
                 for i in start..<end { results.append(WriteResult(failures[i - start])) }
                 start = end
             }
-            if rollback, results.contains(where: { $0 != .done }) {
+            let failed = zip(writes, results).contains { write, result in
+                switch (write, result) {
+                case (_, .done), (.delete, .notFound): false
+                default: true
+                }
+            }
+            if rollback, failed {
                 var undo: [NetlinkRequest] = []
                 for (write, result) in zip(writes, results) {
                     guard case .create(var flow) = write, result == .done else { continue }
