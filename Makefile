@@ -167,7 +167,8 @@ fuzz-check: fuzz-build
 
 bench: deps build
 	$(SWIFT) build -c release --product ctl-lib-bench
-	python3 scripts/bench.py $(CURDIR)/$(RELEASE)
+	cc -O2 -o .build/dump-floor scripts/bench/dump-floor.c
+	python3 scripts/bench.py $(CURDIR)/$(RELEASE) --floor $(CURDIR)/.build/dump-floor
 
 # Raises nf_conntrack_max in the initial namespace for the run (restored after).
 stress: deps build fuzz-build

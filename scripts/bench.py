@@ -11,8 +11,12 @@ table, timed from inside the namespace (bench.py re-runs itself there with
 --time-in-ns: no `ip netns exec` per run, whose own cost is several times
 that of the command), the two tools in alternation, SMALL_ROUNDS runs each.
 
+The dump floor (--floor, scripts/bench/dump-floor.c): one dump, every
+datagram received and dropped, in a small C program; timed with -L in
+both tables, its ratio to conntrack is the least any tool could reach.
+
 Usage: bench.py CTL_BINARY [--entries N] [--rounds R] [--small-rounds R]
-                [--only events|small]   (as root)
+                [--only events|small] [--floor DUMP_FLOOR]   (as root)
 """
 import argparse
 import json
@@ -213,11 +217,12 @@ def bench_library(args, ns):
 
 def time_in_ns(spec):
     """Runs in the namespace (bench.py --time-in-ns SPEC): each of
-    spec["pairs"] ([argv_a, argv_b]) spec["rounds"] times, a and b in
-    alternation after spec["warmup"] untimed rounds, stdout and stderr to
+    spec["pairs"] ([argv_a, argv_b, ...]) spec["rounds"] times, its commands
+    in alternation after spec["warmup"] untimed rounds, stdout and stderr to
     /dev/null, each timed from spawn to exit. With spec["reseed"] (a -R
     file), conntrack -R loads it before each timed run (not timed): for
-    commands that empty the table. Prints [[times_a, times_b], ...] as JSON."""
+    commands that empty the table. Prints [[times_a, times_b, ...], ...] as
+    JSON."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     actions = [(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
     env = dict(os.environ)
@@ -235,13 +240,13 @@ def time_in_ns(spec):
         return elapsed
 
     results = []
-    for a, b in spec["pairs"]:
-        times = ([], [])
+    for argvs in spec["pairs"]:
+        times = [[] for _ in argvs]
         for i in range(spec["warmup"] + spec["rounds"]):
-            ta, tb = once(a), once(b)
+            taken = [once(argv) for argv in argvs]
             if i >= spec["warmup"]:
-                times[0].append(ta)
-                times[1].append(tb)
+                for t, elapsed in zip(times, taken):
+                    t.append(elapsed)
         results.append(times)
     print(json.dumps(results))
 
@@ -270,16 +275,22 @@ def bench_small(args, print_header=True):
         if print_header:
             print(f"\n{'command':34} {'conntrack s':>12} {'ctl s':>10} {'ctl/conntrack':>14}")
         cases = [("-V", ["-V"]), (f"-C ({SMALL})", ["-C"]), (f"-L ({SMALL} entries)", ["-L"])]
-        results = timed_in_ns(ns, [[["conntrack"] + argv, [args.ctl] + argv] for _, argv in cases],
-                              args.small_rounds)
+        pairs = [[["conntrack"] + argv, [args.ctl] + argv] for _, argv in cases]
+        # The dump floor with -L: the least a listing can take.
+        if args.floor:
+            pairs[-1].append([args.floor])
+        results = timed_in_ns(ns, pairs, args.small_rounds)
         # -D of the whole table: the table is loaded again before each run.
         sh("ip", "netns", "exec", ns, "conntrack", "-F", stderr=subprocess.DEVNULL)
         results += timed_in_ns(ns, [[["conntrack", "-D"], [args.ctl, "-D"]]],
                                max(20, args.small_rounds // 5), warmup=3, reseed=path)
         cases.append((f"-D ({SMALL} entries)", ["-D"]))
-        for (label, _), (a_times, b_times) in zip(cases, results):
-            a, b = statistics.median(a_times), statistics.median(b_times)
+        for (label, _), times in zip(cases, results):
+            a, b = statistics.median(times[0]), statistics.median(times[1])
             print(f"{label:34} {a:12.5f} {b:10.5f} {b / a:13.2f}x")
+            if len(times) > 2:
+                f = statistics.median(times[2])
+                print(f"{'  dump floor (no decoding, C)':34} {a:12.5f} {f:10.5f} {f / a:13.2f}x")
     finally:
         subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
         os.unlink(path)
@@ -295,6 +306,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--small-rounds", type=int, default=200)
     ap.add_argument("--only", choices=["events", "small"], help="run one section only")
+    ap.add_argument("--floor", help="scripts/bench/dump-floor.c built: timed with -L as the dump floor")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root (it creates network namespaces)")
@@ -331,14 +343,20 @@ def main():
         ]
         print(f"\n{'command':34} {'conntrack s':>12} {'ctl s':>10} {'ctl/conntrack':>14}")
         for label, argv in cases:
-            a_times, b_times = [], []
+            a_times, b_times, f_times = [], [], []
+            floor = args.floor and argv == ["-L"]
             wall(big_ns, ["conntrack"] + argv)  # warm caches
             wall(big_ns, [args.ctl] + argv)
             for _ in range(args.rounds):
                 a_times.append(wall(big_ns, ["conntrack"] + argv))
                 b_times.append(wall(big_ns, [args.ctl] + argv))
+                if floor:
+                    f_times.append(wall(big_ns, [args.floor]))
             a, b = statistics.median(a_times), statistics.median(b_times)
             print(f"{label:34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
+            if floor:
+                f = statistics.median(f_times)
+                print(f"{'  dump floor (no decoding, C)':34} {a:12.4f} {f:10.4f} {f / a:13.2f}x")
         bench_small(args, print_header=False)
 
         # ctl's own -o json (no conntrack counterpart) against ctl's text.

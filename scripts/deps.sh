@@ -5,8 +5,9 @@ set -euo pipefail
 
 packages=(libmnl-dev pkg-config conntrack nftables iproute2 iputils-ping socat procps util-linux python3 time
           man-db groff-base mandoc bash-completion zsh fish dpkg-dev lintian binutils
+          gcc libc6-dev
           qemu-system-x86 busybox-static cpio kmod xz-utils)
-# (the last line for make test-kernels: Debian's kernels under qemu)
+# (gcc for make bench's dump floor; the last line for make test-kernels: Debian's kernels under qemu)
 # --list: the package list only (.ci/run installs it with apt-get itself).
 if [ "${1:-}" = --list ]; then
     echo "${packages[@]}"

@@ -54,6 +54,26 @@ final class ConntrackFakeKernelTests: XCTestCase {
         XCTAssertEqual(k.messages.map(\.sequence), [1000, 1001])
     }
 
+    /// A dump starts on the caller's thread; after `readAheadAfter`
+    /// datagrams the rest is read on a second thread, and every entry still
+    /// arrives once, in order. A dump that ends sooner never starts one.
+    func testDumpIsReadAheadOnlyPastTheThreshold() throws {
+        let entries = try FakeFixtures.entries()
+        XCTAssertGreaterThan(entries.count, 4)
+        for after in [0, 2, entries.count + 1] {
+            let k = FakeKernel(readAheadAfter: after) { d in Reply.dump(d.messages[0], entries, perDatagram: 1) }
+            var seen: [Flow] = []
+            try handle(k).forEachFlow { seen.append($0); return .proceed }
+            XCTAssertEqual(seen, try entries.map { try ByteView.with($0, Decoder.flow) }, "after \(after)")
+            let threads = k.receivingThreads
+            XCTAssertEqual(threads.count, entries.count)
+            let me = pthread_self()
+            let onCaller = threads.prefix { pthread_equal($0, me) != 0 }.count
+            XCTAssertEqual(onCaller, min(after, entries.count), "after \(after)")
+            XCTAssertTrue(threads.dropFirst(onCaller).allSatisfy { pthread_equal($0, me) == 0 }, "after \(after)")
+        }
+    }
+
     func testInterruptedDumpIsInTheSummary() throws {
         let entries = try FakeFixtures.entries()
         let k = FakeKernel { d in Reply.dump(d.messages[0], entries, flags: K.NLM_F_MULTI | K.NLM_F_DUMP_INTR) }

@@ -50,20 +50,23 @@ final class FakeKernel: @unchecked Sendable {
 
     private let lock = NSLock()
     private let script: Script
-    private let readAhead: Bool
+    private let readAheadAfter: Int?
     private let firstSequence: UInt32
     private var nextPort: UInt32 = 0x1001
     private var record: [Datagram] = []
     private var openedCount = 0
     private var starvedCount = 0
+    private var receiverThreads: [pthread_t] = []
 
     /// - Parameters:
-    ///   - readAhead: what the sockets answer to `allowsReadAhead` (the
-    ///     real socket says true: dumps are then read on a second thread).
+    ///   - readAhead: whether dumps are read ahead on a second thread from
+    ///     their first datagram (the sockets' `readAheadAfter` is then 0);
+    ///     `readAheadAfter` sets another number.
     ///   - initialSequence: the first sequence number of every socket.
     ///   - script: the answers to each datagram, queued on its socket.
-    init(readAhead: Bool = false, initialSequence: UInt32 = 1000, script: @escaping Script) {
-        self.readAhead = readAhead
+    init(readAhead: Bool = false, readAheadAfter: Int? = nil, initialSequence: UInt32 = 1000,
+         script: @escaping Script) {
+        self.readAheadAfter = readAheadAfter ?? (readAhead ? 0 : nil)
         self.firstSequence = initialSequence
         self.script = script
     }
@@ -77,7 +80,8 @@ final class FakeKernel: @unchecked Sendable {
         lock.withLock {
             openedCount += 1
             defer { nextPort += 1 }
-            return FakeSocket(kernel: self, portID: nextPort, initialSequence: firstSequence, readAhead: readAhead)
+            return FakeSocket(kernel: self, portID: nextPort, initialSequence: firstSequence,
+                              readAheadAfter: readAheadAfter)
         }
     }
 
@@ -96,6 +100,11 @@ final class FakeKernel: @unchecked Sendable {
     }
 
     fileprivate func noteStarved() { lock.withLock { starvedCount += 1 } }
+
+    /// The thread of each receive so far, in order.
+    var receivingThreads: [pthread_t] { lock.withLock { receiverThreads } }
+
+    fileprivate func noteReceive() { lock.withLock { receiverThreads.append(pthread_self()) } }
 
     /// Splits a datagram into netlink messages (the test's own parser, not
     /// the library's).
@@ -135,7 +144,7 @@ final class FakeSocket: NetlinkTransport, @unchecked Sendable {
     private unowned let kernel: FakeKernel
     let portID: UInt32
     let initialSequence: UInt32
-    let allowsReadAhead: Bool
+    let readAheadAfter: Int?
     private let lock = NSLock()
     private var queue: [FakeKernel.Answer] = []
     /// SO_RCVBUF: net.core.rmem_default until `setReceiveBuffer`.
@@ -155,11 +164,11 @@ final class FakeSocket: NetlinkTransport, @unchecked Sendable {
         bytes.count >= 8 && FakeKernel.le16(bytes, 6) & K.NLM_F_MULTI != 0
     }
 
-    fileprivate init(kernel: FakeKernel, portID: UInt32, initialSequence: UInt32, readAhead: Bool) {
+    fileprivate init(kernel: FakeKernel, portID: UInt32, initialSequence: UInt32, readAheadAfter: Int?) {
         self.kernel = kernel
         self.portID = portID
         self.initialSequence = initialSequence
-        allowsReadAhead = readAhead
+        self.readAheadAfter = readAheadAfter
     }
 
     func send(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
@@ -180,6 +189,7 @@ final class FakeSocket: NetlinkTransport, @unchecked Sendable {
     }
 
     func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+        kernel.noteReceive()
         let next: FakeKernel.Answer? = lock.withLock {
             // A pending overrun is reported before any queued datagram.
             if overrun {
