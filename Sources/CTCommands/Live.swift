@@ -150,22 +150,24 @@ struct TableFill: CustomStringConvertible {
     var limit: Int?
 
     /// The fill of the current namespace's table; a failure to read the
-    /// count is conntrack's "Operation failed" (exit 1).
+    /// count is conntrack's "Operation failed" (exit 1). Only a kernel
+    /// without ctnetlink's statistics has the count read from /proc (a
+    /// refusal, such as for want of CAP_NET_ADMIN, stays a failure).
     static func read(_ session: Session) throws(Failure) -> TableFill {
         let ct = try session.conntrack()
-        var size: TableSize? = nil
+        let size: TableSize
         do {
             try session.refuseStatisticsIfLacking()
             size = try ct.tableSize()
         } catch {
-            if let text = try? readTextFile("/proc/sys/net/netfilter/nf_conntrack_count"),
-               let n = Int(text.trimmingCharacters(in: " \n")) {
-                size = TableSize(entries: UInt32(clamping: n), limit: nil)
-            } else {
+            guard !session.capabilities.supports(.statistics),
+                  let text = try? readTextFile("/proc/sys/net/netfilter/nf_conntrack_count"),
+                  let n = Int(text.trimmingCharacters(in: " \n")) else {
                 throw .other(operationFailed(error, .count))
             }
+            size = TableSize(entries: UInt32(clamping: n), limit: nil)
         }
-        return TableFill(entries: Int(size!.entries), limit: TableFill.limit() ?? size!.limit.map { Int($0) })
+        return TableFill(entries: Int(size.entries), limit: TableFill.limit() ?? size.limit.map { Int($0) })
     }
 
     /// This namespace's nf_conntrack_max, where it can be read.

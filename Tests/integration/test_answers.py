@@ -358,3 +358,36 @@ def test_stats_interval_repaints_a_terminal(scratch_ns, tmp_path):
         assert HEADER.match(screen3[0]), screen3
     finally:
         _tmux(server, "kill-server", check=False)
+
+
+# ------------------------------------------------------------------ failures
+
+UNPRIV = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all"]
+
+
+@pytest.mark.parametrize("args", [["-C", "-o", "json"], ["-C", "-o", "metrics"], ["-S", "-o", "metrics"],
+                                  ["-S", "-o", "json"], ["-C", "-p", "udp"], ["-S", "--interval", "1"],
+                                  ["-C", "--interval", "1"]], ids=_id)
+def test_without_cap_net_admin(scratch_ns, args):
+    """No CAP_NET_ADMIN: conntrack's message and exit 1, nothing on stdout
+    (no numbers read from /proc as if all were well)."""
+    c = run(scratch_ns, CTL, args, wrapper=UNPRIV, timeout=10)
+    assert c.rc == 1 and c.stdout == "", c.show("ctl")
+    assert c.stderr.endswith("Operation failed: sorry, you must be root or get CAP_NET_ADMIN "
+                             "capability to do this\n"), c.show("ctl")
+
+
+def test_kernel_without_statistics_messages(scratch_ns):
+    """A kernel without ctnetlink's statistics (CTL_KERNEL_LACKS=stats):
+    -C's metrics and json come from /proc; -S's have nothing to give."""
+    env = {"CTL_KERNEL_LACKS": "stats"}
+    n = int(scratch_ns.exec(["cat", "/proc/sys/net/netfilter/nf_conntrack_count"]).stdout)
+    c = run(scratch_ns, CTL, ["-C", "-o", "metrics"], env=env)
+    assert c.rc == 0, c.show("ctl")
+    m = check_metrics(c.stdout)
+    assert m[("ctl_conntrack_entries", frozenset())] == n
+    assert m[("ctl_conntrack_limit", frozenset())] == nf_conntrack_max(scratch_ns)
+    c = run(scratch_ns, CTL, ["-C", "-o", "json"], env=env)
+    assert json.loads(c.stdout) == {"entries": n, "limit": nf_conntrack_max(scratch_ns)}
+    c = run(scratch_ns, CTL, ["-S", "-o", "metrics"], env=env)
+    assert c.rc == 1 and c.stdout == "" and "Operation failed: Operation not supported" in c.stderr, c.show("ctl")
