@@ -20,6 +20,9 @@ private let liveStopRequested = Atomic<Bool>(false)
 /// - `LiveView.parseInterval(_:)`: checks --interval's value (a number of
 ///   seconds above 0, fractions allowed), exit 2 otherwise.
 /// - `LiveView(interval:console:terminal:)`.
+/// - `LiveView.lines(interval:console:)`: a view that writes each block as
+///   rendered, nothing added, terminal or not (JSON lines: the block is
+///   one object per line, which carries its own time).
 /// - `run(header:render:)`: calls `header` and then `render` once per
 ///   interval, the first time at once; `render` gets a `Tick` and returns
 ///   the block's lines (without newlines). Either may throw to end the run.
@@ -41,11 +44,22 @@ struct LiveView {
     let console: Console
     /// Whether to repaint a screen (stdout is a terminal).
     let terminal: Bool
+    /// Whether blocks go out as rendered (no timestamp line, no header, no
+    /// screen).
+    private(set) var plain = false
 
     init(interval: Double, console: Console, terminal: Bool = isatty(1) != 0) {
         self.interval = interval
         self.console = console
         self.terminal = terminal
+    }
+
+    /// A view that writes each block as rendered: no timestamp line, no
+    /// header, no screen (for JSON lines).
+    static func lines(interval: Double, console: Console) -> LiveView {
+        var view = LiveView(interval: interval, console: console, terminal: false)
+        view.plain = true
+        return view
     }
 
     /// --interval's value: a finite number of seconds above 0 (at most a
@@ -81,10 +95,12 @@ struct LiveView {
             let tick = Tick(number: number, elapsed: previous.map { now - $0 }, time: Int(time(nil)))
             previous = now
             var lines: [String] = []
-            if let header { lines.append(try header()) }
+            if let header, !plain { lines.append(try header()) }
             lines += try render(tick)
             if terminal {
                 paint(lines)
+            } else if plain {
+                for line in lines { out.append(line); out.append("\n") }
             } else {
                 out.append(LiveView.timestampLine(tick.time))
                 out.append("\n")

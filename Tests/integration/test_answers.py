@@ -240,7 +240,8 @@ def test_bad_interval(scratch_ns, command, value):
 
 
 @pytest.mark.parametrize("args", [["-L", "--interval", "1"], ["-S", "--interval", "1", "-o", "metrics"],
-                                  ["-C", "--interval", "1", "-o", "json"], ["-D", "--interval", "1"]], ids=_id)
+                                  ["-C", "--interval", "1", "-o", "metrics"], ["-D", "--interval", "1"],
+                                  ["-E", "--interval", "1"], ["-C", "expect", "--interval", "1"]], ids=_id)
 def test_interval_where_it_does_not_apply(scratch_ns, args):
     c = run(scratch_ns, CTL, args, timeout=5)
     assert c.rc == 2 and c.stdout == "" and "--interval" in c.stderr, c.show("ctl")
@@ -313,6 +314,29 @@ def test_count_interval_follows_the_table(scratch_ns):
     assert udp >= 1
     assert last[2] == "selected %d" % udp
     assert first[2] == "selected %d" % (udp - 1)
+
+
+@pytest.mark.parametrize("args", [["-S", "-o", "json"], ["-C", "-o", "json"], ["-C", "-p", "udp", "-o", "json"]],
+                         ids=_id)
+def test_interval_json_lines(scratch_ns, args):
+    """With -o json each interval is one line: the object -o json prints
+    alone, with "time" (seconds since the epoch) first; on a pipe no
+    timestamp line, no header."""
+    p = scratch_ns.spawn([CTL] + args + ["--interval", "0.3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    started = time.time()
+    time.sleep(1.1)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 0 and err == b"", err
+    lines = out.decode().splitlines()
+    assert 3 <= len(lines) <= 6, lines
+    once = json.loads(run(scratch_ns, CTL, args).stdout)
+    for line in lines:
+        obj = json.loads(line)
+        assert list(obj)[0] == "time" and started - 1 <= obj.pop("time") <= time.time() + 1
+        assert set(obj) == set(once), (obj, once)
+    if "-S" not in args:
+        assert json.loads(lines[-1]) | {"time": 0} == once | {"time": 0}
 
 
 def _tmux(server, *args, check=True):
