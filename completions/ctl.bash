@@ -11,9 +11,10 @@ _ctl_options="-s -d -r -q -p -t -u -e -m -c -i -f -o -n -g -j -w -z -l -b"
 _ctl_long_options="--src --orig-src --dst --orig-dst --reply-src --reply-dst --protonum --timeout --status \
 --event-mask --mark --secmark --id --family --output --src-nat --dst-nat --any-nat --zone --orig-zone \
 --reply-zone --zero --label --label-add --label-del --buffer-size --mask-src --mask-dst --tuple-src \
---tuple-dst --netns"
+--tuple-dst --netns \
+--interval --labelmap"
 _ctl_tables="conntrack expect dying unconfirmed"
-_ctl_formats="extended id labels ktimestamp timestamp userspace save xml json"
+_ctl_formats="extended id labels ktimestamp timestamp userspace save xml json metrics"
 _ctl_statuses="ASSURED SEEN_REPLY FIXED_TIMEOUT EXPECTED OFFLOAD HW_OFFLOAD UNSET"
 _ctl_events="NEW UPDATES DESTROY ALL"
 _ctl_protocols="tcp udp udplite sctp dccp gre icmp icmpv6"
@@ -51,7 +52,8 @@ _ctl_protocol_name() {
 
 # The label names of connlabel.conf ("BIT NAME" lines, '#' comments).
 _ctl_labels() {
-    local file=${CTL_CONNLABEL_CONF:-/etc/xtables/connlabel.conf} bit name rest
+    # --labelmap FILE on the line first (_ctl's labelmap).
+    local file=${labelmap:-${CTL_CONNLABEL_CONF:-/etc/xtables/connlabel.conf}} bit name rest
     [[ -r $file ]] || return
     while read -r bit name rest; do
         [[ -z $name || $bit == \#* || $name == *#* ]] && continue
@@ -100,7 +102,7 @@ _ctl_complete_list() {
 }
 
 _ctl() {
-    local cur prev i word proto="" command=""
+    local cur prev i word proto="" command="" labelmap=""
     local -a words=("${COMP_WORDS[@]}")
     local cword=$COMP_CWORD
     cur=${words[cword]}
@@ -117,6 +119,9 @@ _ctl() {
         word=${words[i]}
         case $word in
             -p?*) proto=${word#-p} ;;
+            --labelmap)
+                labelmap=${words[i+1]}
+                [[ $labelmap == = ]] && labelmap=${words[i+2]} ;;
             -*)
                 case $(_ctl_long_name "$word") in
                     -p|--protonum)
@@ -173,6 +178,12 @@ _ctl() {
             return ;;
         --role)
             COMPREPLY=($(compgen -W "client server" -- "$cur"))
+            return ;;
+        --labelmap)
+            _ctl_files
+            return ;;
+        --interval)
+            # A number of seconds: nothing to offer.
             return ;;
         --netns)
             if [[ $cur == */* || $cur == .* ]]; then

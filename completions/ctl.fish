@@ -97,6 +97,17 @@ end
 function __ctl_labels
     set -l file /etc/xtables/connlabel.conf
     set -q CTL_CONNLABEL_CONF; and set file $CTL_CONNLABEL_CONF
+    # --labelmap FILE on the line first.
+    set -l tokens (commandline -opc)
+    for i in (seq 2 (count $tokens))
+        switch $tokens[$i]
+            case --labelmap
+                set -l next (math $i + 1)
+                test $next -le (count $tokens); and set file $tokens[$next]
+            case '--labelmap=*'
+                set file (string replace -r '^[^=]*=' '' -- $tokens[$i])
+        end
+    end
     test -r $file; or return
     string match -rv -- '^\s*#' <$file | string replace -rf -- '^\s*\S+\s+([^\s#]+)(\s.*)?$' '$1'
 end
@@ -156,7 +167,7 @@ complete -c ctl -s o -l output -x -d 'Output format' -a '(__ctl_list \
     extended\t"layer 3 family first" id\t"entry id" labels\t"connection labels" \
     ktimestamp\t"kernel start and stop time" timestamp\t"time of each event" \
     userspace\t"process that caused an event" save\t"lines for -R" xml\t"XML document" \
-    json\t"one JSON object per line")'
+    json\t"one JSON object per line" metrics\t"Prometheus text format (-S, -C, --group-by)")'
 
 # Selectors and parameters
 complete -c ctl -s f -l family -x -a 'ipv4 ipv6' -d 'Layer 3 family'
@@ -231,3 +242,5 @@ complete -c ctl -s b -l buffer-size -x -d 'Event socket buffer size'
 
 # Other
 complete -c ctl -l netns -x -a '(__ctl_netns)' -d 'Run in a network namespace (NAME or PATH)'
+complete -c ctl -l interval -x -d 'Answer again every SECONDS (-S, -C, --group-by)'
+complete -c ctl -l labelmap -r -F -d 'Label names from this file'

@@ -9,6 +9,9 @@ packages=(libmnl-dev pkg-config conntrack nftables iproute2 iputils-ping socat p
           qemu-system-x86 busybox-static cpio kmod xz-utils)
 # (gcc for make bench's dump floor; the last line for make test-kernels: Debian's kernels under qemu)
 # --list: the package list only (.ci/run installs it with apt-get itself).
+# For the -o metrics and --interval tests: promtool (in prometheus) checks the
+# metrics, tmux is the terminal the live view is watched in.
+packages+=(prometheus tmux)
 if [ "${1:-}" = --list ]; then
     echo "${packages[@]}"
     exit 0
@@ -29,6 +32,15 @@ if ! python3 -c 'import pytest' 2>/dev/null; then
     python3 -m pip install -q pytest 2>/dev/null || {
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq && apt-get install -y -qq python3-pytest >/dev/null
+    }
+fi
+
+# prometheus_client's text parser reads -o metrics in the tests (PyPI; Debian's
+# python3-prometheus-client where pip cannot install).
+if ! python3 -c 'import prometheus_client.parser' 2>/dev/null; then
+    python3 -m pip install -q prometheus_client 2>/dev/null || {
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq python3-prometheus-client >/dev/null
     }
 fi
 

@@ -19,8 +19,8 @@ func run(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     case .list?: return try list(inv, session)
     case .delete?: return try delete(inv, session)
     case .get?: return try get(inv, session)
-    case .count?: return try count(session)
-    case .stats?: return try stats(session)
+    case .count?: return try count(inv, session)
+    case .stats?: return try stats(inv, session)
     case .flush?: return try flush(inv, session)
     case .create?, .add?: return try create(inv, session)
     case .update?: return try update(inv, session)
@@ -340,8 +340,8 @@ private func get(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitC
     return ok && (printer.count > 0 || session.console.inLoadFile) ? .ok : .failure
 }
 
-/// -C: the kernel's entry count; /proc when ctnetlink refuses.
-private func count(_ session: Session) throws(Failure) -> ExitCode {
+/// conntrack's -C: the kernel's entry count; /proc when ctnetlink refuses.
+func plainCount(_ session: Session) throws(Failure) -> ExitCode {
     let console = session.console
     let ct = try session.conntrack()
     let n: Int
@@ -362,8 +362,8 @@ private func count(_ session: Session) throws(Failure) -> ExitCode {
     return .ok
 }
 
-/// -S: per-CPU statistics; /proc/net/stat/nf_conntrack when ctnetlink refuses.
-private func stats(_ session: Session) throws(Failure) -> ExitCode {
+/// conntrack's -S: per-CPU statistics; /proc/net/stat/nf_conntrack when ctnetlink refuses.
+func plainStats(_ session: Session) throws(Failure) -> ExitCode {
     let console = session.console
     let ct = try session.conntrack()
     do {
@@ -454,7 +454,8 @@ Commands:
   -U, --update                  change the selected entries
   -E, --event [TABLE]           print events as they happen
   -F, --flush [TABLE]           delete every entry (with -f, of one family)
-  -C, --counter [TABLE]         print the number of entries
+  -C, --counter [TABLE]         print the number of entries; with selectors
+                                (ctl's), the number -L would list
   -S, --stats [TABLE]           print the kernel's per-CPU statistics
   -R, --load-file FILE          run the commands in FILE (- for standard
                                 input); must be the first argument
@@ -476,6 +477,8 @@ Output formats:
                                 save        lines for -R (alone)
                                 xml         XML document
                                 json        one JSON object per line
+                                metrics     Prometheus text format (-S, -C,
+                                            --group-by)
 
 Selectors and parameters:
   -f, --family ipv4|ipv6        layer 3 family
@@ -527,6 +530,11 @@ Event options (-E):
 Other:
   --netns NAME|PATH             run in the network namespace /run/netns/NAME
                                 or the one at PATH (like ip netns exec)
+  --interval SECONDS            -S, -C, --group-by: answer again every
+                                SECONDS until Ctrl-C (a screen on a terminal,
+                                timestamped blocks in a pipe)
+  --labelmap FILE               label names from FILE, not
+                                /etc/xtables/connlabel.conf
   -a, --nat-range RANGE         obsolete, ignored with a warning
 
 Exit status: 0 success, 1 failure (kernel, system, nothing found),

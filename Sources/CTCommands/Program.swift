@@ -32,6 +32,7 @@ private func runCommandLine(_ session: Session) throws(Failure) -> ExitCode {
         argc = Int32(keep.count)
     }
     if let name = own.netns { try enterNamespace(name) }
+    session.labelMapPath = own.labelmap
     var invocation = try parseArguments(argc, argv, in: session)
     invocation.own = own
     try validate(invocation, session)

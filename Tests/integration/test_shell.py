@@ -46,8 +46,9 @@ BASH_COMPLETION_LIB = Path("/usr/share/bash-completion/bash_completion")
 # and -h name them, the completions do not offer them.
 OBSOLETE = {"nat-range"}
 # ctl's own options that conntrack's parser never sees (Program.swift takes
-# --netns out of argv first), so Arguments.swift does not list them.
-OUTSIDE_PARSER = {"netns"}
+# --netns and the others out of argv first), so Arguments.swift does not
+# list them.
+OUTSIDE_PARSER = {"netns", "interval", "labelmap"}
 
 LABELS = ["ctl-zero", "ctl-one", "ctl-five", "ctl-last"]
 LABEL_FILE_TEXT = """\
@@ -430,6 +431,10 @@ CASES = [
     ("ctl -L -l ctl-o", {"ctl-one"}, "ctl -L -l ctl-one"),
     ("ctl -U --label-add ctl-zero,ctl-f", {"ctl-five"}, "ctl -U --label-add ctl-zero,ctl-five"),
     ("ctl -U --label-del ctl-l", {"ctl-last"}, "ctl -U --label-del ctl-last"),
+    ("ctl -S -o m", {"metrics"}, "ctl -S -o metrics"),
+    ("ctl -S --inte", {"--interval"}, "ctl -S --interval"),
+    ("ctl -L --labelm", {"--labelmap"}, "ctl -L --labelmap"),
+    ("ctl -L --labelmap lo", {"load-me.txt"}, "ctl -L --labelmap load-me.txt"),
 ]
 
 
@@ -476,6 +481,19 @@ def test_completion_labels_from_connlabel_conf(shell, labelmap, tmp_path):
     env = dict(os.environ)
     env.pop("CTL_CONNLABEL_CONF", None)
     _check(shell, "ctl -L -l ctl-", names, None, env, tmp_path)
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+@pytest.mark.parametrize("spelling", ["--labelmap %s", "--labelmap=%s"])
+def test_completion_labels_from_labelmap(shell, spelling, label_file, tmp_path):
+    """--labelmap FILE on the line: the names come from FILE (before
+    CTL_CONNLABEL_CONF's)."""
+    other = tmp_path / "other.conf"
+    other.write_text("3 lm-three\n4 lm-four\n# 5 lm-five\n")
+    env = dict(os.environ, CTL_CONNLABEL_CONF=str(label_file))
+    line = "ctl " + spelling % other + " -L -l lm-"
+    _check(shell, line, {"lm-three", "lm-four"}, None, env, tmp_path)
+    _check(shell, "ctl -L -l ctl-o", {"ctl-one"}, None, env, tmp_path)
 
 
 @pytest.mark.parametrize("shell", sorted(SHELLS))
