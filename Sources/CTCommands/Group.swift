@@ -304,6 +304,7 @@ struct GroupWriter {
 
 /// --group-by, --top and --all-netns as a command takes them, checked.
 struct GroupOptions {
+    static let netnsWithAllNetns = "--all-netns and --netns do not go together"
     var keys: [GroupKey]?
     var top: Int?
 
@@ -337,7 +338,7 @@ struct GroupOptions {
             guard conntrackTable, command == .list || command == .count else {
                 throw .parameter("--all-netns works with -L, -C and -L --group-by only")
             }
-            if own.netns != nil { throw .parameter("--all-netns and --netns do not go together") }
+            if own.netns != nil { throw .parameter(Self.netnsWithAllNetns) }
             if !inv.output.isDisjoint(with: [.xml, .save]) {
                 throw .parameter("--all-netns does not combine with -o xml or -o save")
             }

@@ -1,0 +1,380 @@
+"""-L --group-by, --top and --all-netns (ctl's own additions, issue 17).
+
+Grouped counts are checked against counts computed here from conntrack's
+own ``-L -o extended,labels`` output of the same namespace (the shared,
+richly populated one: tcp in every state, udp without state, icmp, gre,
+sctp, marks, zones, labels, and real loopback traffic with accounting on).
+The listing is taken before and after ctl's run; a comparison is only made
+when the two agree (the table did not change in between), retried a few
+times otherwise.
+
+--all-netns runs with CTL_NETNS_DIR pointing at a directory of this test's
+own (symbolic links to its own namespaces, and a bogus file that cannot be
+entered), so that other programs' namespaces under /run/netns are never
+read.
+"""
+
+import collections
+import ipaddress
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import pytest
+
+from conftest import CONNTRACK, CTL, run
+
+pytestmark = pytest.mark.oracle_differs
+
+KEYS = ["family", "proto", "src", "dst", "sport", "dport", "reply-src", "reply-dst",
+        "reply-sport", "reply-dport", "state", "status", "mark", "zone", "label", "helper", "netns"]
+
+
+# --------------------------------------------------------------------------
+# conntrack's lines -> fields
+# --------------------------------------------------------------------------
+
+def parse_extended(line, netns="-"):
+    """One line of conntrack -L -o extended,labels -> dict of key -> text
+    (as --group-by prints it; "none" where the line has no such field)
+    plus packets/bytes sums and the unreplied/assured flags."""
+    words = line.split()
+    f = {k: "none" for k in KEYS}
+    f["family"] = words[0]
+    f["proto"] = words[3] if words[2] == "unknown" else words[2]
+    rest = words[5:]
+    if rest and "=" not in rest[0] and not rest[0].startswith("["):
+        f["state"] = rest[0]
+        rest = rest[1:]
+    direction = None
+    has_ports = words[2] in ("tcp", "udp", "udplite", "sctp", "dccp")
+    f["packets"] = f["bytes"] = 0
+    f["accounting"] = False
+    f["unreplied"] = "[UNREPLIED]" in rest
+    f["assured"] = "[ASSURED]" in rest
+    for w in rest:
+        if "=" not in w:
+            continue
+        k, v = w.split("=", 1)
+        if k == "src":
+            direction = "orig" if direction is None else "reply"
+        prefix = "" if direction == "orig" else "reply-"
+        if k in ("src", "dst"):
+            f[prefix + k] = v
+        elif k in ("sport", "dport") and has_ports:
+            f[prefix + k] = v
+        elif k in ("packets", "bytes"):
+            f[k] += int(v)
+            f["accounting"] = True
+        elif k in ("mark", "zone", "helper"):
+            f[k] = v
+        elif k == "labels":
+            f["label"] = v or "none"
+    f["netns"] = netns
+    return f
+
+
+def oracle_fields(ns, args=()):
+    r = run(ns, CONNTRACK, ["-L", "-o", "extended,labels"] + list(args))
+    assert r.rc == 0, r.show("conntrack")
+    return [parse_extended(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+def ctl_groups(text, keys):
+    """ctl's --group-by text -> ({values tuple: (count, packets, bytes)},
+    total dict, order of the values)."""
+    groups, order, total = {}, [], None
+    for line in text.splitlines():
+        words = line.split()
+        if words[0] == "total":
+            total = dict(w.split("=", 1) for w in words[1:])
+            continue
+        count = int(words[0])
+        pairs = [w.split("=", 1) for w in words[1:]]
+        values = tuple(v for k, v in pairs[:len(keys)])
+        assert [k for k, v in pairs[:len(keys)]] == keys, line
+        extra = dict(pairs[len(keys):])
+        assert values not in groups, "group printed twice: %r" % line
+        groups[values] = (count, int(extra.get("packets", -1)), int(extra.get("bytes", -1)))
+        order.append(values)
+    assert total is not None, "no total line:\n" + text
+    return groups, total, order
+
+
+def expected_groups(fields, keys, label_names=True):
+    acc = any(f["accounting"] for f in fields)
+    out = collections.defaultdict(lambda: [0, 0, 0])
+    for f in fields:
+        g = out[tuple(f[k] for k in keys)]
+        g[0] += 1
+        g[1] += f["packets"]
+        g[2] += f["bytes"]
+    return {k: (v[0], v[1] if acc else -1, v[2] if acc else -1) for k, v in out.items()}
+
+
+def normalize_ctl(groups, keys):
+    """ctl's labels keep unnamed bits as numbers, conntrack's drop them;
+    ctl's status is the whole flag set, compared separately."""
+    if "label" not in keys:
+        return groups
+    i = keys.index("label")
+    out = collections.defaultdict(lambda: [0, 0, 0])
+    for values, (c, p, b) in groups.items():
+        names = [n for n in values[i].split(",") if not n.isdigit() and n != "none"]
+        v = list(values)
+        v[i] = ",".join(names) or "none"
+        g = out[tuple(v)]
+        g[0] += c
+        g[1] += p
+        g[2] += b
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def compare_with_oracle(ns, keys, selectors=(), attempts=4):
+    """Runs conntrack, ctl --group-by, conntrack; compares when the two
+    conntrack listings agree. Returns ctl's result."""
+    for _ in range(attempts):
+        before = oracle_fields(ns, selectors)
+        r = run(ns, CTL, ["-L", "--group-by", ",".join(keys)] + list(selectors))
+        after = oracle_fields(ns, selectors)
+        if expected_groups(before, keys) != expected_groups(after, keys):
+            continue
+        assert r.rc == 0, r.show("ctl")
+        assert r.stderr == "", r.show("ctl")
+        groups, total, order = ctl_groups(r.stdout, keys)
+        want = expected_groups(before, keys)
+        assert normalize_ctl(groups, keys) == want, r.show("ctl") + "\nexpected: %r" % want
+        assert int(total["entries"]) == len(before)
+        assert int(total["groups"]) == len(groups)
+        counts = [groups[v][0] for v in order]
+        assert counts == sorted(counts, reverse=True), r.show("ctl")
+        return r, groups, order, before
+    pytest.fail("the table kept changing under the comparison")
+
+
+# --------------------------------------------------------------------------
+# grouped counts against conntrack's listing
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("keys", [
+    ["src"], ["dst"], ["proto"], ["family", "proto"], ["proto", "state"], ["sport"], ["dport"],
+    ["reply-src", "reply-dst"], ["reply-sport", "reply-dport"], ["mark"], ["zone"], ["helper"],
+    ["proto", "dport", "state", "mark", "zone"], ["src", "dst", "sport", "dport"],
+], ids=",".join)
+def test_counts_match_conntrack(popns, keys):
+    r, groups, order, fields = compare_with_oracle(popns, keys)
+    assert len(fields) > 20, "the shared namespace is too empty: %d entries" % len(fields)
+    if keys == ["proto", "state"]:
+        # udp has no state column: it counts under state=none, not shifted
+        assert any(v[0] == "udp" and v[1] == "none" for v in groups), r.stdout
+    if keys == ["sport"]:
+        assert any(v[0] == "none" for v in groups), "icmp/gre entries have no port: " + r.stdout
+
+
+def test_labels_match_conntrack(popns, labelmap):
+    labelmap.skip_unless_intact()
+    r, groups, order, fields = compare_with_oracle(popns, ["label"])
+    assert any(v[0] != "none" for v in groups), "no labelled entry: " + r.stdout
+
+
+def test_status_agrees_with_the_text_flags(popns):
+    for _ in range(4):
+        before = oracle_fields(popns)
+        r = run(popns, CTL, ["-L", "--group-by", "status"])
+        after = oracle_fields(popns)
+        key = lambda fs: collections.Counter((not f["unreplied"], f["assured"]) for f in fs)
+        if key(before) != key(after):
+            continue
+        groups, total, order = ctl_groups(r.stdout, ["status"])
+        got = collections.Counter()
+        for (status,), (c, p, b) in groups.items():
+            flags = status.split(",")
+            got[("SEEN_REPLY" in flags, "ASSURED" in flags)] += c
+        assert got == key(before), r.stdout
+        return
+    pytest.fail("the table kept changing")
+
+
+@pytest.mark.parametrize("selectors", [
+    ["-p", "udp"], ["-p", "tcp", "--state", "ESTABLISHED"], ["-s", "10.10.0.0/16"], ["-f", "ipv6"],
+    ["-m", "7"], ["-w", "5"], ["-u", "ASSURED"], ["-p", "tcp", "--dport", "22"],
+], ids=" ".join)
+def test_selectors_apply(popns, selectors):
+    r, groups, order, fields = compare_with_oracle(popns, ["proto", "src"], selectors)
+    assert fields, "the selector %r selects nothing in the shared namespace" % selectors
+
+
+def test_accounting_sums(popns):
+    r, groups, order, fields = compare_with_oracle(popns, ["proto"])
+    assert any(f["accounting"] for f in fields), "accounting is off in the shared namespace"
+    assert all(p >= 0 for c, p, b in groups.values())
+    assert "packets=" in r.stdout.splitlines()[-1]
+
+
+def test_order_count_then_values(popns):
+    r, groups, order, fields = compare_with_oracle(popns, ["src"])
+
+    def value_key(v):
+        try:
+            a = ipaddress.ip_address(v[0])
+            return (0, a.version, int(a))
+        except ValueError:
+            return (1,)
+    want = sorted(order, key=lambda v: (-groups[v][0], value_key(v)))
+    assert order == want, r.stdout
+
+
+def test_top(popns):
+    for _ in range(4):
+        full = run(popns, CTL, ["-L", "--group-by", "dst"])
+        top = run(popns, CTL, ["-L", "--group-by", "dst", "--top", "3"])
+        again = run(popns, CTL, ["-L", "--group-by", "dst"])
+        if full.stdout != again.stdout:
+            continue
+        assert top.rc == 0, top.show("ctl")
+        lines = full.stdout.splitlines()
+        assert len(lines) > 5, full.stdout
+        # the widths of the count column may differ: compare the words
+        assert [l.split() for l in top.stdout.splitlines()] == [l.split() for l in lines[:3] + lines[-1:]]
+        return
+    pytest.fail("the table kept changing")
+
+
+def test_json(popns):
+    for _ in range(4):
+        text = run(popns, CTL, ["-L", "--group-by", "proto,dport"])
+        js = run(popns, CTL, ["-L", "--group-by", "proto,dport", "-o", "json"])
+        again = run(popns, CTL, ["-L", "--group-by", "proto,dport"])
+        if text.stdout != again.stdout:
+            continue
+        assert js.rc == 0, js.show("ctl")
+        objs = [json.loads(l) for l in js.stdout.splitlines()]
+        groups, total, order = ctl_groups(text.stdout, ["proto", "dport"])
+        assert objs[-1] == {"total": {k: int(v) for k, v in total.items()}}
+        got = []
+        for o in objs[:-1]:
+            assert list(o)[:3] == ["count", "proto", "dport"], o
+            assert o["dport"] is None or isinstance(o["dport"], int)
+            got.append(((o["proto"], "none" if o["dport"] is None else str(o["dport"])),
+                        (o["count"], o.get("packets", -1), o.get("bytes", -1))))
+        assert got == [(v, groups[v]) for v in order]
+        return
+    pytest.fail("the table kept changing")
+
+
+# --------------------------------------------------------------------------
+# --all-netns
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def netns_dir(make_ns):
+    """Two fresh namespaces of this test's own and a directory naming them
+    (a, b) plus a file that is no namespace (bogus)."""
+    a = make_ns(traffic=True, inserts=True)
+    b = make_ns(traffic=False, inserts=False)
+    for i in range(3):
+        r = run(b, CONNTRACK, ["-I", "-p", "udp", "-s", "10.77.0.%d" % (i + 1), "-d", "10.77.1.1",
+                               "--sport", "100", "--dport", "53", "-t", "3000"])
+        assert r.rc == 0, r.show("conntrack")
+    d = tempfile.mkdtemp(prefix="ctltest-netns-")
+    try:
+        os.symlink("/run/netns/" + a.name, os.path.join(d, "a"))
+        os.symlink("/run/netns/" + b.name, os.path.join(d, "b"))
+        yield a, b, d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _strip_timeout(line):
+    return re.sub(r"^(\S+\s+\d+ )\d+ ", r"\1T ", re.sub(r"delta-time=\d+ ?", "", line))
+
+
+def test_all_netns_list_count_group(netns_dir, scratch_ns):
+    a, b, d = netns_dir
+    env = {"CTL_NETNS_DIR": d}
+    for _ in range(4):
+        listing = lambda ns: sorted(map(_strip_timeout, run(ns, CONNTRACK, ["-L"]).stdout.splitlines()))
+        la, lb = listing(a), listing(b)
+        r = run(a, CTL, ["-L", "--all-netns"], env=env)
+        if listing(a) != la:
+            continue
+        assert r.rc == 0, r.show("ctl")
+        # a is the current namespace: it takes its name from the directory
+        want = sorted(["a " + l for l in la] + ["b " + l for l in lb])
+        got = sorted(n + " " + _strip_timeout(rest) for n, rest in (l.split(" ", 1) for l in r.stdout.splitlines()))
+        assert got == want, r.show("ctl")
+        assert r.stdout.splitlines()[0].startswith("a "), "the current namespace comes first"
+        assert r.stderr.endswith("%d flow entries have been shown.\n" % len(want)), r.stderr
+        break
+    else:
+        pytest.fail("the table kept changing")
+    # from a namespace that has no name in the directory: "-"
+    c = run(scratch_ns, CTL, ["-C", "--all-netns"], env=env)
+    assert c.rc == 0, c.show("ctl")
+    n_a = int(run(a, CONNTRACK, ["-C"]).stdout)
+    n_b = int(run(b, CONNTRACK, ["-C"]).stdout)
+    assert c.stdout.splitlines()[0] == "- 0"
+    assert c.stdout.splitlines()[1].split()[0] == "a" and abs(int(c.stdout.splitlines()[1].split()[1]) - n_a) <= 2
+    assert c.stdout.splitlines()[2] == "b %d" % n_b, c.stdout
+    # grouped by namespace, and by source across namespaces
+    g = run(scratch_ns, CTL, ["-L", "--all-netns", "--group-by", "netns,proto", "-p", "udp", "-o", "json"], env=env)
+    assert g.rc == 0, g.show("ctl")
+    objs = [json.loads(l) for l in g.stdout.splitlines()]
+    assert {"count": 3, "netns": "b", "proto": "udp"} in [{k: o[k] for k in ("count", "netns", "proto")} for o in objs[:-1]]
+    udp_a = len([l for l in run(a, CONNTRACK, ["-L", "-p", "udp"]).stdout.splitlines() if l])
+    assert objs[-1]["total"]["entries"] == udp_a + 3, g.stdout
+    s = run(scratch_ns, CTL, ["-L", "--all-netns", "--group-by", "src", "-s", "10.77.0.0/24"], env=env)
+    # (accounting is on in the test namespaces: inserted entries count 0)
+    assert s.stdout.splitlines() == ["1 src=10.77.0.%d packets=0 bytes=0" % i for i in (1, 2, 3)] + [
+        "total groups=3 entries=3 packets=0 bytes=0"], s.show("ctl")
+    # -o json carries the namespace
+    j = run(scratch_ns, CTL, ["-L", "--all-netns", "-o", "json", "-s", "10.77.0.1"], env=env)
+    assert [json.loads(l)["netns"] for l in j.stdout.splitlines()] == ["b"], j.show("ctl")
+
+
+def test_all_netns_skips_what_cannot_be_entered(netns_dir):
+    a, b, d = netns_dir
+    with open(os.path.join(d, "0-bogus"), "w") as f:
+        f.write("not a namespace\n")
+    os.symlink("/run/netns/ctltest-gone-%d" % os.getpid(), os.path.join(d, "gone"))
+    env = {"CTL_NETNS_DIR": d}
+    for args in (["-C", "--all-netns"], ["-L", "--all-netns", "-p", "udp"],
+                 ["-L", "--all-netns", "--group-by", "netns"]):
+        r = run(a, CTL, args, env=env)
+        assert r.rc == 1, r.show("ctl")
+        assert "network namespace `0-bogus' skipped: cannot open or enter %s/0-bogus: Invalid argument" % d \
+            in r.stderr, r.show("ctl")
+        assert "network namespace `gone' skipped: cannot open or enter %s/gone: No such file or directory" % d \
+            in r.stderr, r.show("ctl")
+        # the rest still print
+        assert "b" in [l.split()[0] for l in r.stdout.splitlines()] or "netns=b" in r.stdout, r.show("ctl")
+
+
+# --------------------------------------------------------------------------
+# bad input
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args,message", [
+    (["-L", "--group-by", "source"], "--group-by: unknown key `source' (keys: " + ", ".join(KEYS) + ")"),
+    (["-L", "--group-by", "src,"], "--group-by: empty key in `src,'"),
+    (["-L", "--group-by", "src,src"], "--group-by: key `src' given twice"),
+    (["-L", "--group-by", "src", "--top", "0"], "--top takes a number of groups, 1 or more; not `0'"),
+    (["-L", "--group-by", "src", "--top", "x"], "--top takes a number of groups, 1 or more; not `x'"),
+    (["-L", "--top", "5"], "--top needs --group-by"),
+    (["-D", "--group-by", "src"], "--group-by works with -L and -E (of the conntrack table) only"),
+    (["-C", "--group-by", "src"], "--group-by works with -L and -E (of the conntrack table) only"),
+    (["-L", "expect", "--group-by", "src"], "--group-by works with -L and -E (of the conntrack table) only"),
+    (["-L", "--group-by"], "option `--group-by' requires an argument"),
+    (["-L", "--group-by", "src", "-o", "xml"], "--group-by prints counts: -o takes only json with it"),
+    (["-E", "--group-by", "src"], "-E --group-by needs --interval SECONDS"),
+    (["-D", "--all-netns"], "--all-netns works with -L, -C and -L --group-by only"),
+    (["-L", "--all-netns", "-o", "save"], "--all-netns does not combine with -o xml or -o save"),
+    (["-L", "--all-netns", "--netns", "x"], "--all-netns and --netns do not go together"),
+], ids=lambda a: " ".join(a) if isinstance(a, list) else "")
+def test_bad_input(scratch_ns, args, message):
+    r = run(scratch_ns, CTL, args)
+    assert r.rc == 2, r.show("ctl")
+    assert r.stdout == ""
+    assert r.stderr.splitlines()[0].split(": ", 1)[1] == message, r.show("ctl")
