@@ -139,28 +139,56 @@ func listAllNamespaces(_ inv: Invocation, _ session: Session) throws(Failure) ->
     return ok ? .ok : .failure
 }
 
-/// -C --all-netns: "NAME COUNT" for each namespace (JSON: {"netns":NAME,
-/// "entries":COUNT}).
+/// -C --all-netns: "NAME COUNT" for each namespace, the table's entries
+/// or with selectors the entries they match (-o json: {"netns":NAME,
+/// "entries":N} or "selected"; -o metrics: ctl_conntrack_entries or
+/// ctl_conntrack_selected_entries with a netns label).
 func countAllNamespaces(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     let console = session.console
+    let selects = inv.countSelects
+    let selector = try inv.selector(for: .list, session)
+    var metrics = MetricsWriter()
     var ok = true
     for target in try namespaceTargets(inv, session) {
         guard let ct = target.conntrack else { ok = false; continue }
+        var n = 0
         do {
-            try session.refuseStatisticsIfLacking()
-            let n = try ct.tableSize().entries
-            if inv.output.contains(.json) {
-                console.out.append("{\"netns\":"); JSONFormatter.appendString(target.name, to: console.out)
-                console.out.append(",\"entries\":"); console.out.append(decimal: UInt64(n)); console.out.append("}\n")
+            if selects {
+                let summary = try ct.forEachFlow(matching: selector, where: inv.quirkCheck) { _ in
+                    n += 1
+                    return .proceed
+                }
+                if let problem = summary.skipped.first {
+                    try console.error("network namespace `\(target.name)' skipped: skipped a malformed message: \(problem)")
+                    ok = false
+                    continue
+                }
             } else {
-                console.out.append(target.name); console.out.append(UInt8(ascii: " "))
-                console.out.append(decimal: UInt64(n)); console.out.append(UInt8(ascii: "\n"))
+                try session.refuseStatisticsIfLacking()
+                n = Int(try ct.tableSize().entries)
             }
         } catch {
             try console.error("network namespace `\(target.name)' skipped: \(operationFailed(error, .count))")
             ok = false
+            continue
+        }
+        switch inv.answerFormat {
+        case .json?:
+            console.out.append("{\"netns\":"); JSONFormatter.appendString(target.name, to: console.out)
+            console.out.append(selects ? ",\"selected\":" : ",\"entries\":")
+            console.out.append(decimal: n); console.out.append("}\n")
+        case .metrics?:
+            if selects {
+                metrics.selectedEntries(n, selector: selectorWords(), labels: [("netns", target.name)])
+            } else {
+                metrics.entries(n, labels: [("netns", target.name)])
+            }
+        default:
+            console.out.append(target.name); console.out.append(UInt8(ascii: " "))
+            console.out.append(decimal: n); console.out.append(UInt8(ascii: "\n"))
         }
     }
+    if inv.answerFormat == .metrics { console.out.append(metrics.text) }
     try console.flushOut()
     return ok ? .ok : .failure
 }

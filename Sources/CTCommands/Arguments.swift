@@ -700,12 +700,13 @@ func parseArguments(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
 }
 
 /// Names -o accepts, in the order conntrack tries them: the first two are
-/// obsolete and only draw a warning. ctl's own "json" comes last, so every
-/// prefix conntrack accepts keeps its meaning ("j" and longer prefixes of
-/// "json" were refused before).
+/// obsolete and only draw a warning. ctl's own "json" and "metrics" come
+/// last, so every prefix conntrack accepts keeps its meaning ("j", "m" and
+/// longer prefixes of them were refused before).
 private let outputNames: [(String, OutputOptions)] = [
     ("SRC_NAT", []), ("DST_NAT", []), ("xml", .xml), ("extended", .extended), ("timestamp", .timestamp), ("id", .id),
     ("ktimestamp", .ktimestamp), ("labels", .labels), ("save", .save), ("userspace", .userspace), ("json", .json),
+    ("metrics", .metrics),
 ]
 private let outputNameList = outputNames.map { Array($0.0.utf8) }
 private let statusNameList = statusNames.map { Array($0.0.utf8) }

@@ -20,8 +20,8 @@ func run(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     case .delete?: return try delete(inv, session)
     case .get?: return try get(inv, session)
     case .count? where inv.own.allNetns: return try countAllNamespaces(inv, session)
-    case .count?: return try count(session)
-    case .stats?: return try stats(session)
+    case .count?: return try count(inv, session)
+    case .stats?: return try stats(inv, session)
     case .flush?: return try flush(inv, session)
     case .create?, .add?: return try create(inv, session)
     case .update?: return try update(inv, session)
@@ -351,8 +351,8 @@ private func get(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitC
     return ok && (printer.count > 0 || session.console.inLoadFile) ? .ok : .failure
 }
 
-/// -C: the kernel's entry count; /proc when ctnetlink refuses.
-private func count(_ session: Session) throws(Failure) -> ExitCode {
+/// conntrack's -C: the kernel's entry count; /proc when ctnetlink refuses.
+func plainCount(_ session: Session) throws(Failure) -> ExitCode {
     let console = session.console
     let ct = try session.conntrack()
     let n: Int
@@ -373,8 +373,8 @@ private func count(_ session: Session) throws(Failure) -> ExitCode {
     return .ok
 }
 
-/// -S: per-CPU statistics; /proc/net/stat/nf_conntrack when ctnetlink refuses.
-private func stats(_ session: Session) throws(Failure) -> ExitCode {
+/// conntrack's -S: per-CPU statistics; /proc/net/stat/nf_conntrack when ctnetlink refuses.
+func plainStats(_ session: Session) throws(Failure) -> ExitCode {
     let console = session.console
     let ct = try session.conntrack()
     do {

@@ -323,8 +323,8 @@ struct GroupOptions {
             if command == .event, own.interval == nil {
                 throw .parameter("-E --group-by needs --interval SECONDS")
             }
-            if !inv.output.isDisjoint(with: OutputOptions.json.inverted) {
-                throw .parameter("--group-by prints counts: -o takes only json with it")
+            if !inv.output.isDisjoint(with: OutputOptions([.json, .metrics]).inverted) {
+                throw .parameter("--group-by prints counts: -o takes only json or metrics with it")
             }
         }
         if let text = own.top {
@@ -342,6 +342,9 @@ struct GroupOptions {
             if !inv.output.isDisjoint(with: [.xml, .save]) {
                 throw .parameter("--all-netns does not combine with -o xml or -o save")
             }
+            if command == .count, own.interval != nil {
+                throw .parameter("--all-netns does not combine with -C --interval (use -L --group-by netns --interval)")
+            }
         }
     }
 }
@@ -353,44 +356,82 @@ extension OutputOptions {
 // MARK: - -L --group-by
 
 /// -L --group-by: the selected entries (every selector applies, in the
-/// kernel where it can) counted by the keys, then printed.
+/// kernel where it can) counted by the keys, then printed; with --interval
+/// again every interval (LiveView).
 func groupedList(_ inv: Invocation, _ options: GroupOptions, _ session: Session) throws(Failure) -> ExitCode {
     let keys = options.keys!
     let console = session.console
     let selector = try inv.selector(for: .list, session)
-    var table = GroupTable(keys: keys)
     let labelMap = keys.contains(.label) ? try session.labelMap() : nil
-    var ok = true
-    for target in try namespaceTargets(inv, session) {
-        guard let ct = target.conntrack else { ok = false; continue }
-        let name = target.name
-        do {
-            let summary = try ct.forEachFlow(matching: selector, zeroingCounters: inv.options.contains(.zero),
-                                             where: inv.quirkCheck) { flow in
-                table.add(flow, netns: name)
-                return .proceed
-            }
-            for problem in summary.skipped {
-                try console.message("skipped a malformed message: \(problem)")
+    let targets = try namespaceTargets(inv, session)
+    var ok = !targets.contains { $0.conntrack == nil }
+    let writer = GroupWriter(keys: keys, labelMap: labelMap)
+
+    func collect() throws(Failure) -> GroupTable {
+        var table = GroupTable(keys: keys)
+        for target in targets {
+            guard let ct = target.conntrack else { continue }
+            let name = target.name
+            do {
+                let summary = try ct.forEachFlow(matching: selector, zeroingCounters: inv.options.contains(.zero),
+                                                 where: inv.quirkCheck) { flow in
+                    table.add(flow, netns: name)
+                    return .proceed
+                }
+                for problem in summary.skipped {
+                    try console.message("skipped a malformed message: \(problem)")
+                    ok = false
+                }
+            } catch let error as Failure {
+                throw error
+            } catch {
+                if !inv.own.allNetns { throw .other(operationFailed(error, .list)) }
+                try console.error("network namespace `\(name)' skipped: \(operationFailed(error, .list))")
                 ok = false
             }
-        } catch let error as Failure {
-            throw error
-        } catch {
-            if target.isCurrent, !inv.own.allNetns {
-                try console.error(operationFailed(error, .list))
-                return .failure
-            }
-            try console.error("network namespace `\(name)': \(operationFailed(error, .list))")
-            ok = false
+        }
+        return table
+    }
+
+    if let text = inv.own.interval {
+        let live = LiveView(interval: try LiveView.parseInterval(text), console: console)
+        let header: (() throws(Failure) -> String)? = inv.own.allNetns ? nil : { () throws(Failure) in
+            try LiveView.tableFillHeader(session)
+        }
+        return try live.run(header: header) { _ throws(Failure) in
+            writer.lines(try collect(), top: options.top)
         }
     }
-    let writer = GroupWriter(keys: keys, labelMap: labelMap)
-    if inv.output.contains(.json) {
+    let table = try collect()
+    if inv.output.contains(.metrics) {
+        console.out.append(writer.metrics(table, top: options.top))
+    } else if inv.output.contains(.json) {
         writer.writeJSON(table, top: options.top, to: console.out)
     } else {
         writer.writeText(table, top: options.top, to: console.out)
     }
     try console.flushOut()
     return ok ? .ok : .failure
+}
+
+extension GroupWriter {
+    /// The text lines of `table`, for LiveView.
+    func lines(_ table: GroupTable, top: Int?) -> [String] {
+        let out = OutputBuffer(fd: -1)
+        writeText(table, top: top, to: out)
+        return String(decoding: out.pending, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    /// -o metrics: ctl_conntrack_group_entries (and _packets, _bytes with
+    /// accounting) per group, labelled with the keys (MetricsWriter).
+    func metrics(_ table: GroupTable, top: Int?) -> String {
+        var w = MetricsWriter()
+        w.groups(table.sorted(top: top).map { values, totals in
+            MetricsWriter.Group(keys: zip(keys, values.values).map { ($0.rawValue, $1.text(labelMap: labelMap)) },
+                                entries: totals.count,
+                                packets: table.accounting ? totals.packets : nil,
+                                bytes: table.accounting ? totals.bytes : nil)
+        })
+        return w.text
+    }
 }

@@ -67,10 +67,17 @@ func validate(_ inv: Invocation, _ session: Session) throws(Failure) {
     _ = try GroupOptions(inv)
     if command == .load { return }
     try checkLabels(inv, session)
+    // ctl's additions (-o metrics, --interval): their own checks.
+    try checkAnswerOptions(inv)
     if inv.table == .expect, command != .help, command != .version {
         return try validateExpect(inv, command)
     }
-    let illegal = illegalOptions(command)
+    var illegal = illegalOptions(command)
+    if command == .count || command == .stats {
+        // ctl's additions: -o json and -o metrics on both, selectors on -C.
+        if inv.output == .json || inv.output.contains(.metrics) { illegal = illegal.subtracting([.output]) }
+        if command == .count { illegal = illegal.subtracting(countSelectorOptions) }
+    }
     let mandatory = mandatoryOptions(command)
     // The first option in conntrack's order that is refused or missing.
     if !inv.options.isDisjoint(with: illegal) || !mandatory.subtracting(inv.options).isEmpty {
@@ -85,7 +92,8 @@ func validate(_ inv: Invocation, _ session: Session) throws(Failure) {
     }
     // The selecting commands, -U and -E refuse masks, tuples and the role;
     // all but -G and -U the sctp vtags too. (-I and -A: checkCreateTuple.)
-    if command == .list || command == .delete || command == .get || command == .update || command == .event {
+    if command == .list || command == .delete || command == .get || command == .update || command == .event ||
+        command == .count {
         let vtagsAllowed = command == .get || command == .update
         if let name = refusedProtoOptions.first(where: { inv.protoOptions.contains($0) && !(vtagsAllowed && $0.hasSuffix("vtag")) }) {
             throw .parameter("Illegal option `--\(name)' with this command")

@@ -192,7 +192,7 @@ final class GroupTableTests: XCTestCase {
         XCTAssertEqual(refusal(["--group-by", "src"]), "--group-by works with -L and -E (of the conntrack table) only")
         XCTAssertEqual(refusal(["-E", "--group-by", "src"]), "-E --group-by needs --interval SECONDS")
         XCTAssertEqual(refusal(["-L", "--group-by", "src", "-o", "extended"]),
-                       "--group-by prints counts: -o takes only json with it")
+                       "--group-by prints counts: -o takes only json or metrics with it")
         XCTAssertEqual(refusal(["-D", "--all-netns"]), "--all-netns works with -L, -C and -L --group-by only")
         XCTAssertEqual(refusal(["-L", "--all-netns", "-o", "xml"]), "--all-netns does not combine with -o xml or -o save")
     }

@@ -367,7 +367,7 @@ def test_all_netns_skips_what_cannot_be_entered(netns_dir):
     (["-C", "--group-by", "src"], "--group-by works with -L and -E (of the conntrack table) only"),
     (["-L", "expect", "--group-by", "src"], "--group-by works with -L and -E (of the conntrack table) only"),
     (["-L", "--group-by"], "option `--group-by' requires an argument"),
-    (["-L", "--group-by", "src", "-o", "xml"], "--group-by prints counts: -o takes only json with it"),
+    (["-L", "--group-by", "src", "-o", "xml"], "--group-by prints counts: -o takes only json or metrics with it"),
     (["-E", "--group-by", "src"], "-E --group-by needs --interval SECONDS"),
     (["-D", "--all-netns"], "--all-netns works with -L, -C and -L --group-by only"),
     (["-L", "--all-netns", "-o", "save"], "--all-netns does not combine with -o xml or -o save"),

@@ -13,6 +13,7 @@ package struct OutputOptions: OptionSet, Sendable {
     package static let save = OutputOptions(rawValue: 1 << 6)        // -o save
     package static let userspace = OutputOptions(rawValue: 1 << 7)   // -o userspace
     package static let json = OutputOptions(rawValue: 1 << 8)        // -o json (ctl's own)
+    package static let metrics = OutputOptions(rawValue: 1 << 9)     // -o metrics (ctl's own: -S, -C, --group-by)
 }
 
 /// Writes flows in conntrack's one-line text format.
