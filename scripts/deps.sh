@@ -5,8 +5,11 @@ set -euo pipefail
 
 packages=(libmnl-dev pkg-config conntrack nftables iproute2 iputils-ping socat procps util-linux python3 time
           man-db groff-base mandoc bash-completion zsh fish dpkg-dev lintian binutils
-          qemu-system-x86 busybox-static cpio kmod xz-utils)
-# (the last line for make test-kernels: Debian's kernels under qemu)
+          qemu-system-x86 busybox-static cpio kmod xz-utils
+          prometheus tmux)
+# (the third line for make test-kernels: Debian's kernels under qemu; the
+# last for the -o metrics and --interval tests: promtool checks the
+# metrics, tmux is the terminal the live view is watched in)
 # --list: the package list only (.ci/run installs it with apt-get itself).
 if [ "${1:-}" = --list ]; then
     echo "${packages[@]}"
@@ -28,6 +31,15 @@ if ! python3 -c 'import pytest' 2>/dev/null; then
     python3 -m pip install -q pytest 2>/dev/null || {
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq && apt-get install -y -qq python3-pytest >/dev/null
+    }
+fi
+
+# prometheus_client's text parser reads -o metrics in the tests (PyPI; Debian's
+# python3-prometheus-client where pip cannot install).
+if ! python3 -c 'import prometheus_client.parser' 2>/dev/null; then
+    python3 -m pip install -q prometheus_client 2>/dev/null || {
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq python3-prometheus-client >/dev/null
     }
 fi
 

@@ -234,21 +234,30 @@ private func liveStats(_ live: LiveView, _ session: Session) throws(Failure) -> 
                 sums[name, default: 0] += UInt64(value)
             }
         }
-        var lines = [pad("counter", 16) + padLeft("total", 14) + padLeft("per second", 14)]
-        for name in names {
-            let total = sums[name]!
-            var rate = "-"
-            var flag = ""
-            if let elapsed = tick.elapsed, elapsed > 0, let before = last[name] {
-                let delta = total >= before ? Double(total - before) : 0
-                rate = formatFixed(delta / elapsed, decimals: 1)
-                if delta > 0, alarmingCounters.contains(name) { flag = "  RISING" }
-            }
-            lines.append(pad(name, 16) + padLeft(String(total), 14) + padLeft(rate, 14) + flag)
-        }
+        let lines = statsRateLines(names.map { ($0, sums[$0]!) }, previous: last, elapsed: tick.elapsed)
         last = sums
         return lines
     }
+}
+
+/// -S --interval's block: per counter (in the kernel's order) the total
+/// over all CPUs and the rate per second since `previous` (taken `elapsed`
+/// seconds ago; "-" for the first block); "RISING" after insert_failed,
+/// drop or early_drop when they rose.
+func statsRateLines(_ totals: [(name: String, total: UInt64)], previous: [String: UInt64],
+                elapsed: Double?) -> [String] {
+    var lines = [pad("counter", 16) + padLeft("total", 14) + padLeft("per second", 14)]
+    for (name, total) in totals {
+        var rate = "-"
+        var flag = ""
+        if let elapsed, elapsed > 0, let before = previous[name] {
+            let delta = total >= before ? Double(total - before) : 0
+            rate = formatFixed(delta / elapsed, decimals: 1)
+            if delta > 0, alarmingCounters.contains(name) { flag = "  RISING" }
+        }
+        lines.append(pad(name, 16) + padLeft(String(total), 14) + padLeft(rate, 14) + flag)
+    }
+    return lines
 }
 
 private func pad(_ s: String, _ width: Int) -> String {

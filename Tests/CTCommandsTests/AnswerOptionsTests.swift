@@ -91,3 +91,22 @@ final class AnswerOptionsTests: XCTestCase {
         XCTAssertEqual(TableFill(entries: 5, limit: nil).description, "entries 5")
     }
 }
+
+/// -S --interval's block: totals, rates, and the flag on a rising
+/// insert_failed, drop or early_drop (and only on those).
+final class StatsRateLinesTests: XCTestCase {
+    func testFirstBlockHasNoRatesThenRatesAndFlags() {
+        let first = statsRateLines([("found", 10), ("drop", 0)], previous: [:], elapsed: nil)
+        XCTAssertEqual(first.count, 3)
+        XCTAssertTrue(first[1].hasPrefix("found") && first[1].hasSuffix(" -"), first[1])
+        let next = statsRateLines([("found", 30), ("drop", 4), ("early_drop", 0), ("insert_failed", 1)],
+                                  previous: ["found": 10, "drop": 0, "early_drop": 0, "insert_failed": 1],
+                                  elapsed: 2)
+        XCTAssertEqual(next[1].split(separator: " "), ["found", "30", "10.0"])
+        XCTAssertEqual(next[2].split(separator: " "), ["drop", "4", "2.0", "RISING"])
+        XCTAssertFalse(next[3].contains("RISING"), next[3])
+        XCTAssertFalse(next[4].contains("RISING"), next[4])
+        // found rising is no alarm.
+        XCTAssertFalse(next[1].contains("RISING"))
+    }
+}
