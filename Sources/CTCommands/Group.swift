@@ -214,16 +214,23 @@ struct GroupTable: Sendable {
     /// The groups by count, most first, then by their values; the first
     /// `top` of them when given.
     func sorted(top: Int? = nil) -> [(values: GroupValues, totals: GroupTotals)] {
-        let all = groups.map { (values: $0.key, totals: $0.value) }.sorted { a, b in
-            if a.totals.count != b.totals.count { return a.totals.count > b.totals.count }
-            for (x, y) in zip(a.values.values, b.values.values) {
-                if let before = GroupValue.ordered(x, y) { return before }
-            }
-            return false
-        }
-        guard let top, top < all.count else { return all }
-        return Array(all.prefix(top))
+        sortedGroups(groups, count: \.count, top: top).map { (values: $0.0, totals: $0.1) }
     }
+}
+
+/// The groups of `groups` by `count`, most first, then by their values;
+/// the first `top` of them when given.
+func sortedGroups<T>(_ groups: [GroupValues: T], count: (T) -> Int, top: Int?) -> [(GroupValues, T)] {
+    let all = groups.map { ($0.key, $0.value) }.sorted { a, b in
+        let (ca, cb) = (count(a.1), count(b.1))
+        if ca != cb { return ca > cb }
+        for (x, y) in zip(a.0.values, b.0.values) {
+            if let before = GroupValue.ordered(x, y) { return before }
+        }
+        return false
+    }
+    guard let top, top < all.count else { return all }
+    return Array(all.prefix(top))
 }
 
 extension GroupTotals {
@@ -326,6 +333,9 @@ struct GroupOptions {
             if !inv.output.isDisjoint(with: OutputOptions([.json, .metrics]).inverted) {
                 throw .parameter("--group-by prints counts: -o takes only json or metrics with it")
             }
+            if own.interval != nil, !inv.output.isEmpty {
+                throw .parameter("--interval prints text: it does not combine with -o json or -o metrics")
+            }
         }
         if let text = own.top {
             guard keys != nil else { throw .parameter("--top needs --group-by") }
@@ -393,6 +403,7 @@ func groupedList(_ inv: Invocation, _ options: GroupOptions, _ session: Session)
         return table
     }
 
+    if inv.command == .event { return try groupedEvents(inv, options, session) }
     if let text = inv.own.interval {
         let live = LiveView(interval: try LiveView.parseInterval(text), console: console)
         let header: (() throws(Failure) -> String)? = inv.own.allNetns ? nil : { () throws(Failure) in

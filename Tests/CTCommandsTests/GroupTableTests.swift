@@ -152,6 +152,32 @@ final class GroupTableTests: XCTestCase {
         XCTAssertEqual(t.total.count, 10_000)
     }
 
+    func testEventsCountedPerGroupAndType() {
+        var t = EventGroupTable(keys: [.proto, .dport])
+        let udp = flow(.udp, "10.0.0.1", "10.0.0.2", sport: 1, dport: 53)
+        t.add(.new, udp)
+        t.add(.destroy, udp)
+        t.add(.new, flow(.udp, "10.0.0.3", "10.0.0.2", sport: 1, dport: 53))
+        var update = Flow()
+        update.family = .ipv4
+        t.add(.update, update)
+        XCTAssertEqual(t.lines(top: nil, labelMap: nil), [
+            "3 proto=udp dport=53 new=2 update=0 destroy=1",
+            "1 proto=none dport=none new=0 update=1 destroy=0",
+            "total groups=2 events=4 new=2 update=1 destroy=1",
+        ])
+        XCTAssertEqual(t.lines(top: 1, labelMap: nil).count, 2)
+    }
+
+    func testGroupMetricsUseTheWriter() {
+        var t = GroupTable(keys: [.src, .state])
+        t.add(flow(.udp, "10.0.0.1", "10.0.0.2", sport: 1, dport: 53, counters: (1, 2)))
+        let text = GroupWriter(keys: t.keys, labelMap: nil).metrics(t, top: nil)
+        XCTAssertTrue(text.contains("ctl_conntrack_group_entries{src=\"10.0.0.1\",state=\"none\"} 1\n"), text)
+        XCTAssertTrue(text.contains("ctl_conntrack_group_bytes{src=\"10.0.0.1\",state=\"none\"} 12\n"), text)
+        XCTAssertTrue(text.contains("# TYPE ctl_conntrack_group_entries gauge\n"), text)
+    }
+
     // MARK: option checks
 
     private func refusal(_ words: [String]) -> String? {
@@ -195,5 +221,12 @@ final class GroupTableTests: XCTestCase {
                        "--group-by prints counts: -o takes only json or metrics with it")
         XCTAssertEqual(refusal(["-D", "--all-netns"]), "--all-netns works with -L, -C and -L --group-by only")
         XCTAssertEqual(refusal(["-L", "--all-netns", "-o", "xml"]), "--all-netns does not combine with -o xml or -o save")
+        XCTAssertNil(refusal(["-E", "--group-by", "src", "--interval", "1"]))
+        XCTAssertNil(refusal(["-L", "--group-by", "src", "--interval", "1", "--all-netns"]))
+        XCTAssertNil(refusal(["-L", "--group-by", "src", "-o", "metrics"]))
+        XCTAssertEqual(refusal(["-L", "--group-by", "src", "--interval", "1", "-o", "json"]),
+                       "--interval prints text: it does not combine with -o json or -o metrics")
+        XCTAssertEqual(refusal(["-C", "--all-netns", "--interval", "1"]),
+                       "--all-netns does not combine with -C --interval (use -L --group-by netns --interval)")
     }
 }
