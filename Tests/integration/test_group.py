@@ -19,12 +19,16 @@ import ipaddress
 import json
 import os
 import re
+import secrets
 import shutil
+import signal
+import subprocess
 import tempfile
+import time
 
 import pytest
 
-from conftest import CONNTRACK, CTL, run
+from conftest import CONNTRACK, CTL, IP, run
 
 pytestmark = pytest.mark.oracle_differs
 
@@ -262,6 +266,189 @@ def test_json(popns):
         assert got == [(v, groups[v]) for v in order]
         return
     pytest.fail("the table kept changing")
+
+
+# --------------------------------------------------------------------------
+# -o metrics (promtool and prometheus_client)
+# --------------------------------------------------------------------------
+
+def check_metrics(text):
+    """promtool and prometheus_client both accept `text`; returns
+    {(sample name, frozenset(labels)): value}."""
+    p = subprocess.run(["promtool", "check", "metrics"], input=text, text=True, capture_output=True, timeout=30)
+    assert p.returncode == 0, "promtool check metrics: rc %d\n%s%s\n%s" % (p.returncode, p.stdout, p.stderr, text)
+    from prometheus_client.parser import text_string_to_metric_families
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for smp in family.samples:
+            key = (smp.name, frozenset(smp.labels.items()))
+            assert key not in samples, "duplicate sample %r" % (key,)
+            samples[key] = smp.value
+    assert samples, text
+    return samples
+
+
+@pytest.mark.parametrize("keys", [["src"], ["proto", "state", "dport"], ["reply-src", "zone", "mark"]], ids=",".join)
+def test_metrics_match_conntrack(popns, keys):
+    for _ in range(4):
+        before = oracle_fields(popns)
+        r = run(popns, CTL, ["-L", "--group-by", ",".join(keys), "-o", "metrics"])
+        if expected_groups(oracle_fields(popns), keys) != expected_groups(before, keys):
+            continue
+        assert r.rc == 0, r.show("ctl")
+        samples = check_metrics(r.stdout)
+        want = expected_groups(before, keys)
+        names = [k.replace("-", "_") for k in keys]
+        got = {}
+        for (name, labels), value in samples.items():
+            labels = dict(labels)
+            values = tuple(labels[n] for n in names)
+            g = got.setdefault(values, [-1, -1, -1])
+            g[["ctl_conntrack_group_entries", "ctl_conntrack_group_packets", "ctl_conntrack_group_bytes"]
+              .index(name)] = int(value)
+        assert {k: tuple(v) for k, v in got.items()} == want
+        return
+    pytest.fail("the table kept changing")
+
+
+def test_metrics_top_and_escaping(scratch_ns, tmp_path):
+    # a helper name cannot be chosen freely; labels' values come from the
+    # namespace name, which can: quotes and backslashes must be escaped
+    d = tmp_path / "dir"
+    d.mkdir()
+    odd = 'odd"name\\x'
+    os.symlink("/run/netns/" + scratch_ns.name, str(d / odd))
+    r = run(scratch_ns, CTL, ["-L", "--all-netns", "--group-by", "netns,proto", "-o", "metrics"],
+            env={"CTL_NETNS_DIR": str(d)})
+    assert r.rc == 0, r.show("ctl")
+    # the scratch namespace is empty: no group, an empty exposition is fine
+    assert r.stdout == "" or check_metrics(r.stdout)
+    run(scratch_ns, CONNTRACK, ["-I", "-p", "udp", "-s", "10.9.9.1", "-d", "10.9.9.2", "--sport", "1",
+                                "--dport", "2", "-t", "100"])
+    run(scratch_ns, CONNTRACK, ["-I", "-p", "tcp", "-s", "10.9.9.1", "-d", "10.9.9.2", "--sport", "1",
+                                "--dport", "2", "-t", "100", "--state", "ESTABLISHED"])
+    run(scratch_ns, CONNTRACK, ["-I", "-p", "tcp", "-s", "10.9.9.3", "-d", "10.9.9.2", "--sport", "1",
+                                "--dport", "2", "-t", "100", "--state", "ESTABLISHED"])
+    try:
+        r = run(scratch_ns, CTL, ["-L", "--all-netns", "--group-by", "netns,proto", "-o", "metrics", "--top", "1"],
+                env={"CTL_NETNS_DIR": str(d)})
+        samples = check_metrics(r.stdout)
+        entries = {k: v for k, v in samples.items() if k[0] == "ctl_conntrack_group_entries"}
+        assert entries == {("ctl_conntrack_group_entries", frozenset({("netns", odd), ("proto", "tcp")})): 2}, r.stdout
+        c = run(scratch_ns, CTL, ["-C", "--all-netns", "-o", "metrics", "-p", "tcp"], env={"CTL_NETNS_DIR": str(d)})
+        samples = check_metrics(c.stdout)
+        assert samples == {("ctl_conntrack_selected_entries", frozenset({("netns", odd), ("selector", "-p tcp")})): 2}
+        c = run(scratch_ns, CTL, ["-C", "--all-netns", "-o", "json"], env={"CTL_NETNS_DIR": str(d)})
+        assert [json.loads(l) for l in c.stdout.splitlines()] == [{"netns": odd, "entries": 3}], c.show("ctl")
+    finally:
+        run(scratch_ns, CONNTRACK, ["-D", "-s", "10.9.9.0/24"])
+
+
+# --------------------------------------------------------------------------
+# --interval: -L --group-by and -E --group-by, in a pipe and under tmux
+# --------------------------------------------------------------------------
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def interval_blocks(ns, args, seconds, during=None):
+    """Runs ctl ARGS in a pipe, calls `during` after a moment, then SIGINT
+    after `seconds`: (rc, stderr, [blocks of lines without the timestamp])."""
+    p = ns.spawn([CTL] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)
+        if during:
+            during()
+        time.sleep(seconds)
+        p.send_signal(signal.SIGINT)   # ip netns exec runs ctl in its place
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    text = out.decode()
+    assert "\x1b" not in text, "escape sequences in a pipe"
+    blocks = []
+    for line in text.splitlines():
+        if TIMESTAMP.match(line):
+            blocks.append([])
+        else:
+            assert blocks, "output before the first timestamp line: %r" % text
+            blocks[-1].append(line)
+    return p.returncode, err.decode(), blocks
+
+
+def _insert_udp(ns, n, net="10.9.8"):
+    for i in range(n):
+        r = run(ns, CONNTRACK, ["-I", "-p", "udp", "-s", "%s.%d" % (net, i + 1), "-d", "%s.200" % net,
+                                "--sport", "1", "--dport", "53", "-t", "100"])
+        assert r.rc == 0, r.show("conntrack")
+
+
+def test_event_groups_per_interval(make_ns):
+    ns = make_ns(traffic=False, inserts=False)
+
+    def during():
+        _insert_udp(ns, 3)
+        run(ns, CONNTRACK, ["-I", "-p", "tcp", "-s", "10.9.8.1", "-d", "10.9.8.200", "--sport", "1",
+                            "--dport", "80", "-t", "100", "--state", "ESTABLISHED"])
+        run(ns, CONNTRACK, ["-U", "-p", "tcp", "-s", "10.9.8.1", "-u", "ASSURED"])
+        run(ns, CONNTRACK, ["-D", "-p", "udp"])
+    rc, err, blocks = interval_blocks(ns, ["-E", "--group-by", "proto,dport", "--interval", "0.5"], 1.5, during)
+    assert rc == 0 and err == "", err
+    assert len(blocks) >= 3, blocks
+    counts = collections.Counter()
+    for block in blocks:
+        assert block[0].startswith("events "), block
+        assert block[-1].startswith("total groups="), block
+        total = dict(w.split("=") for w in block[-1].split()[1:] if "=" in w)
+        summed = collections.Counter()
+        for line in block[1:-1]:
+            words = line.split()
+            f = dict(w.split("=") for w in words[1:])
+            assert int(words[0]) == int(f["new"]) + int(f["update"]) + int(f["destroy"]), line
+            for t in ("new", "update", "destroy"):
+                counts[(f["proto"], f["dport"], t)] += int(f[t])
+                summed[t] += int(f[t])
+        assert all(summed[t] == int(total[t]) for t in ("new", "update", "destroy")), block
+    assert counts[("udp", "53", "new")] == 3 and counts[("udp", "53", "destroy")] == 3, blocks
+    assert counts[("tcp", "80", "new")] == 1 and counts[("tcp", "80", "update")] >= 1, blocks
+    assert counts[("tcp", "80", "destroy")] == 0
+
+
+def test_list_groups_follow_the_table(make_ns):
+    ns = make_ns(traffic=False, inserts=False)
+    rc, err, blocks = interval_blocks(ns, ["-L", "--group-by", "dport", "--interval", "0.4"], 1.2,
+                                      lambda: _insert_udp(ns, 4, "10.9.7"))
+    assert rc == 0 and err == "", err
+    assert blocks[0][0].startswith("entries 0 of "), blocks
+    assert blocks[-1][0].startswith("entries 4 of "), blocks
+    assert blocks[-1][1:] == ["4 dport=53 packets=0 bytes=0", "total groups=1 entries=4 packets=0 bytes=0"], blocks
+
+
+def test_group_screen_under_tmux(make_ns):
+    ns = make_ns(traffic=False, inserts=False)
+    _insert_udp(ns, 2, "10.9.5")
+    server = "ctltest-%s" % secrets.token_hex(4)
+    cmd = "%s netns exec %s %s -L --group-by src --top 1 --interval 0.3" % (IP, ns.name, CTL)
+    tmux = lambda *a, check=True: subprocess.run(["tmux", "-L", server] + list(a), capture_output=True, text=True,
+                                                 timeout=10, check=check)
+    try:
+        tmux("new-session", "-d", "-s", "live", "-x", "100", "-y", "20", "sh")
+        tmux("set-option", "-t", "live", "remain-on-exit", "on")
+        tmux("respawn-pane", "-k", "-t", "live", cmd)
+        time.sleep(1.0)
+        screen = [l for l in tmux("capture-pane", "-p", "-t", "live").stdout.splitlines() if l.strip()]
+        assert screen[0].startswith("entries 2 of "), screen
+        assert screen[1:] == ["1 src=10.9.5.1 packets=0 bytes=0", "total groups=2 entries=2 packets=0 bytes=0"], screen
+        tmux("send-keys", "-t", "live", "C-c")
+        for _ in range(50):
+            dead = tmux("display-message", "-p", "-t", "live", "#{pane_dead} #{pane_dead_status}").stdout
+            if dead.startswith("1"):
+                break
+            time.sleep(0.1)
+        assert dead.split() == ["1", "0"], dead
+    finally:
+        tmux("kill-server", check=False)
 
 
 # --------------------------------------------------------------------------
