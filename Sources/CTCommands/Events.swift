@@ -172,7 +172,7 @@ final class EventPrinter {
     func print(_ event: Event) throws {
         if let json = formats.json {
             var header = JSONFormatter.Header(event: event.type)
-            if timestamps { header.time = wallClock() }
+            if timestamps { header.time = eventTime(event.flow) }
             if event.portID != 0 {
                 header.portID = event.portID
                 header.programName = names.name(ofPort: event.portID)
@@ -197,7 +197,7 @@ final class EventPrinter {
             xml.write(event.flow, event: event.type, to: out, now: Int(time(nil)))
         } else {
             if timestamps {
-                let clock = wallClock()
+                let clock = eventTime(event.flow)
                 out.append(UInt8(ascii: "["))
                 out.append(decimal: clock.seconds)
                 out.append(UInt8(ascii: "."))
@@ -323,4 +323,12 @@ struct ProcessNames {
         }
         return value
     }
+}
+
+/// The time -o timestamp gives an event: the kernel's event timestamp
+/// (CTA_TIMESTAMP_EVENT, as conntrack 1.4.9 prefers it) when the kernel
+/// sent one, else the wall clock now, as conntrack 1.4.7 prints it.
+func eventTime(_ flow: Flow) -> (seconds: Int, microseconds: Int) {
+    guard let ns = flow.eventTimestamp, ns > 0 else { return wallClock() }
+    return (Int(ns / 1_000_000_000), Int(ns % 1_000_000_000 / 1000))
 }

@@ -33,6 +33,7 @@ private func runCommandLine(_ session: Session) throws(Failure) -> ExitCode {
     }
     if own.netns != nil, own.allNetns { throw .parameter(GroupOptions.netnsWithAllNetns) }
     if let name = own.netns { try enterNamespace(name) }
+    session.labelMapPath = own.labelmap
     var invocation = try parseArguments(argc, argv, in: session)
     invocation.own = own
     try validate(invocation, session)

@@ -20,13 +20,19 @@ final class Session {
         console = Console(discardMessages: discardMessages)
     }
 
-    /// connlabel.conf as conntrack finds it, read once per run; nil after
-    /// conntrack's warning when it cannot be read (then there are no names).
+    /// --labelmap FILE (conntrack 1.4.9's option): the connlabel.conf to
+    /// read instead of LabelMap.defaultPath; set before the arguments are
+    /// parsed.
+    var labelMapPath: String?
+
+    /// connlabel.conf as conntrack finds it (or --labelmap's file), read
+    /// once per run; nil after conntrack's warning when it cannot be read
+    /// (then there are no names), for --labelmap's file as for the default.
     func labelMap() throws(Failure) -> LabelMap? {
         if let labels { return labels }
         var map: LabelMap? = nil
         do {
-            map = try LabelMap.load()
+            map = try LabelMap.load(path: labelMapPath ?? LabelMap.defaultPath)
         } catch {
             // conntrack's warning, once per run as conntrack gives it.
             try console.raw("nfct_labelmap_new: \(error)")

@@ -110,3 +110,21 @@ final class StatsRateLinesTests: XCTestCase {
         XCTAssertFalse(next[1].contains("RISING"))
     }
 }
+
+/// -E -o timestamp's time: the kernel's event timestamp when there is one.
+final class EventTimeTests: XCTestCase {
+    func testKernelEventTimestampWins() {
+        var flow = Flow()
+        flow.eventTimestamp = 1_796_578_300_439_691_865
+        let t = eventTime(flow)
+        XCTAssertEqual(t.seconds, 1_796_578_300)
+        XCTAssertEqual(t.microseconds, 439_691)
+    }
+
+    func testWallClockWithout() {
+        let before = wallClock().seconds
+        let t = eventTime(Flow())
+        XCTAssertGreaterThanOrEqual(t.seconds, before)
+        XCTAssertLessThanOrEqual(t.seconds, wallClock().seconds)
+    }
+}

@@ -27,6 +27,7 @@ package enum CTA {
     package static let synproxy: UInt16 = 24       // CTA_SYNPROXY
     package static let filter: UInt16 = 25         // CTA_FILTER
     package static let statusMask: UInt16 = 26     // CTA_STATUS_MASK
+    package static let timestampEvent: UInt16 = 27 // CTA_TIMESTAMP_EVENT (Linux 6.14)
 
     package enum Tuple {
         package static let ip: UInt16 = 1          // CTA_TUPLE_IP
@@ -172,6 +173,7 @@ package enum Decoder {
                     default: break
                     }
                 }
+            case CTA.timestampEvent: flow.eventTimestamp = try u64(a)
             case CTA.labels: flow.labels = try labels(a.value)
             case CTA.synproxy:
                 var s = SynProxy()

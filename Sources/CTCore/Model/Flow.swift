@@ -393,6 +393,11 @@ public struct Flow: Equatable, Sendable {
     /// When the entry was destroyed, in nanoseconds since the epoch (in
     /// destroy events; CTA_TIMESTAMP_STOP).
     public var timestampStop: UInt64?
+    /// When the kernel raised the event this entry came with, in
+    /// nanoseconds since the epoch (CTA_TIMESTAMP_EVENT): sent in events by
+    /// Linux 6.14 and later while net.netfilter.nf_conntrack_timestamp is
+    /// 1; nil in dumps, on older kernels and with timestamping off.
+    public var eventTimestamp: UInt64?
     /// The connection labels (CTA_LABELS).
     public var labels: Labels?
     /// SYN proxy state (CTA_SYNPROXY).
