@@ -540,6 +540,18 @@ Other:
                                 or the one at PATH (like ip netns exec)
   -a, --nat-range RANGE         obsolete, ignored with a warning
 
+Grouped counts (-L, and -E with --interval):
+  --group-by KEY[,KEY...]       count the selected entries (-E: events) per
+                                group of values instead of listing them:
+                                family proto src dst sport dport reply-src
+                                reply-dst reply-sport reply-dport state
+                                status mark zone label helper netns
+  --top N                       only the N largest groups
+
+All namespaces:
+  --all-netns                   -L, -C, --group-by: the current namespace and
+                                every one under /run/netns
+
 Exit status: 0 success, 1 failure (kernel, system, nothing found),
 2 bad parameters.
 
