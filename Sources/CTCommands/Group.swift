@@ -163,9 +163,35 @@ enum GroupValue: Hashable, Sendable {
     }
 }
 
-/// A group's key: its values, in the order of the keys.
+/// A group's key: its values, in the order of the keys. The first is kept
+/// apart so that the usual single key costs no array per entry (hashing and
+/// sorting a hundred thousand groups stay cheap).
 struct GroupValues: Hashable, Sendable {
-    var values: [GroupValue]
+    var first: GroupValue
+    /// The values of the other keys; nil for a single key.
+    var rest: [GroupValue]?
+
+    init(_ keys: [GroupKey], _ value: (GroupKey) -> GroupValue) {
+        first = value(keys[0])
+        rest = keys.count == 1 ? nil : keys.dropFirst().map(value)
+    }
+
+    init(values: [GroupValue]) {
+        first = values[0]
+        rest = values.count == 1 ? nil : Array(values.dropFirst())
+    }
+
+    var values: [GroupValue] { [first] + (rest ?? []) }
+
+    /// Whether `a` sorts before `b` (see GroupValue.ordered).
+    static func ordered(_ a: GroupValues, _ b: GroupValues) -> Bool {
+        if let before = GroupValue.ordered(a.first, b.first) { return before }
+        guard let x = a.rest, let y = b.rest else { return false }
+        for (u, v) in zip(x, y) {
+            if let before = GroupValue.ordered(u, v) { return before }
+        }
+        return false
+    }
 }
 
 /// What a group adds up: its entries, and (where the kernel's accounting
@@ -190,7 +216,7 @@ struct GroupTable: Sendable {
 
     /// Counts `flow` (from the namespace named `netns`) in its group.
     mutating func add(_ flow: Flow, netns: String = "-") {
-        let key = GroupValues(values: keys.map { GroupValue.of($0, in: flow, netns: netns) })
+        let key = GroupValues(keys) { GroupValue.of($0, in: flow, netns: netns) }
         var packets: UInt64 = 0, bytes: UInt64 = 0
         for counters in [flow.countersOrig, flow.countersReply] {
             guard let counters else { continue }
@@ -224,10 +250,7 @@ func sortedGroups<T>(_ groups: [GroupValues: T], count: (T) -> Int, top: Int?) -
     let all = groups.map { ($0.key, $0.value) }.sorted { a, b in
         let (ca, cb) = (count(a.1), count(b.1))
         if ca != cb { return ca > cb }
-        for (x, y) in zip(a.0.values, b.0.values) {
-            if let before = GroupValue.ordered(x, y) { return before }
-        }
-        return false
+        return GroupValues.ordered(a.0, b.0)
     }
     guard let top, top < all.count else { return all }
     return Array(all.prefix(top))
@@ -256,7 +279,9 @@ struct GroupWriter {
     let keys: [GroupKey]
     let labelMap: LabelMap?
 
-    func writeText(_ table: GroupTable, top: Int?, to out: OutputBuffer) {
+    /// `flushing`: write `out` out whenever it is full (stdout), so that
+    /// the text of many groups is never held whole.
+    func writeText(_ table: GroupTable, top: Int?, to out: OutputBuffer, flushing: Bool = false) throws(OutputError) {
         let groups = table.sorted(top: top)
         let width = String(groups.first?.totals.count ?? 0).utf8.count
         for (values, totals) in groups {
@@ -269,6 +294,7 @@ struct GroupWriter {
             }
             if table.accounting { writeCounters(totals, to: out) }
             out.append(UInt8(ascii: "\n"))
+            if flushing { try out.flushIfFull() }
         }
         out.append("total groups="); out.append(decimal: table.groups.count)
         out.append(" entries="); out.append(decimal: table.total.count)
@@ -281,7 +307,7 @@ struct GroupWriter {
         out.append(" bytes="); out.append(decimal: totals.bytes)
     }
 
-    func writeJSON(_ table: GroupTable, top: Int?, to out: OutputBuffer) {
+    func writeJSON(_ table: GroupTable, top: Int?, to out: OutputBuffer, flushing: Bool = false) throws(OutputError) {
         for (values, totals) in table.sorted(top: top) {
             out.append("{\"count\":"); out.append(decimal: totals.count)
             for (key, value) in zip(keys, values.values) {
@@ -294,6 +320,7 @@ struct GroupWriter {
             }
             if table.accounting { writeJSONCounters(totals, to: out) }
             out.append("}\n")
+            if flushing { try out.flushIfFull() }
         }
         out.append("{\"total\":{\"groups\":"); out.append(decimal: table.groups.count)
         out.append(",\"entries\":"); out.append(decimal: table.total.count)
@@ -414,12 +441,16 @@ func groupedList(_ inv: Invocation, _ options: GroupOptions, _ session: Session)
         }
     }
     let table = try collect()
-    if inv.output.contains(.metrics) {
-        console.out.append(writer.metrics(table, top: options.top))
-    } else if inv.output.contains(.json) {
-        writer.writeJSON(table, top: options.top, to: console.out)
-    } else {
-        writer.writeText(table, top: options.top, to: console.out)
+    do throws(OutputError) {
+        if inv.output.contains(.metrics) {
+            console.out.append(writer.metrics(table, top: options.top))
+        } else if inv.output.contains(.json) {
+            try writer.writeJSON(table, top: options.top, to: console.out, flushing: true)
+        } else {
+            try writer.writeText(table, top: options.top, to: console.out, flushing: true)
+        }
+    } catch {
+        throw .output(error)
     }
     try console.flushOut()
     return ok ? .ok : .failure
@@ -429,7 +460,7 @@ extension GroupWriter {
     /// The text lines of `table`, for LiveView.
     func lines(_ table: GroupTable, top: Int?) -> [String] {
         let out = OutputBuffer(fd: -1)
-        writeText(table, top: top, to: out)
+        try? writeText(table, top: top, to: out)
         return String(decoding: out.pending, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 

@@ -38,7 +38,7 @@ struct EventGroupTable: Sendable {
     init(keys: [GroupKey]) { self.keys = keys }
 
     mutating func add(_ type: EventType, _ flow: Flow, netns: String = "-") {
-        let key = GroupValues(values: keys.map { GroupValue.of($0, in: flow, netns: netns) })
+        let key = GroupValues(keys) { GroupValue.of($0, in: flow, netns: netns) }
         groups[key, default: EventCounts()].add(type)
         total.add(type)
     }

@@ -37,13 +37,13 @@ final class GroupTableTests: XCTestCase {
 
     private func text(_ table: GroupTable, top: Int? = nil, labelMap: LabelMap? = nil) -> String {
         let out = OutputBuffer(fd: -1)
-        GroupWriter(keys: table.keys, labelMap: labelMap).writeText(table, top: top, to: out)
+        try? GroupWriter(keys: table.keys, labelMap: labelMap).writeText(table, top: top, to: out)
         return String(decoding: out.pending, as: UTF8.self)
     }
 
     private func json(_ table: GroupTable, top: Int? = nil) -> String {
         let out = OutputBuffer(fd: -1)
-        GroupWriter(keys: table.keys, labelMap: nil).writeJSON(table, top: top, to: out)
+        try? GroupWriter(keys: table.keys, labelMap: nil).writeJSON(table, top: top, to: out)
         return String(decoding: out.pending, as: UTF8.self)
     }
 
