@@ -11,10 +11,11 @@ _ctl_options="-s -d -r -q -p -t -u -e -m -c -i -f -o -n -g -j -w -z -l -b"
 _ctl_long_options="--src --orig-src --dst --orig-dst --reply-src --reply-dst --protonum --timeout --status \
 --event-mask --mark --secmark --id --family --output --src-nat --dst-nat --any-nat --zone --orig-zone \
 --reply-zone --zero --label --label-add --label-del --buffer-size --mask-src --mask-dst --tuple-src \
---tuple-dst --netns --group-by --top --all-netns"
+--tuple-dst --netns \
+--interval --labelmap --group-by --top --all-netns"
 _ctl_group_keys="family proto src dst sport dport reply-src reply-dst reply-sport reply-dport state status mark zone label helper netns"
 _ctl_tables="conntrack expect dying unconfirmed"
-_ctl_formats="extended id labels ktimestamp timestamp userspace save xml json"
+_ctl_formats="extended id labels ktimestamp timestamp userspace save xml json metrics"
 _ctl_statuses="ASSURED SEEN_REPLY FIXED_TIMEOUT EXPECTED OFFLOAD HW_OFFLOAD UNSET"
 _ctl_events="NEW UPDATES DESTROY ALL"
 _ctl_protocols="tcp udp udplite sctp dccp gre icmp icmpv6"
@@ -180,6 +181,12 @@ _ctl() {
             return ;;
         --top)
             # A number of groups.
+            return ;;
+        --labelmap)
+            _ctl_files
+            return ;;
+        --interval)
+            # A number of seconds: nothing to offer.
             return ;;
         --netns)
             if [[ $cur == */* || $cur == .* ]]; then

@@ -156,7 +156,7 @@ complete -c ctl -s o -l output -x -d 'Output format' -a '(__ctl_list \
     extended\t"layer 3 family first" id\t"entry id" labels\t"connection labels" \
     ktimestamp\t"kernel start and stop time" timestamp\t"time of each event" \
     userspace\t"process that caused an event" save\t"lines for -R" xml\t"XML document" \
-    json\t"one JSON object per line")'
+    json\t"one JSON object per line" metrics\t"Prometheus text format (-S, -C, --group-by)")'
 
 # Selectors and parameters
 complete -c ctl -s f -l family -x -a 'ipv4 ipv6' -d 'Layer 3 family'
@@ -231,6 +231,8 @@ complete -c ctl -s b -l buffer-size -x -d 'Event socket buffer size'
 
 # Other
 complete -c ctl -l netns -x -a '(__ctl_netns)' -d 'Run in a network namespace (NAME or PATH)'
+complete -c ctl -l interval -x -d 'Answer again every SECONDS (-S, -C, --group-by)'
+complete -c ctl -l labelmap -r -F -d 'Label names from this file'
 
 # Grouped counts and every namespace (ctl's own)
 complete -c ctl -l group-by -x -d 'Count entries per group of values' -a '(__ctl_list family proto src dst sport dport reply-src reply-dst reply-sport reply-dport state status mark zone label helper netns)'

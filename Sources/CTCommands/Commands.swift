@@ -465,7 +465,8 @@ Commands:
   -U, --update                  change the selected entries
   -E, --event [TABLE]           print events as they happen
   -F, --flush [TABLE]           delete every entry (with -f, of one family)
-  -C, --counter [TABLE]         print the number of entries
+  -C, --counter [TABLE]         print the number of entries; with selectors
+                                (ctl's), the number -L would list
   -S, --stats [TABLE]           print the kernel's per-CPU statistics
   -R, --load-file FILE          run the commands in FILE (- for standard
                                 input); must be the first argument
@@ -487,6 +488,8 @@ Output formats:
                                 save        lines for -R (alone)
                                 xml         XML document
                                 json        one JSON object per line
+                                metrics     Prometheus text format (-S, -C,
+                                            --group-by)
 
 Selectors and parameters:
   -f, --family ipv4|ipv6        layer 3 family
@@ -538,6 +541,11 @@ Event options (-E):
 Other:
   --netns NAME|PATH             run in the network namespace /run/netns/NAME
                                 or the one at PATH (like ip netns exec)
+  --interval SECONDS            -S, -C, --group-by: answer again every
+                                SECONDS until Ctrl-C (a screen on a terminal,
+                                timestamped blocks in a pipe)
+  --labelmap FILE               label names from FILE, not
+                                /etc/xtables/connlabel.conf
   -a, --nat-range RANGE         obsolete, ignored with a warning
 
 Grouped counts (-L, and -E with --interval):

@@ -47,9 +47,9 @@ BASH_COMPLETION_LIB = Path("/usr/share/bash-completion/bash_completion")
 # and -h name them, the completions do not offer them.
 OBSOLETE = {"nat-range"}
 # ctl's own options that conntrack's parser never sees (Program.swift takes
-# --netns and issue 17's options out of argv first), so Arguments.swift does
-# not list them.
-OUTSIDE_PARSER = {"netns", "group-by", "top", "all-netns"}
+# --netns and the others out of argv first), so Arguments.swift does not
+# list them.
+OUTSIDE_PARSER = {"netns", "interval", "labelmap", "group-by", "top", "all-netns"}
 
 LABELS = ["ctl-zero", "ctl-one", "ctl-five", "ctl-last"]
 LABEL_FILE_TEXT = """\
@@ -441,6 +441,10 @@ CASES = [
     ("ctl -L -l ctl-o", {"ctl-one"}, "ctl -L -l ctl-one"),
     ("ctl -U --label-add ctl-zero,ctl-f", {"ctl-five"}, "ctl -U --label-add ctl-zero,ctl-five"),
     ("ctl -U --label-del ctl-l", {"ctl-last"}, "ctl -U --label-del ctl-last"),
+    ("ctl -S -o m", {"metrics"}, "ctl -S -o metrics"),
+    ("ctl -S --inte", {"--interval"}, "ctl -S --interval"),
+    ("ctl -L --labelm", {"--labelmap"}, "ctl -L --labelmap"),
+    ("ctl -L --labelmap lo", {"load-me.txt"}, "ctl -L --labelmap load-me.txt"),
 ]
 
 
