@@ -34,6 +34,8 @@ struct EventGroupTable: Sendable {
     private(set) var total = EventCounts()
     /// ENOBUFS: events were lost in this interval.
     var lost = false
+    /// Event messages that could not be decoded (skipped) in this interval.
+    var malformed = 0
 
     init(keys: [GroupKey]) { self.keys = keys }
 
@@ -61,6 +63,7 @@ struct EventGroupTable: Sendable {
             lines.append(String(decoding: out.pending, as: UTF8.self) + Self.counts(counts))
         }
         lines.append("total groups=\(self.groups.count) events=\(total.total)" + Self.counts(total)
+                     + (malformed > 0 ? " skipped=\(malformed) (malformed messages)" : "")
                      + (lost ? " LOST (receive buffer overflowed: counts are low)" : ""))
         return lines
     }
@@ -116,7 +119,9 @@ func groupedEvents(_ inv: Invocation, _ options: GroupOptions, _ session: Sessio
         pthread_sigmask(SIG_SETMASK, nil, &mask)
         while true {
             do {
-                _ = try reader.value.next(signalMask: mask, onMalformed: { _ in }) { event in
+                _ = try reader.value.next(signalMask: mask, onMalformed: { _ in
+                    tally.state.withLock { $0.table.malformed += 1 }
+                }) { event in
                     tally.state.withLock { $0.table.add(event.type, event.flow) }
                 }
             } catch let error as Errno where error == .noBufferSpace {

@@ -525,6 +525,42 @@ def test_all_netns_list_count_group(netns_dir, scratch_ns):
     assert [json.loads(l)["netns"] for l in j.stdout.splitlines()] == ["b"], j.show("ctl")
 
 
+def test_all_netns_reads_run_netns(netns_dir, tmp_path):
+    """Without CTL_NETNS_DIR: /run/netns itself, in a private mount
+    namespace whose /run/netns (a tmpfs) holds only this test's two
+    namespaces, as "first" (a) and "second" (b); ctl runs in b, which then
+    takes its name. The host's own table is never listed."""
+    a, b, d = netns_dir
+    hold_a, hold_b = tmp_path / "hold-a", tmp_path / "hold-b"
+    script = """set -e
+touch {ha} {hb}
+mount --bind /run/netns/{a} {ha}
+mount --bind /run/netns/{b} {hb}
+mount -t tmpfs ctltest /run/netns
+touch /run/netns/first /run/netns/second
+mount --bind {ha} /run/netns/first
+mount --bind {hb} /run/netns/second
+exec nsenter --net=/run/netns/second {ctl} "$@"
+""".format(ha=hold_a, hb=hold_b, a=a.name, b=b.name, ctl=CTL)
+    env = dict(os.environ)
+    env.pop("CTL_NETNS_DIR", None)
+
+    def ctl(*args):
+        p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"] + list(args),
+                           capture_output=True, text=True, timeout=20, env=env)
+        return p.returncode, p.stdout, p.stderr
+    rc, out, err = ctl("-C", "--all-netns")
+    assert (rc, err) == (0, ""), (rc, out, err)
+    lines = out.splitlines()
+    assert [l.split()[0] for l in lines] == ["second", "first"], out
+    assert lines[0] == "second 3", out
+    n_a = int(run(a, CONNTRACK, ["-C"]).stdout)
+    assert abs(int(lines[1].split()[1]) - n_a) <= 2, (out, n_a)
+    rc, out, err = ctl("-L", "--all-netns", "--group-by", "netns", "-p", "udp", "-s", "10.77.0.0/16")
+    assert (rc, err) == (0, ""), (rc, out, err)
+    assert out.splitlines() == ["3 netns=second packets=0 bytes=0", "total groups=1 entries=3 packets=0 bytes=0"], out
+
+
 def test_all_netns_skips_what_cannot_be_entered(netns_dir):
     a, b, d = netns_dir
     with open(os.path.join(d, "0-bogus"), "w") as f:
