@@ -53,7 +53,8 @@ _ctl_protocol_name() {
 
 # The label names of connlabel.conf ("BIT NAME" lines, '#' comments).
 _ctl_labels() {
-    local file=${CTL_CONNLABEL_CONF:-/etc/xtables/connlabel.conf} bit name rest
+    # --labelmap FILE on the line first (_ctl's labelmap).
+    local file=${labelmap:-${CTL_CONNLABEL_CONF:-/etc/xtables/connlabel.conf}} bit name rest
     [[ -r $file ]] || return
     while read -r bit name rest; do
         [[ -z $name || $bit == \#* || $name == *#* ]] && continue
@@ -102,7 +103,7 @@ _ctl_complete_list() {
 }
 
 _ctl() {
-    local cur prev i word proto="" command=""
+    local cur prev i word proto="" command="" labelmap=""
     local -a words=("${COMP_WORDS[@]}")
     local cword=$COMP_CWORD
     cur=${words[cword]}
@@ -119,6 +120,9 @@ _ctl() {
         word=${words[i]}
         case $word in
             -p?*) proto=${word#-p} ;;
+            --labelmap)
+                labelmap=${words[i+1]}
+                [[ $labelmap == = ]] && labelmap=${words[i+2]} ;;
             -*)
                 case $(_ctl_long_name "$word") in
                     -p|--protonum)

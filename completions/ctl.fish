@@ -97,6 +97,17 @@ end
 function __ctl_labels
     set -l file /etc/xtables/connlabel.conf
     set -q CTL_CONNLABEL_CONF; and set file $CTL_CONNLABEL_CONF
+    # --labelmap FILE on the line first.
+    set -l tokens (commandline -opc)
+    for i in (seq 2 (count $tokens))
+        switch $tokens[$i]
+            case --labelmap
+                set -l next (math $i + 1)
+                test $next -le (count $tokens); and set file $tokens[$next]
+            case '--labelmap=*'
+                set file (string replace -r '^[^=]*=' '' -- $tokens[$i])
+        end
+    end
     test -r $file; or return
     string match -rv -- '^\s*#' <$file | string replace -rf -- '^\s*\S+\s+([^\s#]+)(\s.*)?$' '$1'
 end

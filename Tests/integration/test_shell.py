@@ -494,6 +494,19 @@ def test_completion_labels_from_connlabel_conf(shell, labelmap, tmp_path):
 
 
 @pytest.mark.parametrize("shell", sorted(SHELLS))
+@pytest.mark.parametrize("spelling", ["--labelmap %s", "--labelmap=%s"])
+def test_completion_labels_from_labelmap(shell, spelling, label_file, tmp_path):
+    """--labelmap FILE on the line: the names come from FILE (before
+    CTL_CONNLABEL_CONF's)."""
+    other = tmp_path / "other.conf"
+    other.write_text("3 lm-three\n4 lm-four\n# 5 lm-five\n")
+    env = dict(os.environ, CTL_CONNLABEL_CONF=str(label_file))
+    line = "ctl " + spelling % other + " -L -l lm-"
+    _check(shell, line, {"lm-three", "lm-four"}, None, env, tmp_path)
+    _check(shell, "ctl -L -l ctl-o", {"ctl-one"}, None, env, tmp_path)
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
 def test_completion_netns_names(shell, tmp_path):
     ns = Netns("completion")
     try:
