@@ -5,12 +5,12 @@ set -euo pipefail
 
 packages=(libmnl-dev pkg-config conntrack nftables iproute2 iputils-ping socat procps util-linux python3 time
           man-db groff-base mandoc bash-completion zsh fish dpkg-dev lintian binutils
-          qemu-system-x86 busybox-static cpio kmod xz-utils
-          prometheus tmux)
-# (the third line for make test-kernels: Debian's kernels under qemu; the
-# last for the -o metrics and --interval tests: promtool checks the
-# metrics, tmux is the terminal the live view is watched in)
+          qemu-system-x86 busybox-static cpio kmod xz-utils)
+# (the last line for make test-kernels: Debian's kernels under qemu)
 # --list: the package list only (.ci/run installs it with apt-get itself).
+# For the -o metrics and --interval tests: promtool (in prometheus) checks the
+# metrics, tmux is the terminal the live view is watched in.
+packages+=(prometheus tmux)
 if [ "${1:-}" = --list ]; then
     echo "${packages[@]}"
     exit 0

@@ -49,8 +49,8 @@ func checkAnswerOptions(_ inv: Invocation) throws(Failure) {
         guard repeats else {
             throw .parameter("--interval: only -S, -C and --group-by repeat their answer")
         }
-        if inv.output.contains(.metrics) || (inv.own.groupBy == nil && inv.output.contains(.json)) {
-            throw .parameter("--interval prints text: it does not combine with -o json or -o metrics")
+        if inv.output.contains(.metrics) {
+            throw .parameter("--interval does not combine with -o metrics (a file is one scrape)")
         }
     }
 }
@@ -61,6 +61,13 @@ func count(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     if let text = inv.own.interval {
         let seconds = try LiveView.parseInterval(text)
         let selects = inv.countSelects
+        if inv.answerFormat == .json {
+            // JSON lines: -C -o json's object with the time first.
+            return try LiveView.lines(interval: seconds, console: session.console).run(header: nil) { tick throws(Failure) in
+                if selects { return ["{\"time\":\(tick.time),\"selected\":\(try selectedCount(inv, session))}"] }
+                return [withTime(tick.time, countJSON(try TableFill.read(session)))]
+            }
+        }
         let live = LiveView(interval: seconds, console: session.console)
         return try live.run(header: { () throws(Failure) in try LiveView.tableFillHeader(session) }) { _ throws(Failure) in
             guard selects else { return [] }
@@ -85,7 +92,8 @@ func count(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     } else {
         let fill = try TableFill.read(session)
         if format == .json {
-            console.out.append("{\"entries\":\(fill.entries)\(fill.limit.map { ",\"limit\":\($0)" } ?? "")}\n")
+            console.out.append(countJSON(fill))
+            console.out.append("\n")
         } else {
             var w = MetricsWriter()
             w.entries(fill.entries)
@@ -95,6 +103,16 @@ func count(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     }
     try console.flushOut()
     return .ok
+}
+
+/// -C -o json's object: `{"entries":N,"limit":M}` ("limit" where known).
+func countJSON(_ fill: TableFill) -> String {
+    "{\"entries\":\(fill.entries)\(fill.limit.map { ",\"limit\":\($0)" } ?? "")}"
+}
+
+/// A JSON object with `"time":SECONDS` put first (--interval's JSON lines).
+func withTime(_ time: Int, _ object: String) -> String {
+    "{\"time\":\(time)," + object.dropFirst()
 }
 
 /// The number of entries -L would list with the same selectors: the same
@@ -147,26 +165,21 @@ func selectorWords() -> String {
 /// -S: conntrack's statistics, or ctl's json, metrics or --interval view.
 func stats(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     if let text = inv.own.interval {
-        return try liveStats(LiveView(interval: try LiveView.parseInterval(text), console: session.console), session)
+        let seconds = try LiveView.parseInterval(text)
+        if inv.answerFormat == .json {
+            // JSON lines: -S -o json's object with the time first.
+            return try LiveView.lines(interval: seconds, console: session.console).run(header: nil) { tick throws(Failure) in
+                let s = try StatsAnswer.read(session)
+                return [withTime(tick.time, statsJSON(fill: s.fill, expectations: s.expectations, cpus: s.cpus))]
+            }
+        }
+        return try liveStats(LiveView(interval: seconds, console: session.console), session)
     }
     guard let format = inv.answerFormat else { return try plainStats(session) }
     let console = session.console
-    let ct = try session.conntrack()
-    let fill = try TableFill.read(session)
-    let cpus: [CPUStatistics]
-    let expectationCPUs: [ExpectationStatistics]
-    var expectations = 0
-    do {
-        try session.refuseStatisticsIfLacking()
-        cpus = try ct.statistics()
-        expectationCPUs = try ct.expectationStatistics()
-        try ct.forEachExpectation { _ in
-            expectations += 1
-            return .proceed
-        }
-    } catch {
-        throw .other(operationFailed(error, .stats))
-    }
+    let answer = try StatsAnswer.read(session)
+    let (fill, cpus, expectationCPUs, expectations) =
+        (answer.fill, answer.cpus, answer.expectationCPUs, answer.expectations)
     if format == .metrics {
         var w = MetricsWriter()
         w.entries(fill.entries)
@@ -181,6 +194,32 @@ func stats(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     }
     try console.flushOut()
     return .ok
+}
+
+/// What -S -o json and -o metrics report, read from the kernel.
+struct StatsAnswer {
+    var fill: TableFill
+    var cpus: [CPUStatistics]
+    var expectationCPUs: [ExpectationStatistics]
+    var expectations: Int
+
+    static func read(_ session: Session) throws(Failure) -> StatsAnswer {
+        let ct = try session.conntrack()
+        let fill = try TableFill.read(session)
+        var expectations = 0
+        do {
+            try session.refuseStatisticsIfLacking()
+            let cpus = try ct.statistics()
+            let expectationCPUs = try ct.expectationStatistics()
+            try ct.forEachExpectation { _ in
+                expectations += 1
+                return .proceed
+            }
+            return StatsAnswer(fill: fill, cpus: cpus, expectationCPUs: expectationCPUs, expectations: expectations)
+        } catch {
+            throw .other(operationFailed(error, .stats))
+        }
+    }
 }
 
 /// -S -o json: one object,

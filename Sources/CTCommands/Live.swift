@@ -20,6 +20,9 @@ private let liveStopRequested = Atomic<Bool>(false)
 /// - `LiveView.parseInterval(_:)`: checks --interval's value (a number of
 ///   seconds above 0, fractions allowed), exit 2 otherwise.
 /// - `LiveView(interval:console:terminal:)`.
+/// - `LiveView.lines(interval:console:)`: a view that writes each block as
+///   rendered, nothing added, terminal or not (JSON lines: the block is
+///   one object per line, which carries its own time).
 /// - `run(header:render:)`: calls `header` and then `render` once per
 ///   interval, the first time at once; `render` gets a `Tick` and returns
 ///   the block's lines (without newlines). Either may throw to end the run.
@@ -41,11 +44,22 @@ struct LiveView {
     let console: Console
     /// Whether to repaint a screen (stdout is a terminal).
     let terminal: Bool
+    /// Whether blocks go out as rendered (no timestamp line, no header, no
+    /// screen).
+    private(set) var plain = false
 
     init(interval: Double, console: Console, terminal: Bool = isatty(1) != 0) {
         self.interval = interval
         self.console = console
         self.terminal = terminal
+    }
+
+    /// A view that writes each block as rendered: no timestamp line, no
+    /// header, no screen (for JSON lines).
+    static func lines(interval: Double, console: Console) -> LiveView {
+        var view = LiveView(interval: interval, console: console, terminal: false)
+        view.plain = true
+        return view
     }
 
     /// --interval's value: a finite number of seconds above 0 (at most a
@@ -81,10 +95,12 @@ struct LiveView {
             let tick = Tick(number: number, elapsed: previous.map { now - $0 }, time: Int(time(nil)))
             previous = now
             var lines: [String] = []
-            if let header { lines.append(try header()) }
+            if let header, !plain { lines.append(try header()) }
             lines += try render(tick)
             if terminal {
                 paint(lines)
+            } else if plain {
+                for line in lines { out.append(line); out.append("\n") }
             } else {
                 out.append(LiveView.timestampLine(tick.time))
                 out.append("\n")
@@ -150,22 +166,24 @@ struct TableFill: CustomStringConvertible {
     var limit: Int?
 
     /// The fill of the current namespace's table; a failure to read the
-    /// count is conntrack's "Operation failed" (exit 1).
+    /// count is conntrack's "Operation failed" (exit 1). Only a kernel
+    /// without ctnetlink's statistics has the count read from /proc (a
+    /// refusal, such as for want of CAP_NET_ADMIN, stays a failure).
     static func read(_ session: Session) throws(Failure) -> TableFill {
         let ct = try session.conntrack()
-        var size: TableSize? = nil
+        let size: TableSize
         do {
             try session.refuseStatisticsIfLacking()
             size = try ct.tableSize()
         } catch {
-            if let text = try? readTextFile("/proc/sys/net/netfilter/nf_conntrack_count"),
-               let n = Int(text.trimmingCharacters(in: " \n")) {
-                size = TableSize(entries: UInt32(clamping: n), limit: nil)
-            } else {
+            guard !session.capabilities.supports(.statistics),
+                  let text = try? readTextFile("/proc/sys/net/netfilter/nf_conntrack_count"),
+                  let n = Int(text.trimmingCharacters(in: " \n")) else {
                 throw .other(operationFailed(error, .count))
             }
+            size = TableSize(entries: UInt32(clamping: n), limit: nil)
         }
-        return TableFill(entries: Int(size!.entries), limit: TableFill.limit() ?? size!.limit.map { Int($0) })
+        return TableFill(entries: Int(size.entries), limit: TableFill.limit() ?? size.limit.map { Int($0) })
     }
 
     /// This namespace's nf_conntrack_max, where it can be read.

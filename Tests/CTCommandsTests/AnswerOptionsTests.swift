@@ -70,7 +70,7 @@ final class AnswerOptionsTests: XCTestCase {
             (["-S", "--interval", " 1"], "--interval ` 1': not a number of seconds"),
             (["-L", "--interval", "1"], "--interval: only -S, -C and --group-by repeat their answer"),
             (["-S", "--interval", "1", "-o", "metrics"],
-             "--interval prints text: it does not combine with -o json or -o metrics"),
+             "--interval does not combine with -o metrics (a file is one scrape)"),
         ]
         for (words, message) in cases {
             let failure = refusal(words)
@@ -79,6 +79,8 @@ final class AnswerOptionsTests: XCTestCase {
         }
         XCTAssertNil(refusal(["-S", "--interval", "0.5"]))
         XCTAssertNil(refusal(["-C", "-p", "udp", "--interval", "2"]))
+        XCTAssertNil(refusal(["-S", "-o", "json", "--interval", "2"]))
+        XCTAssertNil(refusal(["-C", "-o", "json", "--interval", "2"]))
     }
 
     func testLiveViewPieces() {

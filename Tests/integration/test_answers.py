@@ -240,7 +240,8 @@ def test_bad_interval(scratch_ns, command, value):
 
 
 @pytest.mark.parametrize("args", [["-L", "--interval", "1"], ["-S", "--interval", "1", "-o", "metrics"],
-                                  ["-C", "--interval", "1", "-o", "json"], ["-D", "--interval", "1"]], ids=_id)
+                                  ["-C", "--interval", "1", "-o", "metrics"], ["-D", "--interval", "1"],
+                                  ["-E", "--interval", "1"], ["-C", "expect", "--interval", "1"]], ids=_id)
 def test_interval_where_it_does_not_apply(scratch_ns, args):
     c = run(scratch_ns, CTL, args, timeout=5)
     assert c.rc == 2 and c.stdout == "" and "--interval" in c.stderr, c.show("ctl")
@@ -315,6 +316,29 @@ def test_count_interval_follows_the_table(scratch_ns):
     assert first[2] == "selected %d" % (udp - 1)
 
 
+@pytest.mark.parametrize("args", [["-S", "-o", "json"], ["-C", "-o", "json"], ["-C", "-p", "udp", "-o", "json"]],
+                         ids=_id)
+def test_interval_json_lines(scratch_ns, args):
+    """With -o json each interval is one line: the object -o json prints
+    alone, with "time" (seconds since the epoch) first; on a pipe no
+    timestamp line, no header."""
+    p = scratch_ns.spawn([CTL] + args + ["--interval", "0.3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    started = time.time()
+    time.sleep(1.1)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 0 and err == b"", err
+    lines = out.decode().splitlines()
+    assert 3 <= len(lines) <= 6, lines
+    once = json.loads(run(scratch_ns, CTL, args).stdout)
+    for line in lines:
+        obj = json.loads(line)
+        assert list(obj)[0] == "time" and started - 1 <= obj.pop("time") <= time.time() + 1
+        assert set(obj) == set(once), (obj, once)
+    if "-S" not in args:
+        assert json.loads(lines[-1]) | {"time": 0} == once | {"time": 0}
+
+
 def _tmux(server, *args, check=True):
     return subprocess.run([TMUX, "-L", server] + list(args), capture_output=True, text=True, timeout=10,
                           check=check)
@@ -358,3 +382,36 @@ def test_stats_interval_repaints_a_terminal(scratch_ns, tmp_path):
         assert HEADER.match(screen3[0]), screen3
     finally:
         _tmux(server, "kill-server", check=False)
+
+
+# ------------------------------------------------------------------ failures
+
+UNPRIV = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all"]
+
+
+@pytest.mark.parametrize("args", [["-C", "-o", "json"], ["-C", "-o", "metrics"], ["-S", "-o", "metrics"],
+                                  ["-S", "-o", "json"], ["-C", "-p", "udp"], ["-S", "--interval", "1"],
+                                  ["-C", "--interval", "1"]], ids=_id)
+def test_without_cap_net_admin(scratch_ns, args):
+    """No CAP_NET_ADMIN: conntrack's message and exit 1, nothing on stdout
+    (no numbers read from /proc as if all were well)."""
+    c = run(scratch_ns, CTL, args, wrapper=UNPRIV, timeout=10)
+    assert c.rc == 1 and c.stdout == "", c.show("ctl")
+    assert c.stderr.endswith("Operation failed: sorry, you must be root or get CAP_NET_ADMIN "
+                             "capability to do this\n"), c.show("ctl")
+
+
+def test_kernel_without_statistics_messages(scratch_ns):
+    """A kernel without ctnetlink's statistics (CTL_KERNEL_LACKS=stats):
+    -C's metrics and json come from /proc; -S's have nothing to give."""
+    env = {"CTL_KERNEL_LACKS": "stats"}
+    n = int(scratch_ns.exec(["cat", "/proc/sys/net/netfilter/nf_conntrack_count"]).stdout)
+    c = run(scratch_ns, CTL, ["-C", "-o", "metrics"], env=env)
+    assert c.rc == 0, c.show("ctl")
+    m = check_metrics(c.stdout)
+    assert m[("ctl_conntrack_entries", frozenset())] == n
+    assert m[("ctl_conntrack_limit", frozenset())] == nf_conntrack_max(scratch_ns)
+    c = run(scratch_ns, CTL, ["-C", "-o", "json"], env=env)
+    assert json.loads(c.stdout) == {"entries": n, "limit": nf_conntrack_max(scratch_ns)}
+    c = run(scratch_ns, CTL, ["-S", "-o", "metrics"], env=env)
+    assert c.rc == 1 and c.stdout == "" and "Operation failed: Operation not supported" in c.stderr, c.show("ctl")
