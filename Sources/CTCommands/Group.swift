@@ -310,14 +310,7 @@ struct GroupWriter {
     func writeJSON(_ table: GroupTable, top: Int?, to out: OutputBuffer, flushing: Bool = false) throws(OutputError) {
         for (values, totals) in table.sorted(top: top) {
             out.append("{\"count\":"); out.append(decimal: totals.count)
-            for (key, value) in zip(keys, values.values) {
-                out.append(",\""); out.append(key.rawValue); out.append("\":")
-                switch value {
-                case .none: out.append("null")
-                case .number(let n): out.append(decimal: n)
-                default: JSONFormatter.appendString(value.text(labelMap: labelMap), to: out)
-                }
-            }
+            writeJSONValues(values, to: out)
             if table.accounting { writeJSONCounters(totals, to: out) }
             out.append("}\n")
             if flushing { try out.flushIfFull() }
@@ -326,6 +319,19 @@ struct GroupWriter {
         out.append(",\"entries\":"); out.append(decimal: table.total.count)
         if table.accounting { writeJSONCounters(table.total, to: out) }
         out.append("}}\n")
+    }
+
+    /// `,"KEY":value` for each key: ports, mark and zone as numbers, none
+    /// as null, the rest as strings.
+    func writeJSONValues(_ values: GroupValues, to out: OutputBuffer) {
+        for (key, value) in zip(keys, values.values) {
+            out.append(",\""); out.append(key.rawValue); out.append("\":")
+            switch value {
+            case .none: out.append("null")
+            case .number(let n): out.append(decimal: n)
+            default: JSONFormatter.appendString(value.text(labelMap: labelMap), to: out)
+            }
+        }
     }
 
     private func writeJSONCounters(_ totals: GroupTotals, to out: OutputBuffer) {
@@ -360,8 +366,8 @@ struct GroupOptions {
             if !inv.output.isDisjoint(with: OutputOptions([.json, .metrics]).inverted) {
                 throw .parameter("--group-by prints counts: -o takes only json or metrics with it")
             }
-            if own.interval != nil, !inv.output.isEmpty {
-                throw .parameter("--interval prints text: it does not combine with -o json or -o metrics")
+            if own.interval != nil, inv.output.contains(.metrics) {
+                throw .parameter("--interval does not combine with -o metrics (a file is one scrape)")
             }
         }
         if let text = own.top {
@@ -431,6 +437,13 @@ func groupedList(_ inv: Invocation, _ options: GroupOptions, _ session: Session)
     }
 
     if inv.command == .event { return try groupedEvents(inv, options, session) }
+    if let text = inv.own.interval, inv.output.contains(.json) {
+        // JSON lines: each interval's objects with "time" first.
+        let live = LiveView.lines(interval: try LiveView.parseInterval(text), console: console)
+        return try live.run(header: nil) { tick throws(Failure) in
+            writer.jsonLines(try collect(), top: options.top).map { withTime(tick.time, $0) }
+        }
+    }
     if let text = inv.own.interval {
         let live = LiveView(interval: try LiveView.parseInterval(text), console: console)
         let header: (() throws(Failure) -> String)? = inv.own.allNetns ? nil : { () throws(Failure) in
@@ -461,6 +474,13 @@ extension GroupWriter {
     func lines(_ table: GroupTable, top: Int?) -> [String] {
         let out = OutputBuffer(fd: -1)
         try? writeText(table, top: top, to: out)
+        return String(decoding: out.pending, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    /// The JSON objects of `table`, one per line (without newlines).
+    func jsonLines(_ table: GroupTable, top: Int?) -> [String] {
+        let out = OutputBuffer(fd: -1)
+        try? writeJSON(table, top: top, to: out)
         return String(decoding: out.pending, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 

@@ -68,6 +68,31 @@ struct EventGroupTable: Sendable {
         return lines
     }
 
+    /// -o json: one object per group, {"time":T,"events":N,"KEY":value,...,
+    /// "new":N,"update":N,"destroy":N}, then {"time":T,"total":{"groups":G,
+    /// "events":E,"new":N,"update":N,"destroy":N[,"skipped":N][,"lost":true]}}.
+    func jsonLines(top: Int?, labelMap: LabelMap?, time: Int) -> [String] {
+        let writer = GroupWriter(keys: keys, labelMap: labelMap)
+        var lines: [String] = []
+        for (values, counts) in sortedGroups(groups, count: \.total, top: top) {
+            let out = OutputBuffer(fd: -1, capacity: 256)
+            out.append("{\"time\":"); out.append(decimal: time)
+            out.append(",\"events\":"); out.append(decimal: counts.total)
+            writer.writeJSONValues(values, to: out)
+            lines.append(String(decoding: out.pending, as: UTF8.self) + Self.jsonCounts(counts) + "}")
+        }
+        var total = "{\"time\":\(time),\"total\":{\"groups\":\(groups.count),\"events\":\(self.total.total)"
+            + Self.jsonCounts(self.total)
+        if malformed > 0 { total += ",\"skipped\":\(malformed)" }
+        if lost { total += ",\"lost\":true" }
+        lines.append(total + "}}")
+        return lines
+    }
+
+    private static func jsonCounts(_ c: EventCounts) -> String {
+        ",\"new\":\(c.new),\"update\":\(c.update),\"destroy\":\(c.destroy)"
+    }
+
     private static func counts(_ c: EventCounts) -> String {
         " new=\(c.new) update=\(c.update) destroy=\(c.destroy)"
     }
@@ -132,7 +157,8 @@ func groupedEvents(_ inv: Invocation, _ options: GroupOptions, _ session: Sessio
             }
         }
     }
-    let live = LiveView(interval: seconds, console: console)
+    let json = inv.output.contains(.json)
+    let live = json ? LiveView.lines(interval: seconds, console: console) : LiveView(interval: seconds, console: console)
     return try live.run(header: nil) { tick throws(Failure) in
         let (table, failure) = tally.state.withLock { state in
             let taken = state.table
@@ -140,6 +166,7 @@ func groupedEvents(_ inv: Invocation, _ options: GroupOptions, _ session: Sessio
             return (taken, state.failure)
         }
         if let failure { throw .other(failure) }
+        if json { return table.jsonLines(top: options.top, labelMap: labelMap, time: tick.time) }
         // The first block comes at once: it has seen no interval yet.
         let span = tick.number == 0 ? "events since start" : "events of the last \(formatFixed(tick.elapsed ?? seconds, decimals: 1)) s"
         return [span] + table.lines(top: options.top, labelMap: labelMap)

@@ -167,6 +167,11 @@ final class GroupTableTests: XCTestCase {
             "total groups=2 events=4 new=2 update=1 destroy=1",
         ])
         XCTAssertEqual(t.lines(top: 1, labelMap: nil).count, 2)
+        XCTAssertEqual(t.jsonLines(top: nil, labelMap: nil, time: 7), [
+            #"{"time":7,"events":3,"proto":"udp","dport":53,"new":2,"update":0,"destroy":1}"#,
+            #"{"time":7,"events":1,"proto":null,"dport":null,"new":0,"update":1,"destroy":0}"#,
+            #"{"time":7,"total":{"groups":2,"events":4,"new":2,"update":1,"destroy":1}}"#,
+        ])
     }
 
     func testGroupMetricsUseTheWriter() {
@@ -224,8 +229,9 @@ final class GroupTableTests: XCTestCase {
         XCTAssertNil(refusal(["-E", "--group-by", "src", "--interval", "1"]))
         XCTAssertNil(refusal(["-L", "--group-by", "src", "--interval", "1", "--all-netns"]))
         XCTAssertNil(refusal(["-L", "--group-by", "src", "-o", "metrics"]))
-        XCTAssertEqual(refusal(["-L", "--group-by", "src", "--interval", "1", "-o", "json"]),
-                       "--interval prints text: it does not combine with -o json or -o metrics")
+        XCTAssertNil(refusal(["-L", "--group-by", "src", "--interval", "1", "-o", "json"]))
+        XCTAssertEqual(refusal(["-L", "--group-by", "src", "--interval", "1", "-o", "metrics"]),
+                       "--interval does not combine with -o metrics (a file is one scrape)")
         XCTAssertEqual(refusal(["-C", "--all-netns", "--interval", "1"]),
                        "--all-netns does not combine with -C --interval (use -L --group-by netns --interval)")
     }

@@ -415,6 +415,38 @@ def test_event_groups_per_interval(make_ns):
     assert counts[("tcp", "80", "destroy")] == 0
 
 
+def test_interval_json_lines(make_ns):
+    """--interval with -o json: JSON lines, each with "time" first, no
+    timestamp lines; -L's groups and -E's event counts."""
+    ns = make_ns(traffic=False, inserts=False)
+    _insert_udp(ns, 2, "10.9.3")
+    for args, during in ((["-L", "--group-by", "dport"], None),
+                         (["-E", "--group-by", "dport"], lambda: _insert_udp(ns, 3, "10.9.4"))):
+        p = ns.spawn([CTL] + args + ["--interval", "0.4", "-o", "json"], stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
+        try:
+            time.sleep(0.5)
+            if during:
+                during()
+            time.sleep(1.0)
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        assert (p.returncode, err) == (0, b""), (args, p.returncode, err)
+        objs = [json.loads(l) for l in out.decode().splitlines()]
+        assert all(list(o)[0] == "time" for o in objs), objs
+        totals = [o for o in objs if "total" in o]
+        assert len(totals) >= 3, objs
+        if args[0] == "-L":
+            assert {"time", "count", "dport", "packets", "bytes"} == set(objs[0]) and objs[0]["count"] == 2, objs
+            assert all(t["total"]["entries"] == 2 for t in totals), totals
+        else:
+            assert sum(t["total"]["new"] for t in totals) == 3, totals
+            assert sum(o["new"] for o in objs if o.get("dport") == 53) == 3, objs
+
+
 def test_list_groups_follow_the_table(make_ns):
     ns = make_ns(traffic=False, inserts=False)
     rc, err, blocks = interval_blocks(ns, ["-L", "--group-by", "dport", "--interval", "0.4"], 1.2,
