@@ -12,7 +12,8 @@ _ctl_long_options="--src --orig-src --dst --orig-dst --reply-src --reply-dst --p
 --event-mask --mark --secmark --id --family --output --src-nat --dst-nat --any-nat --zone --orig-zone \
 --reply-zone --zero --label --label-add --label-del --buffer-size --mask-src --mask-dst --tuple-src \
 --tuple-dst --netns \
---interval --labelmap"
+--interval --labelmap --group-by --top --all-netns"
+_ctl_group_keys="family proto src dst sport dport reply-src reply-dst reply-sport reply-dport state status mark zone label helper netns"
 _ctl_tables="conntrack expect dying unconfirmed"
 _ctl_formats="extended id labels ktimestamp timestamp userspace save xml json metrics"
 _ctl_statuses="ASSURED SEEN_REPLY FIXED_TIMEOUT EXPECTED OFFLOAD HW_OFFLOAD UNSET"
@@ -178,6 +179,12 @@ _ctl() {
             return ;;
         --role)
             COMPREPLY=($(compgen -W "client server" -- "$cur"))
+            return ;;
+        --group-by)
+            _ctl_complete_list "$_ctl_group_keys" "$cur"
+            return ;;
+        --top)
+            # A number of groups.
             return ;;
         --labelmap)
             _ctl_files

@@ -244,3 +244,8 @@ complete -c ctl -s b -l buffer-size -x -d 'Event socket buffer size'
 complete -c ctl -l netns -x -a '(__ctl_netns)' -d 'Run in a network namespace (NAME or PATH)'
 complete -c ctl -l interval -x -d 'Answer again every SECONDS (-S, -C, --group-by)'
 complete -c ctl -l labelmap -r -F -d 'Label names from this file'
+
+# Grouped counts and every namespace (ctl's own)
+complete -c ctl -l group-by -x -d 'Count entries per group of values' -a '(__ctl_list family proto src dst sport dport reply-src reply-dst reply-sport reply-dport state status mark zone label helper netns)'
+complete -c ctl -l top -x -d 'Only the N largest groups'
+complete -c ctl -l all-netns -d 'Every network namespace under /run/netns'

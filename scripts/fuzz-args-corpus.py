@@ -77,6 +77,9 @@ COMMAND_LINES = """\
 --dump --protonum tcp --orig-port-dst 22 --output extended
 --du -p6 --dport=22 -oextended
 -L --netns web -p tcp
+-L --group-by src,dport,state --top 10 -p tcp -o json
+-E --group-by proto,label --interval 1 -e NEW
+-C --all-netns -p udp
 -L -- -p tcp
 -L ! -s 1.1.1.1
 -R /dev/null
@@ -129,7 +132,8 @@ def seeds(out):
 
 def dictionary(path):
     names, letters = option_names()
-    words = ["--" + n for n in names] + ["-" + c for c in letters] + ["-R", "--load-file", "--netns"]
+    words = ["--" + n for n in names] + ["-" + c for c in letters] + ["-R", "--load-file", "--netns", "--group-by", "--top",
+                                                                      "--all-netns", "src", "reply-sport", "netns"]
     words += ["conntrack", "expect", "dying", "unconfirmed", "tcp", "udp", "udplite", "sctp",
               "dccp", "gre", "icmp", "icmpv6", "ipv4", "ipv6", "inet", "inet6"]
     words += ["extended", "xml", "json", "save", "timestamp", "id", "ktimestamp", "labels", "userspace"]
@@ -166,6 +170,10 @@ def regressions():
         "argv-lists": command_line(["-L", "-o", ",,,", "-u", ",", "-e", "NEW,", "-o", "x" * 5000]),
         "argv-netns": command_line(["--netns", "-L", "--netns="]),
         "argv-netns-only": command_line(["--netns=a"]),
+        "argv-group-by": command_line(["-L", "--group-by", "src,,src", "--top=0", "--group-by=", "--top",
+                                       "99999999999999999999", "--all-netns", "-D", "--group-by"]),
+        "argv-group-by-event": command_line(["-E", "--group-by", "netns,label", "--top", "-1", "--interval", "0",
+                                             "--all-netns", "-o", "metrics"]),
         "argv-non-utf8": b"\x00-L\x00-s\x00\xff\xfe\x00-l\x00\xc3\x28",
         "argv-many-words": command_line(["-L"] + ["-z"] * 3000),
         "argv-load-first": command_line(["-R"]),

@@ -19,6 +19,7 @@ func run(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     case .list?: return try list(inv, session)
     case .delete?: return try delete(inv, session)
     case .get?: return try get(inv, session)
+    case .count? where inv.own.allNetns: return try countAllNamespaces(inv, session)
     case .count?: return try count(inv, session)
     case .stats?: return try stats(inv, session)
     case .flush?: return try flush(inv, session)
@@ -180,6 +181,9 @@ final class FlowPrinter {
     let out: OutputBuffer
     let now = Int(time(nil))
     var count = 0
+    /// With --all-netns: the namespace of the entries printed next, put
+    /// before each text line and as "netns" into each JSON object.
+    var netns: String?
     /// `output`: -o as the command prints; `labels` overrides whether
     /// label names are printed (-o labels, -l).
     init(_ inv: Invocation, _ session: Session, output: OutputOptions? = nil, labels: Bool? = nil,
@@ -199,7 +203,7 @@ final class FlowPrinter {
     }
     func print(_ flow: Flow) throws {
         if let json = formats.json {
-            json.write(flow, to: out, now: now)
+            json.write(flow, header: netns.map { JSONFormatter.Header(netns: $0) }, to: out, now: now)
         } else if let save = formats.save {
             save.write(flow, to: out)
         } else if let xml = formats.xml {
@@ -209,6 +213,10 @@ final class FlowPrinter {
             }
             xml.write(flow, to: out, now: now)
         } else {
+            if let netns {
+                out.append(netns)
+                out.append(UInt8(ascii: " "))
+            }
             formats.text.write(flow, to: out, now: now)
         }
         count += 1
@@ -267,6 +275,9 @@ private func printingFlows(_ command: Command, _ printer: FlowPrinter, verb: Str
 
 /// -L: one line per selected entry, streamed as the dump arrives.
 private func list(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
+    let grouping = try GroupOptions(inv)
+    if grouping.keys != nil { return try groupedList(inv, grouping, session) }
+    if inv.own.allNetns { return try listAllNamespaces(inv, session) }
     let selector = try inv.selector(for: .list, session)
     let printer = try FlowPrinter(inv, session)
     let ok = try printingFlows(.list, printer, verb: "shown", session) { ct in
@@ -536,6 +547,18 @@ Other:
   --labelmap FILE               label names from FILE, not
                                 /etc/xtables/connlabel.conf
   -a, --nat-range RANGE         obsolete, ignored with a warning
+
+Grouped counts (-L, and -E with --interval):
+  --group-by KEY[,KEY...]       count the selected entries (-E: events) per
+                                group of values instead of listing them:
+                                family proto src dst sport dport reply-src
+                                reply-dst reply-sport reply-dport state
+                                status mark zone label helper netns
+  --top N                       only the N largest groups
+
+All namespaces:
+  --all-netns                   -L, -C, --group-by: the current namespace and
+                                every one under /run/netns
 
 Exit status: 0 success, 1 failure (kernel, system, nothing found),
 2 bad parameters.

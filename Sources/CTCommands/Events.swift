@@ -16,6 +16,8 @@ let defaultEventBuffer = 64 << 20
 private let stopRequested = Atomic<Bool>(false)
 
 func events(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
+    let grouping = try GroupOptions(inv)
+    if grouping.keys != nil { return try groupedEvents(inv, grouping, session) }
     let console = session.console
     let selector = try inv.selector(for: .event, session)
     let groups: EventGroups = inv.events.groups.isEmpty ? .all : inv.events.groups

@@ -31,6 +31,7 @@ private func runCommandLine(_ session: Session) throws(Failure) -> ExitCode {
         argv[keep.count] = nil
         argc = Int32(keep.count)
     }
+    if own.netns != nil, own.allNetns { throw .parameter(GroupOptions.netnsWithAllNetns) }
     if let name = own.netns { try enterNamespace(name) }
     session.labelMapPath = own.labelmap
     var invocation = try parseArguments(argc, argv, in: session)

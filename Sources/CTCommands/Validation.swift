@@ -60,8 +60,11 @@ func validate(_ inv: Invocation, _ session: Session) throws(Failure) {
     guard let command = inv.command else {
         // Without a command every option is out of place.
         if let o = inv.options.sorted().first { throw .parameter("Illegal option `--\(o.longName)' with this command") }
+        _ = try GroupOptions(inv)
         return
     }
+    // ctl's own --group-by, --top, --all-netns against the command.
+    _ = try GroupOptions(inv)
     if command == .load { return }
     try checkLabels(inv, session)
     // ctl's additions (-o metrics, --interval): their own checks.

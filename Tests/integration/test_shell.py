@@ -36,6 +36,7 @@ pytestmark = pytest.mark.oracle_differs
 MAN = REPO / "man" / "ctl.8"
 ARGUMENTS = REPO / "Sources" / "CTCommands" / "Arguments.swift"
 NAMES = REPO / "Sources" / "CTCore" / "Format" / "Names.swift"
+GROUP = REPO / "Sources" / "CTCommands" / "Group.swift"
 COMPLETIONS = REPO / "completions"
 BASH_COMPLETION = COMPLETIONS / "ctl.bash"
 ZSH_COMPLETION = COMPLETIONS / "_ctl"
@@ -48,7 +49,7 @@ OBSOLETE = {"nat-range"}
 # ctl's own options that conntrack's parser never sees (Program.swift takes
 # --netns and the others out of argv first), so Arguments.swift does not
 # list them.
-OUTSIDE_PARSER = {"netns", "interval", "labelmap"}
+OUTSIDE_PARSER = {"netns", "interval", "labelmap", "group-by", "top", "all-netns"}
 
 LABELS = ["ctl-zero", "ctl-one", "ctl-five", "ctl-last"]
 LABEL_FILE_TEXT = """\
@@ -121,12 +122,20 @@ def value_lists():
     def states(var):
         return re.findall(r'"([A-Z_0-9]+)"',
                           _swift_block(names, "static let %s" % var, "]\n"))
+    keys = []
+    for line in _swift_block(GROUP.read_text(), "enum GroupKey", "\n\n").splitlines():
+        if line.strip().startswith("case "):
+            for item in line.strip()[5:].split(","):
+                m = re.search(r'"([a-z-]+)"', item)
+                keys.append(m.group(1) if m else item.strip())
     lists = {
+        "group-by keys": keys,
         "formats": formats, "statuses": statuses, "events": events,
         "protocols": protocols, "tables": tables,
         "tcp states": states("tcpStates"), "sctp states": states("sctpStates"),
         "dccp states": states("dccpStates"), "families": ["ipv4", "ipv6"],
     }
+    assert {"family", "reply-sport", "netns", "helper"} <= set(keys) and len(keys) == 17, keys
     assert "xml" in formats and "ASSURED" in statuses and "NEW" in events
     assert "icmpv6" in protocols and tables == ["conntrack", "expect", "dying", "unconfirmed"]
     assert "ESTABLISHED" in lists["tcp states"] and "COOKIE_WAIT" in lists["sctp states"]
@@ -230,7 +239,8 @@ def test_help_groups_as_the_manual(help_text, man_text):
                 (re.match(r"([A-Z][a-z]+(?: [a-z]+)*)(?: \(.*\))?:", l)
                  for l in help_text.splitlines()) if m and m.group(1) != "Usage"]
     assert headings == ["COMMANDS", "TABLES", "OUTPUT FORMATS", "SELECTORS AND PARAMETERS",
-                        "EXPECTATION PARAMETERS", "EVENT OPTIONS", "OTHER", "EXIT STATUS"]
+                        "EXPECTATION PARAMETERS", "EVENT OPTIONS", "OTHER", "GROUPED COUNTS",
+                        "ALL NAMESPACES", "EXIT STATUS"]
     sections = [l for l in man_text.splitlines() if re.fullmatch(r"[A-Z][A-Z ]+", l)]
     in_man = [next(s for s in sections if s.startswith(h)) for h in headings]
     assert in_man == sorted(in_man, key=sections.index)

@@ -72,13 +72,16 @@ package struct JSONFormatter {
         /// The netlink port of the process behind the event; nil or 0 for none.
         package var portID: UInt32?
         package var programName: String?
+        /// The network namespace the entry is in (ctl's --all-netns).
+        package var netns: String?
 
         package init(event: EventType? = nil, time: (seconds: Int, microseconds: Int)? = nil,
-                    portID: UInt32? = nil, programName: String? = nil) {
+                    portID: UInt32? = nil, programName: String? = nil, netns: String? = nil) {
             self.event = event
             self.time = time
             self.portID = portID
             self.programName = programName
+            self.netns = netns
         }
     }
 
@@ -195,6 +198,9 @@ package struct JSONFormatter {
 
     /// The header keys, each followed by a comma (the family comes next).
     static func write(_ header: Header, to out: OutputBuffer) {
+        if let netns = header.netns {
+            out.append("\"netns\":"); appendString(netns, to: out); out.append(UInt8(ascii: ","))
+        }
         switch header.event {
         case .new?: out.append("\"event\":\"new\",")
         case .update?: out.append("\"event\":\"update\",")
