@@ -91,7 +91,7 @@ struct Invocation {
     var options = OptSet()
     var protoOptions: [String] = []
     /// -o.
-    var output: OutputOptions = []
+    var output = OutputOptions()
     /// What selects entries (-s, -d, -p and its options, -m, -u, -w, ...).
     var selection = Selection()
     /// What -I, -A and -U set beyond the selector's values.
@@ -154,7 +154,7 @@ struct ChangeOptions {
 /// -E's options.
 struct EventOptions {
     /// -e: the event groups asked for (none given: all).
-    var groups: EventGroups = []
+    var groups = EventGroups()
     /// -b: the event socket's receive buffer, in bytes.
     var bufferSize: Int32?
 }

@@ -54,16 +54,27 @@ func operationFailed(_ error: Error, _ command: Command, table: Table = .conntra
 /// CTL_NO_KERNEL_FILTER=1 is `family,mark,status,tuple,zone,socket`.
 extension KernelCapabilities {
     static func fromEnvironment() -> KernelCapabilities {
-        var lacks = Set(getenv("CTL_KERNEL_LACKS").map { String(cString: $0).split(separator: ",") } ?? [])
+        var lacks = getenv("CTL_KERNEL_LACKS").map { String(cString: $0).split(separator: ",") } ?? []
         if let v = getenv("CTL_NO_KERNEL_FILTER"), String(cString: v) == "1" {
-            lacks.formUnion(["family", "mark", "status", "tuple", "zone", "socket"])
+            lacks += ["family", "mark", "status", "tuple", "zone", "socket"]
         }
-        let names: [Substring: [KernelFeature]] = [
-            "family": [.familyDumpFilter, .tupleDumpFilter], "mark": [.markDumpFilter],
-            "status": [.statusDumpFilter], "tuple": [.tupleDumpFilter], "zone": [.zoneDumpFilter],
-            "socket": [.eventSocketFilter], "stats": [.statistics], "family-flush": [.familyFlush],
-        ]
-        return KernelCapabilities.detect().removing(lacks.flatMap { names[$0] ?? [] })
+        // A switch, not a dictionary: no generic metadata at every start.
+        func features(_ name: Substring) -> [KernelFeature] {
+            switch name {
+            case "family": [.familyDumpFilter, .tupleDumpFilter]
+            case "mark": [.markDumpFilter]
+            case "status": [.statusDumpFilter]
+            case "tuple": [.tupleDumpFilter]
+            case "zone": [.zoneDumpFilter]
+            case "socket": [.eventSocketFilter]
+            case "stats": [.statistics]
+            case "family-flush": [.familyFlush]
+            default: []
+            }
+        }
+        let detected = KernelCapabilities.detect()
+        let removed = lacks.flatMap(features)
+        return removed.isEmpty ? detected : detected.removing(removed)
     }
 }
 

@@ -33,6 +33,20 @@ public enum KernelFeature: String, Sendable, Hashable, CaseIterable {
         case .zoneDumpFilter: KernelVersion(6, 8)
         }
     }
+
+    /// The feature's bit in ``KernelCapabilities``.
+    var bit: UInt32 {
+        switch self {
+        case .familyDumpFilter: 1 << 0
+        case .markDumpFilter: 1 << 1
+        case .statusDumpFilter: 1 << 2
+        case .tupleDumpFilter: 1 << 3
+        case .zoneDumpFilter: 1 << 4
+        case .familyFlush: 1 << 5
+        case .eventSocketFilter: 1 << 6
+        case .statistics: 1 << 7
+        }
+    }
 }
 
 /// What the kernel a handle talks to can do: worked out once, from the
@@ -47,18 +61,32 @@ public struct KernelCapabilities: Sendable, Equatable {
     /// The kernel release the features were worked out for.
     public var version: KernelVersion
     /// The features the library may use.
-    public var features: Set<KernelFeature>
+    public var features: Set<KernelFeature> {
+        get { Set(KernelFeature.allCases.filter(supports)) }
+        set { bits = newValue.reduce(0) { $0 | $1.bit } }
+    }
+    /// The features, a bit each (``KernelFeature/bit``): no Set is built
+    /// when a command starts (its generic metadata cost a scan of every
+    /// protocol conformance in the binary, at every start of ctl).
+    private var bits: UInt32
 
     /// Capabilities of a kernel of release `version` with exactly `features`.
     public init(version: KernelVersion, features: Set<KernelFeature>) {
         self.version = version
-        self.features = features
+        bits = features.reduce(0) { $0 | $1.bit }
+    }
+
+    private init(version: KernelVersion, bits: UInt32) {
+        self.version = version
+        self.bits = bits
     }
 
     /// The features of a kernel of release `version`: each feature whose
     /// ``KernelFeature/introduced`` release is not later.
     public static func forKernel(_ version: KernelVersion) -> KernelCapabilities {
-        KernelCapabilities(version: version, features: Set(KernelFeature.allCases.filter { version >= $0.introduced }))
+        var bits: UInt32 = 0
+        for feature in KernelFeature.allCases where version >= feature.introduced { bits |= feature.bit }
+        return KernelCapabilities(version: version, bits: bits)
     }
 
     /// The running kernel's capabilities, from its release (uname), and
@@ -76,12 +104,12 @@ public struct KernelCapabilities: Sendable, Equatable {
     }
 
     /// Whether the library may use `feature`.
-    public func supports(_ feature: KernelFeature) -> Bool { features.contains(feature) }
+    public func supports(_ feature: KernelFeature) -> Bool { bits & feature.bit != 0 }
 
     /// The same capabilities without `features`.
     public func removing(_ features: some Sequence<KernelFeature>) -> KernelCapabilities {
         var copy = self
-        copy.features.subtract(features)
+        for feature in features { copy.bits &= ~feature.bit }
         return copy
     }
 
@@ -91,7 +119,7 @@ public struct KernelCapabilities: Sendable, Equatable {
                    .eventSocketFilter])
 
     private mutating func set(_ feature: KernelFeature, _ on: Bool) {
-        if on { features.insert(feature) } else { features.remove(feature) }
+        if on { bits |= feature.bit } else { bits &= ~feature.bit }
     }
 
     // The engine's view, by the names its request builders use.

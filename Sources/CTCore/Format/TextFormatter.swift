@@ -4,6 +4,12 @@ import Glibc
 package struct OutputOptions: OptionSet, Sendable {
     package let rawValue: UInt32
     package init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// `[.a, .b]` without SetAlgebra's generic initialiser, whose
+    /// associated-type lookup scans every protocol conformance of the
+    /// binary the first time (a cost at each start of ctl).
+    package init(arrayLiteral elements: OutputOptions...) {
+        rawValue = elements.reduce(0) { $0 | $1.rawValue }
+    }
     package static let extended = OutputOptions(rawValue: 1 << 0)    // -o extended
     package static let xml = OutputOptions(rawValue: 1 << 1)         // -o xml
     package static let timestamp = OutputOptions(rawValue: 1 << 2)   // -o timestamp

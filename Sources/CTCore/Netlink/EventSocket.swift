@@ -6,6 +6,12 @@ import Glibc
 package struct EventGroups: OptionSet, Sendable {
     package let rawValue: UInt32
     package init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// `[.a, .b]` without SetAlgebra's generic initialiser, whose
+    /// associated-type lookup scans every protocol conformance of the
+    /// binary the first time (a cost at each start of ctl).
+    package init(arrayLiteral elements: EventGroups...) {
+        rawValue = elements.reduce(0) { $0 | $1.rawValue }
+    }
     package static let new = EventGroups(rawValue: 1 << 0)         // NFNLGRP_CONNTRACK_NEW
     package static let update = EventGroups(rawValue: 1 << 1)      // NFNLGRP_CONNTRACK_UPDATE
     package static let destroy = EventGroups(rawValue: 1 << 2)     // NFNLGRP_CONNTRACK_DESTROY
