@@ -12,37 +12,11 @@ import Synchronization
 /// (rmem_default, usually 208 KiB), which a burst of a few hundred fills.
 let defaultEventBuffer = 64 << 20
 
-/// Set by the SIGINT and SIGTERM handler.
-private let stopRequested = Atomic<Bool>(false)
-
 func events(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     let grouping = try GroupOptions(inv)
     if grouping.keys != nil { return try groupedEvents(inv, grouping, session) }
     let console = session.console
-    let selector = try inv.selector(for: .event, session)
-    let groups: EventGroups = inv.events.groups.isEmpty ? .all : inv.events.groups
-    let bufferSize = inv.events.bufferSize
-    let listener: EventListener
-    do {
-        // Socket filters are older than ctnetlink's events: every kernel
-        // has them. CTL_KERNEL_LACKS=socket turns it off.
-        listener = try EventListener(groups: groups, selector: selector,
-                                     kernelFilter: session.capabilities.socketFilter, where: inv.quirkCheck)
-    } catch {
-        // conntrack's words when it cannot bind to the event groups.
-        try console.raw("mnl_socket_bind: \(error)")
-        throw .other("Can't open netlink socket")
-    }
-    do {
-        try listener.setReceiveBuffer(bytes: bufferSize.map(Int.init) ?? defaultEventBuffer)
-    } catch {
-        // Only -b insists; the default is a wish.
-        if bufferSize != nil { throw .other("cannot set the receive buffer: \(error)") }
-    }
-    if bufferSize != nil {
-        try console.raw("NOTICE: Netlink socket buffer size has been set to \(listener.receiveBufferSize) bytes.")
-    }
-
+    let listener = try openEventListener(inv, session)
     let printer = try EventPrinter(inv, session)
     try eventLoop(console) { waitMask, onMalformed in
         _ = try listener.next(signalMask: waitMask, onMalformed: onMalformed) { event in
@@ -77,6 +51,36 @@ func expectationEvents(_ inv: Invocation, _ session: Session) throws(Failure) ->
     try console.flushOut()
     try console.summary("\(printer.count) expectation events have been shown.")
     return .ok
+}
+
+/// The event socket of -E: bound to -e's groups (all when none), with
+/// the kernel's prefilter of -E's selectors and -b's receive buffer (else
+/// ctl's default), as conntrack reports each step.
+func openEventListener(_ inv: Invocation, _ session: Session) throws(Failure) -> EventListener {
+    let selector = try inv.selector(for: .event, session)
+    let groups: EventGroups = inv.events.groups.isEmpty ? .all : inv.events.groups
+    let bufferSize = inv.events.bufferSize
+    let listener: EventListener
+    do {
+        // Socket filters are older than ctnetlink's events: every kernel
+        // has them. CTL_KERNEL_LACKS=socket turns it off.
+        listener = try EventListener(groups: groups, selector: selector,
+                                     kernelFilter: session.capabilities.socketFilter, where: inv.quirkCheck)
+    } catch {
+        // conntrack's words when it cannot bind to the event groups.
+        try session.console.raw("mnl_socket_bind: \(error)")
+        throw .other("Can't open netlink socket")
+    }
+    do {
+        try listener.setReceiveBuffer(bytes: bufferSize.map(Int.init) ?? defaultEventBuffer)
+    } catch {
+        // Only -b insists; the default is a wish.
+        if bufferSize != nil { throw .other("cannot set the receive buffer: \(error)") }
+    }
+    if bufferSize != nil {
+        try session.console.raw("NOTICE: Netlink socket buffer size has been set to \(listener.receiveBufferSize) bytes.")
+    }
+    return listener
 }
 
 /// Runs `receive` (one wait and whatever it brings; messages it skips go
@@ -118,28 +122,6 @@ private func eventLoop(_ console: Console,
         // sees each event at once, a burst still goes out in large writes.
         try console.flushOut()
     }
-}
-
-/// Installs the SIGINT and SIGTERM handler and blocks both signals; returns
-/// the mask to wait with, in which they are open. A signal can thus only
-/// arrive while ctl waits for events, never between a check of the stop
-/// flag and the wait.
-private func blockStopSignals() -> sigset_t {
-    var action = sigaction()
-    action.__sigaction_handler.sa_handler = { _ in stopRequested.store(true, ordering: .relaxed) }
-    sigemptyset(&action.sa_mask)
-    action.sa_flags = 0
-    sigaction(SIGINT, &action, nil)
-    sigaction(SIGTERM, &action, nil)
-    var block = sigset_t()
-    sigemptyset(&block)
-    sigaddset(&block, SIGINT)
-    sigaddset(&block, SIGTERM)
-    var previous = sigset_t()
-    pthread_sigmask(SIG_BLOCK, &block, &previous)
-    sigdelset(&previous, SIGINT)
-    sigdelset(&previous, SIGTERM)
-    return previous
 }
 
 /// Writes event lines: "[NEW]", "[UPDATE]" or "[DESTROY]" right-aligned in

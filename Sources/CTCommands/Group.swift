@@ -107,19 +107,7 @@ enum GroupValue: Hashable, Sendable {
         case .text(let s): out.append(s)
         case .status(let bits):
             guard bits != 0 else { out.append("none"); return }
-            var rest = bits
-            var first = true
-            while rest != 0 {
-                let bit = rest.trailingZeroBitCount
-                rest &= rest - 1
-                if !first { out.append(UInt8(ascii: ",")) }
-                first = false
-                if bit < JSONFormatter.statusNames.count {
-                    out.append(JSONFormatter.statusNames[bit])
-                } else {
-                    out.append("BIT_"); out.append(decimal: UInt64(bit))
-                }
-            }
+            JSONFormatter.writeBitList(bits, names: JSONFormatter.statusNames, quoted: false, to: out)
         case .labels(let low, let high):
             let labels = Labels(words: (low, high))
             var first = true

@@ -113,23 +113,9 @@ private final class EventTally: @unchecked Sendable {
 func groupedEvents(_ inv: Invocation, _ options: GroupOptions, _ session: Session) throws(Failure) -> ExitCode {
     let keys = options.keys!
     let console = session.console
-    let selector = try inv.selector(for: .event, session)
-    let groups: EventGroups = inv.events.groups.isEmpty ? .all : inv.events.groups
     let labelMap = keys.contains(.label) ? try session.labelMap() : nil
     let seconds = try LiveView.parseInterval(inv.own.interval ?? "")
-    let listener: EventListener
-    do {
-        listener = try EventListener(groups: groups, selector: selector,
-                                     kernelFilter: session.capabilities.socketFilter, where: inv.quirkCheck)
-    } catch {
-        try console.raw("mnl_socket_bind: \(error)")
-        throw .other("Can't open netlink socket")
-    }
-    do {
-        try listener.setReceiveBuffer(bytes: inv.events.bufferSize.map(Int.init) ?? defaultEventBuffer)
-    } catch {
-        if inv.events.bufferSize != nil { throw .other("cannot set the receive buffer: \(error)") }
-    }
+    let listener = try openEventListener(inv, session)
     let tally = EventTally(keys: keys)
     // SIGINT and SIGTERM go to the main thread (LiveView's wait): blocked
     // here before the reader starts, which keeps them blocked.

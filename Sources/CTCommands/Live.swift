@@ -4,9 +4,6 @@ import Synchronization
 
 // --interval SECONDS: a command's answer again every SECONDS until SIGINT.
 
-/// Set by LiveView's SIGINT and SIGTERM handler.
-private let liveStopRequested = Atomic<Bool>(false)
-
 /// Repeats a rendering every `interval` seconds until SIGINT (or SIGTERM),
 /// which ends it with the output flushed and exit code 0.
 ///
@@ -78,7 +75,7 @@ struct LiveView {
     /// Renders until SIGINT or SIGTERM; returns exit code 0 then.
     func run(header: (() throws(Failure) -> String)?,
              render: (Tick) throws(Failure) -> [String]) throws(Failure) -> ExitCode {
-        let waitMask = blockLiveSignals()
+        let waitMask = blockStopSignals()
         let out = console.out
         let start = monotonicSeconds()
         var previous: Double? = nil
@@ -90,7 +87,7 @@ struct LiveView {
                 try? out.flush()
             }
         }
-        while !liveStopRequested.load(ordering: .relaxed) {
+        while !stopRequested.load(ordering: .relaxed) {
             let now = monotonicSeconds()
             let tick = Tick(number: number, elapsed: previous.map { now - $0 }, time: Int(time(nil)))
             previous = now
@@ -112,7 +109,7 @@ struct LiveView {
             var due = start + Double(number) * interval
             let after = monotonicSeconds()
             if due < after { due = after + interval - (after - start).truncatingRemainder(dividingBy: interval) }
-            while !liveStopRequested.load(ordering: .relaxed) {
+            while !stopRequested.load(ordering: .relaxed) {
                 let left = due - monotonicSeconds()
                 if left <= 0 { break }
                 var ts = timespec(tv_sec: Int(left), tv_nsec: Int((left - Double(Int(left))) * 1e9))
@@ -224,26 +221,4 @@ private func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-/// Installs LiveView's SIGINT and SIGTERM handler and blocks both signals
-/// on this thread; returns the mask to wait with, in which they are open,
-/// so that a signal ends the wait and is never lost between a check of the
-/// stop flag and the wait.
-private func blockLiveSignals() -> sigset_t {
-    var action = sigaction()
-    action.__sigaction_handler.sa_handler = { _ in liveStopRequested.store(true, ordering: .relaxed) }
-    sigemptyset(&action.sa_mask)
-    action.sa_flags = 0
-    sigaction(SIGINT, &action, nil)
-    sigaction(SIGTERM, &action, nil)
-    var block = sigset_t()
-    sigemptyset(&block)
-    sigaddset(&block, SIGINT)
-    sigaddset(&block, SIGTERM)
-    var previous = sigset_t()
-    pthread_sigmask(SIG_BLOCK, &block, &previous)
-    sigdelset(&previous, SIGINT)
-    sigdelset(&previous, SIGTERM)
-    return previous
 }

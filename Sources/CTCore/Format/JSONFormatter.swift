@@ -281,6 +281,13 @@ package struct JSONFormatter {
     /// bits without a name as "BIT_N".
     static func writeBitNames(_ value: UInt32, names: [StaticString], to out: OutputBuffer) {
         out.append(UInt8(ascii: "["))
+        writeBitList(value, names: names, quoted: true, to: out)
+        out.append(UInt8(ascii: "]"))
+    }
+
+    /// The names of the bits set in `value`, in bit order, separated by
+    /// commas, each in quotes when `quoted`; bits without a name as "BIT_N".
+    package static func writeBitList(_ value: UInt32, names: [StaticString], quoted: Bool, to out: OutputBuffer) {
         var rest = value
         var first = true
         while rest != 0 {
@@ -288,15 +295,14 @@ package struct JSONFormatter {
             rest &= rest - 1
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
-            out.append(UInt8(ascii: "\""))
+            if quoted { out.append(UInt8(ascii: "\"")) }
             if bit < names.count {
                 out.append(names[bit])
             } else {
                 out.append("BIT_"); out.append(decimal: UInt64(bit))
             }
-            out.append(UInt8(ascii: "\""))
+            if quoted { out.append(UInt8(ascii: "\"")) }
         }
-        out.append(UInt8(ascii: "]"))
     }
 
     /// Appends `text` as a JSON string (RFC 8259): in quotes, `"` and `\`
