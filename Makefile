@@ -6,6 +6,7 @@
 #   make api-check    CTCore's public symbols by kind; fails if an internal one is public
 #   make test-kernels   those tests inside Debian's 6.1 and 6.12 kernels (KERNELS="6.12" picks)
 #   make bench   ctl against conntrack on a 100,000-entry table, and -V -C -L -D of 500 entries
+#                (BASELINE=path/to/an/older/ctl times that build in the same rounds)
 #   make stress  a 1,000,000-entry table, dumps and deletes under churn, a minute of each fuzzer
 #   make fuzz    libFuzzer on the decoders and formatters (FUZZ_SECONDS=600)
 #   make fuzz-args    libFuzzer on the argument and -R line parsers (FUZZ_SECONDS=600)
@@ -168,7 +169,8 @@ fuzz-check: fuzz-build
 bench: deps build
 	$(SWIFT) build -c release --product ctl-lib-bench
 	cc -O2 -o .build/dump-floor scripts/bench/dump-floor.c
-	python3 scripts/bench.py $(CURDIR)/$(RELEASE) --floor $(CURDIR)/.build/dump-floor
+	python3 scripts/bench.py $(CURDIR)/$(RELEASE) --floor $(CURDIR)/.build/dump-floor \
+		$(if $(BASELINE),--baseline $(abspath $(BASELINE)))
 
 # Raises nf_conntrack_max in the initial namespace for the run (restored after).
 stress: deps build fuzz-build

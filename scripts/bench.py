@@ -15,8 +15,13 @@ The dump floor (--floor, scripts/bench/dump-floor.c): one dump, every
 datagram received and dropped, in a small C program; timed with -L in
 both tables, its ratio to conntrack is the least any tool could reach.
 
+--baseline OLD_CTL times an earlier build of ctl in the same rounds as
+the current one (the -L table, the small table, -D, -U, -R): a change's
+effect, measured free of the machine's mood between two runs.
+
 Usage: bench.py CTL_BINARY [--entries N] [--rounds R] [--small-rounds R]
-                [--only events|small|group] [--floor DUMP_FLOOR]   (as root)
+                [--only events|small|group] [--floor DUMP_FLOOR]
+                [--baseline OLD_CTL]   (as root)
 
 --group-by (ctl's own): `ctl -L --group-by src` against the pipeline people
 use for the same answer, `conntrack -L | awk '{print $5}' | sort | uniq -c |
@@ -318,21 +323,27 @@ def bench_small(args, print_header=True):
         if print_header:
             print(f"\n{'command':34} {'conntrack s':>12} {'ctl s':>10} {'ctl/conntrack':>14}")
         cases = [("-V", ["-V"]), (f"-C ({SMALL})", ["-C"]), (f"-L ({SMALL} entries)", ["-L"])]
-        pairs = [[["conntrack"] + argv, [args.ctl] + argv] for _, argv in cases]
+        pairs = [[["conntrack"] + argv, [args.ctl] + argv] + ([[args.baseline] + argv] if args.baseline else [])
+                 for _, argv in cases]
         # The dump floor with -L: the least a listing can take.
         if args.floor:
             pairs[-1].append([args.floor])
         results = timed_in_ns(ns, pairs, args.small_rounds)
         # -D of the whole table: the table is loaded again before each run.
         sh("ip", "netns", "exec", ns, "conntrack", "-F", stderr=subprocess.DEVNULL)
-        results += timed_in_ns(ns, [[["conntrack", "-D"], [args.ctl, "-D"]]],
+        results += timed_in_ns(ns, [[["conntrack", "-D"], [args.ctl, "-D"]]
+                                    + ([[args.baseline, "-D"]] if args.baseline else [])],
                                max(20, args.small_rounds // 5), warmup=3, reseed=path)
         cases.append((f"-D ({SMALL} entries)", ["-D"]))
         for (label, _), times in zip(cases, results):
             a, b = statistics.median(times[0]), statistics.median(times[1])
             print(f"{label:34} {a:12.5f} {b:10.5f} {b / a:13.2f}x")
-            if len(times) > 2:
-                f = statistics.median(times[2])
+            rest = times[2:]
+            if args.baseline:
+                o = statistics.median(rest.pop(0))
+                print(f"{'  baseline ctl':34} {a:12.5f} {o:10.5f} {o / a:13.2f}x")
+            if rest:
+                f = statistics.median(rest[0])
                 print(f"{'  dump floor (no decoding, C)':34} {a:12.5f} {f:10.5f} {f / a:13.2f}x")
     finally:
         subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
@@ -350,6 +361,8 @@ def main():
     ap.add_argument("--small-rounds", type=int, default=200)
     ap.add_argument("--only", choices=["events", "small", "group"], help="run one section only")
     ap.add_argument("--floor", help="scripts/bench/dump-floor.c built: timed with -L as the dump floor")
+    ap.add_argument("--baseline", help="another ctl binary (an earlier build) timed in the same rounds: "
+                                       "its ratios print below ctl's (make bench BASELINE=PATH)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root (it creates network namespaces)")
@@ -389,17 +402,22 @@ def main():
         ]
         print(f"\n{'command':34} {'conntrack s':>12} {'ctl s':>10} {'ctl/conntrack':>14}")
         for label, argv in cases:
-            a_times, b_times, f_times = [], [], []
+            a_times, b_times, f_times, o_times = [], [], [], []
             floor = args.floor and argv == ["-L"]
             wall(big_ns, ["conntrack"] + argv)  # warm caches
             wall(big_ns, [args.ctl] + argv)
             for _ in range(args.rounds):
                 a_times.append(wall(big_ns, ["conntrack"] + argv))
                 b_times.append(wall(big_ns, [args.ctl] + argv))
+                if args.baseline:
+                    o_times.append(wall(big_ns, [args.baseline] + argv))
                 if floor:
                     f_times.append(wall(big_ns, [args.floor]))
             a, b = statistics.median(a_times), statistics.median(b_times)
             print(f"{label:34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
+            if args.baseline:
+                o = statistics.median(o_times)
+                print(f"{'  baseline ctl':34} {a:12.4f} {o:10.4f} {o / a:13.2f}x")
             if floor:
                 f = statistics.median(f_times)
                 print(f"{'  dump floor (no decoding, C)':34} {a:12.4f} {f:10.4f} {f / a:13.2f}x")
@@ -427,10 +445,11 @@ def main():
             ("-U -s 10.0.0.0/25 -m 7 (128)", ["-U", "-s", "10.0.0.0/25", "-m", "7"]),
         ]
         for label, argv in delete_cases:
-            a_times, b_times = [], []
+            a_times, b_times, o_times = [], [], []
             a_failures = []
+            tools = [("conntrack", a_times), (args.ctl, b_times)] + ([(args.baseline, o_times)] if args.baseline else [])
             for _ in range(max(3, args.rounds // 3)):
-                for tool, times in (("conntrack", a_times), (args.ctl, b_times)):
+                for tool, times in tools:
                     ns = f"ctlbench-d-{uuid.uuid4().hex[:6]}"
                     sh("ip", "netns", "add", ns)
                     try:
@@ -444,14 +463,18 @@ def main():
                 print(f"{label:34} {'fails':>12} {b:10.4f}   conntrack: {a_failures[0]}")
             else:
                 print(f"{label:34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
+            if o_times:
+                o = statistics.median(o_times)
+                print(f"{'  baseline ctl':34} {'':12} {o:10.4f} " + (f"{o / a:13.2f}x" if not a_failures else ""))
 
         # -R of the seed file into an empty namespace: kernel work per
         # created entry is the floor.
         path = write_seed_file(args.entries)
         try:
-            a_times, b_times = [], []
+            a_times, b_times, o_times = [], [], []
+            tools = [("conntrack", a_times), (args.ctl, b_times)] + ([(args.baseline, o_times)] if args.baseline else [])
             for _ in range(max(3, args.rounds // 3)):
-                for tool, times in (("conntrack", a_times), (args.ctl, b_times)):
+                for tool, times in tools:
                     ns = f"ctlbench-r-{uuid.uuid4().hex[:6]}"
                     sh("ip", "netns", "add", ns)
                     try:
@@ -460,6 +483,9 @@ def main():
                         subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
             a, b = statistics.median(a_times), statistics.median(b_times)
             print(f"{f'-R ({args.entries:,} lines)':34} {a:12.4f} {b:10.4f} {b / a:13.2f}x")
+            if o_times:
+                o = statistics.median(o_times)
+                print(f"{'  baseline ctl':34} {a:12.4f} {o:10.4f} {o / a:13.2f}x")
         finally:
             os.unlink(path)
 
