@@ -165,15 +165,12 @@ private func checkCreateTuple(_ inv: Invocation) throws(Failure) {
         (given.contains("dport") || given.contains("orig-port-dst"))
     // The protocol's table, in its order: what -I needs (state, vtags,
     // role) and refuses (masks and tuples, which only expectations take).
+    // (Checked per -R line: the tables are made once, nothing allocated.)
     if let proto = sel.proto, let table = ExpectProtocolOptions.forProtocol(proto) {
-        let canonical = Set(given.map(ExpectProtocolOptions.canonical))
-        for name in table.names {
-            let refused = name.hasPrefix("mask-") || name.hasPrefix("tuple-")
-            let needed = name == "state" || name == "role" || name.hasSuffix("vtag")
-            if refused, canonical.contains(name) {
-                throw .parameter("Illegal option `--\(name)' with this command")
-            }
-            if needed, !canonical.contains(name) { try need(false, name) }
+        for (name, refused) in table.createChecks {
+            let present = given.contains { ExpectProtocolOptions.canonical($0) == name }
+            if refused, present { throw .parameter("Illegal option `--\(name)' with this command") }
+            if !refused, !present { try need(false, name) }
         }
     }
     switch sel.proto ?? 0 {
@@ -240,35 +237,53 @@ private struct ExpectProtocolOptions {
     let names: [String]
     let create: [UInt8]
     let lookup: [UInt8]
+    /// What -I and -A check of the table, in its order: the options they
+    /// refuse (masks and tuples, `refused`) and those they need (state,
+    /// vtags, role).
+    let createChecks: [(name: String, refused: Bool)]
 
-    static func forProtocol(_ proto: UInt8) -> ExpectProtocolOptions? {
-        let ports = ["sport", "dport", "reply-port-src", "reply-port-dst", "mask-port-src", "mask-port-dst"]
-        let tuplePorts = ["tuple-port-src", "tuple-port-dst"]
-        switch proto {
-        case IPProto.tcp:
-            return .init(names: ports + ["state"] + tuplePorts,
-                         create: [1, 1, 0, 0, 1, 1, 0, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0, 0])
-        case IPProto.udp, IPProto.udplite:
-            return .init(names: ports + tuplePorts,
-                         create: [1, 1, 0, 0, 1, 1, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0])
-        case IPProto.sctp:
-            return .init(names: ports + ["state"] + tuplePorts + ["orig-vtag", "reply-vtag"],
-                         create: [1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
-        case IPProto.dccp:
-            return .init(names: ports + ["state"] + tuplePorts + ["role"],
-                         create: [1, 1, 0, 0, 1, 1, 0, 1, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
-        case IPProto.gre:
-            return .init(names: ["srckey", "dstkey", "reply-key-src", "reply-key-dst", "mask-key-src", "mask-key-dst",
-                                 "tuple-key-src", "tuple-key-dst"],
-                         create: [1, 1, 1, 1, 1, 1, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0])
-        case IPProto.icmp:
-            return .init(names: ["icmp-type", "icmp-code", "icmp-id"], create: [0, 0, 0], lookup: [0, 0, 0])
-        case IPProto.icmpv6:
-            return .init(names: ["icmpv6-type", "icmpv6-code", "icmpv6-id"], create: [0, 0, 0], lookup: [0, 0, 0])
-        default:
+    init(names: [String], create: [UInt8], lookup: [UInt8]) {
+        self.names = names
+        self.create = create
+        self.lookup = lookup
+        createChecks = names.compactMap { name in
+            if name.hasPrefix("mask-") || name.hasPrefix("tuple-") { return (name, true) }
+            if name == "state" || name == "role" || name.hasSuffix("vtag") { return (name, false) }
             return nil
         }
     }
+
+    static func forProtocol(_ proto: UInt8) -> ExpectProtocolOptions? {
+        switch proto {
+        case IPProto.tcp: tcp
+        case IPProto.udp, IPProto.udplite: udp
+        case IPProto.sctp: sctp
+        case IPProto.dccp: dccp
+        case IPProto.gre: gre
+        case IPProto.icmp: icmp
+        case IPProto.icmpv6: icmpv6
+        default: nil
+        }
+    }
+
+    // Each protocol's table, made once (-R checks every line against one).
+    private static let ports = ["sport", "dport", "reply-port-src", "reply-port-dst", "mask-port-src", "mask-port-dst"]
+    private static let tuplePorts = ["tuple-port-src", "tuple-port-dst"]
+    private static let tcp = ExpectProtocolOptions(names: ports + ["state"] + tuplePorts,
+        create: [1, 1, 0, 0, 1, 1, 0, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0, 0])
+    private static let udp = ExpectProtocolOptions(names: ports + tuplePorts,
+        create: [1, 1, 0, 0, 1, 1, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0])
+    private static let sctp = ExpectProtocolOptions(names: ports + ["state"] + tuplePorts + ["orig-vtag", "reply-vtag"],
+        create: [1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    private static let dccp = ExpectProtocolOptions(names: ports + ["state"] + tuplePorts + ["role"],
+        create: [1, 1, 0, 0, 1, 1, 0, 1, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    private static let gre = ExpectProtocolOptions(names: ["srckey", "dstkey", "reply-key-src", "reply-key-dst",
+                                                           "mask-key-src", "mask-key-dst", "tuple-key-src", "tuple-key-dst"],
+        create: [1, 1, 1, 1, 1, 1, 1, 1], lookup: [1, 1, 1, 1, 0, 0, 0, 0])
+    private static let icmp = ExpectProtocolOptions(names: ["icmp-type", "icmp-code", "icmp-id"],
+        create: [0, 0, 0], lookup: [0, 0, 0])
+    private static let icmpv6 = ExpectProtocolOptions(names: ["icmpv6-type", "icmpv6-code", "icmpv6-id"],
+        create: [0, 0, 0], lookup: [0, 0, 0])
 
     /// The name conntrack's table gives an option that has two spellings.
     static func canonical(_ name: String) -> String {
