@@ -6,28 +6,8 @@ import XCTest
 /// ctl's additions to -C and -S (selectors on -C, -o json and -o metrics,
 /// --interval) as the parser and the checks take them, in-process.
 final class AnswerOptionsTests: XCTestCase {
-    private func parse(_ words: [String]) throws(Failure) -> Invocation {
-        let (own, rest) = try takeOwnOptions(["ctl"] + words)
-        let argv = cArguments(rest)
-        defer {
-            for i in 0..<rest.count { free(argv[i]) }
-            argv.deallocate()
-        }
-        let session = Session(discardMessages: true)
-        var inv = try parseArguments(Int32(rest.count), argv, in: session)
-        inv.own = own
-        try validate(inv, session)
-        return inv
-    }
-
-    private func refusal(_ words: [String]) -> Failure? {
-        do throws(Failure) {
-            _ = try parse(words)
-            return nil
-        } catch {
-            return error
-        }
-    }
+    private func parse(_ words: [String]) throws(Failure) -> Invocation { try parsedCommandLine(words) }
+    private func refusal(_ words: [String]) -> Failure? { commandLineRefusal(words) }
 
     func testCountTakesSelectorsAndTheNewFormats() throws {
         XCTAssertFalse(try parse(["-C"]).countSelects)

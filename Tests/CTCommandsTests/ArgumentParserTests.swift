@@ -28,27 +28,10 @@ final class ArgumentParserTests: XCTestCase {
     }
 
     private func parse(_ words: [String], inFile: Bool = false) throws(Failure) -> Invocation {
-        let all = ["ctl"] + words
-        let argv = cArguments(all)
-        defer {
-            for i in 0..<all.count { free(argv[i]) }
-            argv.deallocate()
-        }
-        // The parser warns on some inputs (deprecated options, no label file).
-        let session = Session(discardMessages: true)
-        let inv = try parseArguments(Int32(all.count), argv, inFile: inFile, in: session)
-        try validate(inv, session)
-        return inv
+        try parsedCommandLine(words, inFile: inFile)
     }
 
-    private func refusal(_ words: [String]) -> Failure? {
-        do throws(Failure) {
-            _ = try parse(words)
-            return nil
-        } catch {
-            return error
-        }
-    }
+    private func refusal(_ words: [String]) -> Failure? { commandLineRefusal(words) }
 
     func testConntrackRefusals() {
         let cases: [([String], String)] = [

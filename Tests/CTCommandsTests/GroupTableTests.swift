@@ -186,22 +186,9 @@ final class GroupTableTests: XCTestCase {
     // MARK: option checks
 
     private func refusal(_ words: [String]) -> String? {
-        do throws(Failure) {
-            let (own, rest) = try takeOwnOptions(["ctl"] + words)
-            let argv = cArguments(rest)
-            defer {
-                for i in 0..<rest.count { free(argv[i]) }
-                argv.deallocate()
-            }
-            let session = Session(discardMessages: true)
-            var inv = try parseArguments(Int32(rest.count), argv, in: session)
-            inv.own = own
-            try validate(inv, session)
-            return nil
-        } catch {
-            XCTAssertEqual(error.code, .parameter, error.message)
-            return error.message
-        }
+        guard let error = commandLineRefusal(words) else { return nil }
+        XCTAssertEqual(error.code, .parameter, error.message)
+        return error.message
     }
 
     func testBadInputIsRefusedWithParameterErrors() {
