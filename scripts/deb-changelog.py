@@ -3,7 +3,10 @@
 
 Each "## VERSION — YYYY-MM-DD" section becomes one Debian entry (ctl is a
 native package: the version has no Debian revision), its lines the entry's
-text. The maintainer is the package's (MAINTAINER, as in its control file).
+text. A section may give the time too ("## VERSION — YYYY-MM-DD HH:MM UTC"):
+Debian wants each entry later than the one before, so two versions of one
+day need it. The maintainer is the package's (MAINTAINER, as in its control
+file).
 
 Usage: deb-changelog.py CHANGELOG.md "Name <address>"      (to stdout)
 """
@@ -12,7 +15,7 @@ import re
 import sys
 import textwrap
 
-HEADING = re.compile(r"^## (\S+) \S+ (\d{4}-\d{2}-\d{2})$")
+HEADING = re.compile(r"^## (\S+) \S+ (\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2})?)(?: UTC)?$")
 
 
 def sections(text):
@@ -42,7 +45,8 @@ def entry(version, date, lines, maintainer):
         item = item.replace("`", "")
         body += textwrap.wrap(item, width=76, initial_indent="  * ", subsequent_indent="    ",
                               break_on_hyphens=False)
-    when = datetime.datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=datetime.timezone.utc)
+    form = "%Y-%m-%d %H:%M" if " " in date else "%Y-%m-%d"
+    when = datetime.datetime.strptime(date, form).replace(tzinfo=datetime.timezone.utc)
     return "ctl (%s) unstable; urgency=medium\n\n%s\n\n -- %s  %s\n" % (
         version, "\n".join(body), maintainer, when.strftime("%a, %d %b %Y %H:%M:%S +0000"))
 

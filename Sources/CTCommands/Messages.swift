@@ -2,7 +2,7 @@ import CTCore
 import Glibc
 
 /// ctl's version, printed by -V and in the prefix of its messages.
-let version = "0.1.0"
+let version = "0.2.0"
 /// The prefix conntrack puts before its messages has this place in ctl's.
 let messagePrefix = "ctl v\(version): "
 

@@ -109,7 +109,7 @@ def test_version_has_one_source(deb):
     assert len(th) == 1 and re.match(r'\.TH CTL 8 \S+ "ctl %s" ' % re.escape(v), th[0]), th
     readme = re.findall(r"^Version: (\S+)", (REPO / "README.md").read_text(), re.M)
     assert readme == [v]
-    changelog = re.findall(r"^## (\S+) \S+ (\d{4}-\d{2}-\d{2})$",
+    changelog = re.findall(r"^## (\S+) \S+ (\d{4}-\d{2}-\d{2})(?: \d{2}:\d{2} UTC)?$",
                            (REPO / "CHANGELOG.md").read_text(), re.M)
     assert changelog and changelog[0][0] == v, changelog
     assert field(deb, "Version") == v
