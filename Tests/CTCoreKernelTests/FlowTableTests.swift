@@ -410,13 +410,18 @@ final class FlowTableTests: KernelTestCase {
         // Without rollback they stay.
         XCTAssertEqual(try conntrack.apply([.create(a), .create(b), .create(existing)]), [.done, .done, .failed(.exists)])
         XCTAssertEqual(try ns.count(), before.count + 2)
-        // Deletes report gone entries; a .notFound counts as a failure for
-        // the rollback, so c is taken back again.
+        // Deletes report gone entries. A delete of an entry gone already
+        // left the table as asked: no rollback, c stays.
         let c = udpFlow("10.10.0.1", "10.10.0.2", 3, 3)
         XCTAssertEqual(try conntrack.apply([.create(c), .delete(a.key!), .delete(a.key!), .update(b.key!, mark)], rollback: true),
                        [.done, .done, .notFound, .done])
-        XCTAssertEqual(try ns.count(), before.count + 1)
+        XCTAssertEqual(try ns.count(), before.count + 2)
         XCTAssertTrue(try ns.listedKeys(["-m", "0x55"]).contains("p=17 src=10.10.0.1 dst=10.10.0.2 sport=2 dport=2"))
+        // An update of a missing entry is a failure: d is taken back.
+        let d = udpFlow("10.10.0.1", "10.10.0.2", 4, 4)
+        XCTAssertEqual(try conntrack.apply([.create(d), .update(a.key!, mark)], rollback: true), [.done, .notFound])
+        XCTAssertEqual(try ns.count(), before.count + 2)
+        XCTAssertFalse(try ns.listedKeys().contains("p=17 src=10.10.0.1 dst=10.10.0.2 sport=4 dport=4"))
         XCTAssertEqual(try conntrack.apply([]), [])
     }
 
