@@ -43,8 +43,7 @@ func checkAnswerOptions(_ inv: Invocation) throws(Failure) {
         }
     }
     if let text = inv.own.interval {
-        let seconds = try LiveView.parseInterval(text)
-        _ = seconds
+        _ = try LiveView.parseInterval(text)
         let repeats = (command == .count || command == .stats) && conntrackTable || inv.own.groupBy != nil
         guard repeats else {
             throw .parameter("--interval: only -S, -C and --group-by repeat their answer")
@@ -229,20 +228,14 @@ func statsJSON(fill: TableFill, expectations: Int, cpus: [CPUStatistics]) -> Str
     var s = "{\"entries\":\(fill.entries)"
     if let limit = fill.limit { s += ",\"limit\":\(limit)" }
     s += ",\"expect_entries\":\(expectations),\"cpus\":["
-    var names: [String] = []
-    var sums: [String: UInt64] = [:]
     for (i, cpu) in cpus.enumerated() {
         if i > 0 { s += "," }
         s += "{\"cpu\":\(cpu.cpu)"
-        for (name, value) in cpu.counters {
-            s += ",\"\(name)\":\(value)"
-            if sums[name] == nil { names.append(name) }
-            sums[name, default: 0] += UInt64(value)
-        }
+        for (name, value) in cpu.counters { s += ",\"\(name)\":\(value)" }
         s += "}"
     }
     s += "],\"all_cpus\":{"
-    s += names.map { "\"\($0)\":\(sums[$0]!)" }.joined(separator: ",")
+    s += counterTotals(cpus.map(\.counters)).map { "\"\($0.name)\":\($0.total)" }.joined(separator: ",")
     s += "}}"
     return s
 }
@@ -265,16 +258,9 @@ private func liveStats(_ live: LiveView, _ session: Session) throws(Failure) -> 
         } catch {
             throw .other(operationFailed(error, .stats))
         }
-        var names: [String] = []
-        var sums: [String: UInt64] = [:]
-        for cpu in cpus {
-            for (name, value) in cpu.counters {
-                if sums[name] == nil { names.append(name) }
-                sums[name, default: 0] += UInt64(value)
-            }
-        }
-        let lines = statsRateLines(names.map { ($0, sums[$0]!) }, previous: last, elapsed: tick.elapsed)
-        last = sums
+        let totals = counterTotals(cpus.map(\.counters))
+        let lines = statsRateLines(totals, previous: last, elapsed: tick.elapsed)
+        last = Dictionary(totals, uniquingKeysWith: { $1 })
         return lines
     }
 }

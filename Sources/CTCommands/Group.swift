@@ -354,9 +354,6 @@ struct GroupOptions {
             if !inv.output.isDisjoint(with: OutputOptions([.json, .metrics]).inverted) {
                 throw .parameter("--group-by prints counts: -o takes only json or metrics with it")
             }
-            if own.interval != nil, inv.output.contains(.metrics) {
-                throw .parameter("--interval does not combine with -o metrics (a file is one scrape)")
-            }
         }
         if let text = own.top {
             guard keys != nil else { throw .parameter("--top needs --group-by") }

@@ -120,20 +120,16 @@ struct MetricsWriter {
     /// then the sums.
     private mutating func cpuCounters(_ rows: [(cpu: Int, counters: [(name: String, value: UInt32)])],
                                       what: String, labels: [(String, String)]) {
-        var names: [String] = []
-        var sums: [String: UInt64] = [:]
         for row in rows {
             for (name, value) in row.counters {
-                if sums[name] == nil { names.append(name) }
-                sums[name, default: 0] += UInt64(value)
                 add("ctl_conntrack_stat_\(name)_total", .counter,
                     help: "\(what) counter \(name) of one CPU (as conntrack -S gives it).",
                     labels: labels + [("cpu", String(row.cpu))], value: UInt64(value))
             }
         }
-        for name in names {
+        for (name, total) in counterTotals(rows.map(\.counters)) {
             add("ctl_conntrack_stat_\(name)_all_cpus_total", .counter,
-                help: "\(what) counter \(name), summed over all CPUs.", labels: labels, value: sums[name]!)
+                help: "\(what) counter \(name), summed over all CPUs.", labels: labels, value: total)
         }
     }
 
@@ -221,4 +217,18 @@ extension String {
         guard !target.isEmpty else { return self }
         return split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
     }
+}
+
+/// Each counter summed over the CPUs (`perCPU`: each CPU's counters by
+/// name, as -S prints them), in the order the names first appear.
+func counterTotals(_ perCPU: [[(name: String, value: UInt32)]]) -> [(name: String, total: UInt64)] {
+    var names: [String] = []
+    var sums: [String: UInt64] = [:]
+    for counters in perCPU {
+        for (name, value) in counters {
+            if sums[name] == nil { names.append(name) }
+            sums[name, default: 0] += UInt64(value)
+        }
+    }
+    return names.map { ($0, sums[$0]!) }
 }
