@@ -333,6 +333,23 @@ class Netns:
         _LIVE_NAMESPACES.pop(self.name, None)
 
 
+def check_metrics(text):
+    """-o metrics output: promtool (Debian's prometheus package) and
+    prometheus_client's parser both accept `text`, and no sample repeats.
+    Returns {(sample name, frozenset(labels)): value}."""
+    p = subprocess.run(["promtool", "check", "metrics"], input=text, text=True, capture_output=True, timeout=30)
+    assert p.returncode == 0, "promtool check metrics: rc %d\n%s%s\n%s" % (p.returncode, p.stdout, p.stderr, text)
+    from prometheus_client.parser import text_string_to_metric_families
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in samples, "duplicate sample %r" % (key,)
+            samples[key] = sample.value
+    assert samples, text
+    return samples
+
+
 def _netns_names():
     out = sh([IP, "netns", "list"], check=False).stdout
     return {line.split()[0] for line in out.splitlines() if line.strip()}

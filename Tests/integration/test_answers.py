@@ -18,11 +18,10 @@ import time
 
 import pytest
 
-from conftest import CONNTRACK, CTL, IP, run
+from conftest import CONNTRACK, CTL, IP, check_metrics, run
 
 pytestmark = pytest.mark.oracle_differs
 
-PROMTOOL = "promtool"
 TMUX = "tmux"
 
 
@@ -160,22 +159,6 @@ def test_stats_json(scratch_ns):
 
 def nf_conntrack_max(ns):
     return int(ns.exec(["cat", "/proc/sys/net/netfilter/nf_conntrack_max"]).stdout)
-
-
-def check_metrics(text):
-    """promtool and prometheus_client both accept `text`; returns
-    {(sample name, frozenset(labels)): value}."""
-    p = subprocess.run([PROMTOOL, "check", "metrics"], input=text, text=True, capture_output=True, timeout=30)
-    assert p.returncode == 0, "promtool check metrics: rc %d\n%s%s\n%s" % (p.returncode, p.stdout, p.stderr, text)
-    from prometheus_client.parser import text_string_to_metric_families
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            key = (s.name, frozenset(s.labels.items()))
-            assert key not in samples, "duplicate sample %r" % (key,)
-            samples[key] = s.value
-    assert samples, text
-    return samples
 
 
 def test_stats_metrics(scratch_ns):

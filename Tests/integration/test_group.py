@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from conftest import CONNTRACK, CTL, IP, run
+from conftest import CONNTRACK, CTL, IP, check_metrics, run
 
 pytestmark = pytest.mark.oracle_differs
 
@@ -271,22 +271,6 @@ def test_json(popns):
 # --------------------------------------------------------------------------
 # -o metrics (promtool and prometheus_client)
 # --------------------------------------------------------------------------
-
-def check_metrics(text):
-    """promtool and prometheus_client both accept `text`; returns
-    {(sample name, frozenset(labels)): value}."""
-    p = subprocess.run(["promtool", "check", "metrics"], input=text, text=True, capture_output=True, timeout=30)
-    assert p.returncode == 0, "promtool check metrics: rc %d\n%s%s\n%s" % (p.returncode, p.stdout, p.stderr, text)
-    from prometheus_client.parser import text_string_to_metric_families
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for smp in family.samples:
-            key = (smp.name, frozenset(smp.labels.items()))
-            assert key not in samples, "duplicate sample %r" % (key,)
-            samples[key] = smp.value
-    assert samples, text
-    return samples
-
 
 @pytest.mark.parametrize("keys", [["src"], ["proto", "state", "dport"], ["reply-src", "zone", "mark"]], ids=",".join)
 def test_metrics_match_conntrack(popns, keys):
