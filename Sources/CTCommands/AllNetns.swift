@@ -146,29 +146,15 @@ func listAllNamespaces(_ inv: Invocation, _ session: Session) throws(Failure) ->
 func countAllNamespaces(_ inv: Invocation, _ session: Session) throws(Failure) -> ExitCode {
     let console = session.console
     let selects = inv.countSelects
-    let selector = try inv.selector(for: .list, session)
     var metrics = MetricsWriter()
     var ok = true
     for target in try namespaceTargets(inv, session) {
         guard let ct = target.conntrack else { ok = false; continue }
-        var n = 0
-        do {
-            if selects {
-                let summary = try ct.forEachFlow(matching: selector, where: inv.quirkCheck) { _ in
-                    n += 1
-                    return .proceed
-                }
-                if let problem = summary.skipped.first {
-                    try console.error("network namespace `\(target.name)' skipped: skipped a malformed message: \(problem)")
-                    ok = false
-                    continue
-                }
-            } else {
-                try session.refuseStatisticsIfLacking()
-                n = Int(try ct.tableSize().entries)
-            }
+        let n: Int
+        do throws(Failure) {
+            n = selects ? try selectedCount(inv, session, on: ct) : try tableEntries(ct, session)
         } catch {
-            try console.error("network namespace `\(target.name)' skipped: \(operationFailed(error, .count))")
+            try console.error("network namespace `\(target.name)' skipped: \(error.message)")
             ok = false
             continue
         }
@@ -191,4 +177,15 @@ func countAllNamespaces(_ inv: Invocation, _ session: Session) throws(Failure) -
     if inv.answerFormat == .metrics { console.out.append(metrics.text) }
     try console.flushOut()
     return ok ? .ok : .failure
+}
+
+/// The entries of the table `ct` is a handle on (ctnetlink's count); a
+/// failure is conntrack's "Operation failed".
+private func tableEntries(_ ct: Conntrack, _ session: Session) throws(Failure) -> Int {
+    do {
+        try session.refuseStatisticsIfLacking()
+        return Int(try ct.tableSize().entries)
+    } catch {
+        throw .other(operationFailed(error, .count))
+    }
 }

@@ -118,9 +118,12 @@ func withTime(_ time: Int, _ object: String) -> String {
 /// kernel filter and userspace check, nothing formatted. A failed dump is
 /// conntrack's "Operation failed" (exit 1); malformed messages skipped
 /// are reported and fail the run too.
-func selectedCount(_ inv: Invocation, _ session: Session) throws(Failure) -> Int {
+/// `on`: the handle of the namespace to count in (--all-netns); the run's
+/// own when nil.
+func selectedCount(_ inv: Invocation, _ session: Session, on handle: Conntrack? = nil) throws(Failure) -> Int {
     let selector = try inv.selector(for: .list, session)
-    let ct = try session.conntrack()
+    let ct: Conntrack
+    if let handle { ct = handle } else { ct = try session.conntrack() }
     var n = 0
     let summary: DumpSummary
     do {

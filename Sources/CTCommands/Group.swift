@@ -205,13 +205,17 @@ struct GroupTable: Sendable {
     /// Counts `flow` (from the namespace named `netns`) in its group.
     mutating func add(_ flow: Flow, netns: String = "-") {
         let key = GroupValues(keys) { GroupValue.of($0, in: flow, netns: netns) }
+        // Both directions, without an array per entry.
         var packets: UInt64 = 0, bytes: UInt64 = 0
-        for counters in [flow.countersOrig, flow.countersReply] {
-            guard let counters else { continue }
-            accounting = true
-            packets &+= counters.packets
-            bytes &+= counters.bytes
+        if let orig = flow.countersOrig {
+            packets &+= orig.packets
+            bytes &+= orig.bytes
         }
+        if let reply = flow.countersReply {
+            packets &+= reply.packets
+            bytes &+= reply.bytes
+        }
+        if flow.countersOrig != nil || flow.countersReply != nil { accounting = true }
         groups[key, default: GroupTotals()].add(packets: packets, bytes: bytes)
         total.add(packets: packets, bytes: bytes)
     }
@@ -421,7 +425,6 @@ func groupedList(_ inv: Invocation, _ options: GroupOptions, _ session: Session)
         return table
     }
 
-    if inv.command == .event { return try groupedEvents(inv, options, session) }
     if let text = inv.own.interval, inv.output.contains(.json) {
         // JSON lines: each interval's objects with "time" first.
         let live = LiveView.lines(interval: try LiveView.parseInterval(text), console: console)

@@ -125,23 +125,27 @@ func groupedEvents(_ inv: Invocation, _ options: GroupOptions, _ session: Sessio
     sigaddset(&stopSignals, SIGTERM)
     pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
     let reader = UncheckedBox(listener)
-    startDetachedThread {
-        var mask = sigset_t()
-        pthread_sigmask(SIG_SETMASK, nil, &mask)
-        while true {
-            do {
-                _ = try reader.value.next(signalMask: mask, onMalformed: { _ in
-                    tally.state.withLock { $0.table.malformed += 1 }
-                }) { event in
-                    tally.state.withLock { $0.table.add(event.type, event.flow) }
+    do {
+        try WorkerThread.detached {
+            var mask = sigset_t()
+            pthread_sigmask(SIG_SETMASK, nil, &mask)
+            while true {
+                do {
+                    _ = try reader.value.next(signalMask: mask, onMalformed: { _ in
+                        tally.state.withLock { $0.table.malformed += 1 }
+                    }) { event in
+                        tally.state.withLock { $0.table.add(event.type, event.flow) }
+                    }
+                } catch let error as Errno where error == .noBufferSpace {
+                    tally.state.withLock { $0.table.lost = true }
+                } catch {
+                    tally.state.withLock { $0.failure = "Operation failed: \(error)" }
+                    return
                 }
-            } catch let error as Errno where error == .noBufferSpace {
-                tally.state.withLock { $0.table.lost = true }
-            } catch {
-                tally.state.withLock { $0.failure = "Operation failed: \(error)" }
-                return
             }
         }
+    } catch {
+        throw .other("cannot start the event reader: \(error)")
     }
     let json = inv.output.contains(.json)
     let live = json ? LiveView.lines(interval: seconds, console: console) : LiveView(interval: seconds, console: console)
@@ -157,17 +161,4 @@ func groupedEvents(_ inv: Invocation, _ options: GroupOptions, _ session: Sessio
         let span = tick.number == 0 ? "events since start" : "events of the last \(formatFixed(tick.elapsed ?? seconds, decimals: 1)) s"
         return [span] + table.lines(top: options.top, labelMap: labelMap)
     }
-}
-
-/// Runs `body` on a new detached thread (which ends with the process).
-func startDetachedThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let started = pthread_create(&thread, nil, { arg in
-        let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
-        box.body()
-        return nil
-    }, box)
-    if started == 0 { pthread_detach(thread) } else { Unmanaged<Box>.fromOpaque(box).release() }
 }

@@ -13,7 +13,7 @@ import Synchronization
 /// a timestamp line (`2026-12-06T17:30:00Z`, UTC), then the header, then
 /// the block: no escape sequences.
 ///
-/// This API is stable (other commands build on it; keep it as it is):
+/// Its API, which -S, -C and --group-by share:
 /// - `LiveView.parseInterval(_:)`: checks --interval's value (a number of
 ///   seconds above 0, fractions allowed), exit 2 otherwise.
 /// - `LiveView(interval:console:terminal:)`.

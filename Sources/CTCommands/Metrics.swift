@@ -9,7 +9,7 @@ import CTCore
 /// Label values are escaped (backslash, double quote, newline); label
 /// names are made valid (`reply-src` becomes `reply_src`).
 ///
-/// This API is stable (other commands build on it; keep it as it is):
+/// Its API, which -S, -C and --group-by share:
 /// - `MetricsWriter()`: an empty exposition.
 /// - `add(_:_:help:labels:value:)`: one sample of any metric.
 /// - `entries(_:labels:)`: `ctl_conntrack_entries`, entries in the table.

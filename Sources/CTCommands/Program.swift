@@ -59,9 +59,6 @@ struct OwnOptions: Equatable {
     /// --labelmap FILE (conntrack 1.4.9's option).
     var labelmap: String?
 
-    /// Whether any option besides --netns was given.
-    var isEmpty: Bool { self == OwnOptions(netns: netns) }
-
     /// Sets the option `name` takes a value for; false when `name` takes
     /// none or is not one of ctl's.
     fileprivate mutating func set(_ name: String, _ value: String) -> Bool {

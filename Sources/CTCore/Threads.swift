@@ -36,7 +36,7 @@ final class Monitor: @unchecked Sendable {
 }
 
 /// A POSIX thread running one closure; `join` waits for it to end.
-final class WorkerThread: @unchecked Sendable {
+package final class WorkerThread: @unchecked Sendable {
     private var thread = pthread_t()
     private var running = false
 
@@ -51,7 +51,7 @@ final class WorkerThread: @unchecked Sendable {
     }
 
     /// Starts `body` on a thread that nobody joins: it ends by itself.
-    static func detached(_ body: @escaping @Sendable () -> Void) throws {
+    package static func detached(_ body: @escaping @Sendable () -> Void) throws {
         _ = try start(body, detached: true)
     }
 
