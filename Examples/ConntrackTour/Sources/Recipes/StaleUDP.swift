@@ -25,6 +25,13 @@ public func deleteStaleUDPEntries(of backends: [Backend],
         filter.replySrcPort = backend.port
         return filter
     }
-    let summary = try conntrack.deleteAll(matchingAny: filters)
-    return summary.deleted
+    var deleted = 0
+    // A dump that the table changed under (DeleteSummary.interrupted) may
+    // have missed an entry: one more pass catches it.
+    for _ in 0..<3 {
+        let summary = try conntrack.deleteAll(matchingAny: filters)
+        deleted += summary.deleted
+        if !summary.interrupted { break }
+    }
+    return deleted
 }
